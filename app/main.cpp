@@ -1,0 +1,86 @@
+// chat_app: parses the options, sets up logging, and runs a chat server on
+// --threads I/O threads until SIGINT or SIGTERM has shut it down gracefully.
+
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <google/protobuf/stubs/logging.h>
+
+#include "chat/logging/log.hpp"
+#include "chat/session/server.hpp"
+#include "options.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+/// The www folder shipped with the binary: beside it (installed, container),
+/// or the source tree's when it runs from the build folder.
+std::string bundled_www(const char* argv0) {
+    std::error_code ec;
+    const auto exe = fs::canonical("/proc/self/exe", ec);
+    const auto dir = ec ? fs::absolute(argv0).parent_path() : exe.parent_path();
+    for (const auto& candidate : {dir / "www", dir / "../share/chat/www"}) {
+        if (fs::is_regular_file(candidate / "home.html", ec)) {
+            return fs::weakly_canonical(candidate).string();
+        }
+    }
+    return CHAT_SOURCE_WWW_DIR;
+}
+
+/// protobuf reports malformed client input (invalid UTF-8 in a string field) on
+/// stderr by default; it is the client's fault, so it belongs at debug level.
+void protobuf_log(google::protobuf::LogLevel level, const char* file, int line,
+                  const std::string& message) {
+    if (level >= google::protobuf::LOGLEVEL_FATAL) {
+        CHAT_LOG(error) << "protobuf " << file << ":" << line << ": " << message;
+    } else {
+        CHAT_LOG(debug) << "protobuf: " << message;
+    }
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+    const auto parsed = chat::app::parse_options(argc, argv, bundled_www(argv[0]));
+    if (!parsed.options) {
+        (parsed.exit_code == 0 ? std::cout : std::cerr) << parsed.output;
+        return parsed.exit_code;
+    }
+    const auto& options = *parsed.options;
+
+    try {
+        const chat::logging::Logging logging(options.log);
+        google::protobuf::SetLogHandler(protobuf_log);
+
+        boost::asio::io_context io(static_cast<int>(options.server.threads));
+        chat::session::Server server(io, options.server);
+
+        boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+        signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+            if (!ec) {
+                CHAT_LOG(info) << "signal " << signal << ": shutting down";
+                server.stop();
+            }
+        });
+        server.start();
+        CHAT_LOG(info) << "chat_app running on " << options.server.threads << " threads";
+
+        std::vector<std::jthread> threads;
+        for (unsigned i = 1; i < options.server.threads; ++i) {
+            threads.emplace_back([&io] { io.run(); });
+        }
+        io.run();
+        threads.clear();  // joins
+        CHAT_LOG(info) << "chat_app stopped";
+        return 0;
+    } catch (const std::exception& error) {
+        std::cerr << "chat_app: " << error.what() << "\n";
+        return 1;
+    }
+}

@@ -1,0 +1,164 @@
+#include "options.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <sstream>
+#include <thread>
+
+#include <boost/program_options.hpp>
+
+namespace chat::app {
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr const char* usage =
+    "Usage: chat_app [options]\n"
+    "A WebSocket chat server (protobuf frames on /ws, the chat page on /).\n"
+    "Every option can also be given as an environment variable: CHAT_ and the\n"
+    "option's name in capitals with '_' for '-' (CHAT_PORT=9001). The command\n"
+    "line wins over the environment.\n\n";
+
+struct Invalid : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+template <typename T>
+void check(bool ok, const char* option, const T& value, const char* requirement) {
+    if (!ok) {
+        std::ostringstream text;
+        text << "--" << option << " " << requirement << " (got " << value << ")";
+        throw Invalid(text.str());
+    }
+}
+
+std::chrono::milliseconds seconds_option(const po::variables_map& vm, const char* option,
+                                         bool zero_allowed) {
+    const double seconds = vm[option].as<double>();
+    check(std::isfinite(seconds) && (zero_allowed ? seconds >= 0 : seconds > 0) && seconds < 1e6,
+          option, seconds, zero_allowed ? "must be seconds >= 0" : "must be seconds > 0");
+    return std::chrono::milliseconds(static_cast<long long>(std::llround(seconds * 1000)));
+}
+
+template <typename T>
+T integer_option(const po::variables_map& vm, const char* option, long long min, long long max) {
+    const long long value = vm[option].as<long long>();
+    std::ostringstream requirement;
+    requirement << "must be between " << min << " and " << max;
+    check(value >= min && value <= max, option, value, requirement.str().c_str());
+    return static_cast<T>(value);
+}
+
+}  // namespace
+
+Parsed parse_options(int argc, const char* const* argv, const std::string& bundled_www) {
+    const session::Config defaults;
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+
+    po::options_description description("Options");
+    // clang-format off
+    description.add_options()
+        ("help,h", "print this help and exit")
+        ("address", po::value<std::string>()->default_value(defaults.address),
+            "address to listen on")
+        ("port", po::value<long long>()->default_value(defaults.port),
+            "TCP port to listen on (0: any free port, logged at start)")
+        ("threads", po::value<long long>()->default_value(cores),
+            "I/O threads (default: the number of cores)")
+        ("www", po::value<std::string>()->default_value(bundled_www),
+            "folder of the static files served over HTTP (home.html is /)")
+        ("log-dir", po::value<std::string>()->default_value("logs"),
+            "folder of the log file sys.log (rotated at 10 MiB, 5 old files kept); "
+            "empty: log to the console only")
+        ("log-level", po::value<std::string>()->default_value("info"),
+            "trace, debug, info, warning or error")
+        ("idle-timeout", po::value<double>()->default_value(30),
+            "seconds of silence before a connection is closed; pinged at half of it")
+        ("max-message-bytes", po::value<long long>()->default_value(
+            static_cast<long long>(defaults.max_message_bytes)),
+            "largest WebSocket message accepted; larger ones close with 1009")
+        ("max-content-bytes", po::value<long long>()->default_value(
+            static_cast<long long>(defaults.max_content_bytes)),
+            "largest chat message content, in bytes")
+        ("rate", po::value<double>()->default_value(defaults.rate),
+            "frames per second allowed per connection (0: no limit)")
+        ("burst", po::value<double>()->default_value(defaults.burst),
+            "frames a connection may send at once above the rate")
+        ("flood-limit", po::value<long long>()->default_value(defaults.flood_limit),
+            "frames over the rate limit before the connection is closed with 1008")
+        ("queue-depth", po::value<long long>()->default_value(
+            static_cast<long long>(defaults.queue_depth)),
+            "outgoing frames queued per connection before it is dropped as too slow")
+        ("shutdown-grace", po::value<double>()->default_value(5),
+            "seconds to wait for connections to close on SIGINT/SIGTERM");
+    // clang-format on
+
+    Parsed parsed;
+    try {
+        po::variables_map vm;
+        po::store(po::parse_command_line(argc, argv, description), vm);
+        po::store(po::parse_environment(description,
+                                        [&](const std::string& variable) -> std::string {
+                                            if (variable.rfind("CHAT_", 0) != 0) {
+                                                return {};
+                                            }
+                                            std::string name = variable.substr(5);
+                                            for (auto& c : name) {
+                                                c = c == '_' ? '-'
+                                                             : static_cast<char>(std::tolower(
+                                                                   static_cast<unsigned char>(c)));
+                                            }
+                                            const bool known =
+                                                name != "help" &&
+                                                description.find_nothrow(name, false) != nullptr;
+                                            return known ? name : std::string();
+                                        }),
+                  vm);
+        po::notify(vm);
+
+        if (vm.count("help") != 0) {
+            std::ostringstream text;
+            text << usage << description;
+            parsed.output = text.str();
+            return parsed;
+        }
+
+        Options options;
+        auto& server = options.server;
+        server.address = vm["address"].as<std::string>();
+        server.port = integer_option<std::uint16_t>(vm, "port", 0, 65535);
+        server.threads = integer_option<unsigned>(vm, "threads", 1, 1024);
+        server.www_root = vm["www"].as<std::string>();
+        check(!server.www_root.empty(), "www", "\"\"", "must name a folder");
+        server.idle_timeout = seconds_option(vm, "idle-timeout", false);
+        server.max_message_bytes =
+            integer_option<std::size_t>(vm, "max-message-bytes", 64, 64LL * 1024 * 1024);
+        server.max_content_bytes = integer_option<std::size_t>(
+            vm, "max-content-bytes", 1, static_cast<long long>(server.max_message_bytes));
+        server.rate = vm["rate"].as<double>();
+        check(std::isfinite(server.rate) && server.rate >= 0, "rate", server.rate,
+              "must be >= 0 (0: no limit)");
+        server.burst = vm["burst"].as<double>();
+        check(std::isfinite(server.burst) && server.burst >= 1, "burst", server.burst,
+              "must be >= 1");
+        server.flood_limit = integer_option<unsigned>(vm, "flood-limit", 0, 1'000'000'000);
+        server.queue_depth = integer_option<std::size_t>(vm, "queue-depth", 1, 1'000'000);
+        server.shutdown_grace = seconds_option(vm, "shutdown-grace", true);
+
+        options.log.dir = vm["log-dir"].as<std::string>();
+        const auto level = vm["log-level"].as<std::string>();
+        const auto parsed_level = logging::parse_level(level);
+        check(parsed_level.has_value(), "log-level", level,
+              "must be trace, debug, info, warning or error");
+        options.log.level = *parsed_level;
+        parsed.options = std::move(options);
+    } catch (const std::exception& error) {  // po::error and Invalid
+        parsed.exit_code = 2;
+        parsed.output = std::string("chat_app: ") + error.what() +
+                        "\nTry 'chat_app --help' for the options.\n";
+    }
+    return parsed;
+}
+
+}  // namespace chat::app

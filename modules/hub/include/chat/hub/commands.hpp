@@ -1,0 +1,36 @@
+#pragma once
+// What sessions tell the hub: the Go hub's register, unregister and broadcast
+// channels as one typed stream.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+
+namespace chat::hub {
+
+class Peer;
+using PeerId = std::uint64_t;
+
+/// A connection opened: the hub starts tracking it (not yet logged in).
+struct Register {
+    std::shared_ptr<Peer> peer;
+};
+
+/// A connection ended: the hub forgets it and, if it was logged in, tells the others.
+struct Unregister {
+    PeerId peer = 0;
+};
+
+/// A client's login or message, already checked for form by its session. The hub
+/// decides what only it can know (name taken, logged in or not) and announces it.
+struct Broadcast {
+    enum class Kind { login, message };
+    PeerId from = 0;
+    Kind kind = Kind::message;
+    std::string text;  // the trimmed name of a login, the content of a message
+};
+
+using Command = std::variant<Register, Unregister, Broadcast>;
+
+}  // namespace chat::hub

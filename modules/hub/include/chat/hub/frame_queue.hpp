@@ -1,0 +1,90 @@
+#pragma once
+// The bounded queue of outgoing frames of one connection: the only thing the
+// hub and a session share.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/experimental/concurrent_channel.hpp>
+
+#include "chat/hub/frame_clock.hpp"
+#include "chat/net/asio.hpp"
+
+namespace chat::hub {
+
+/// A serialized ChatRequest, shared by every recipient: serialised once, never copied.
+using Frame = std::shared_ptr<const std::string>;
+
+/// WebSocket close codes the service uses (RFC 6455, section 7.4.1).
+enum class CloseCode : std::uint16_t {
+    normal = 1000,
+    going_away = 1001,
+    unsupported_data = 1003,
+    policy_violation = 1008,
+    too_big = 1009,
+};
+
+/// Producers (the hub, the session's reader) push from any thread without ever
+/// waiting; one consumer (the session's writer) takes everything queued at once.
+/// At most `depth` frames are queued or being written: a push beyond that fails,
+/// and the caller drops the client as too slow (rule 9), so memory stays bounded.
+class FrameQueue {
+public:
+    enum class Push { ok, full, closed };
+
+    /// `writer` is the executor the consumer waits on (its session's strand).
+    FrameQueue(asio::any_io_executor writer, std::size_t depth);
+
+    Push try_push(const Frame& frame);
+
+    /// Pushes the frame `make(stamp)` builds, stamped by `clock` under the queue's
+    /// lock, so that its time is never earlier than a frame queued before it.
+    template <typename MakeFrame>
+    Push try_push_stamped(FrameClock& clock, MakeFrame&& make) {
+        std::unique_lock lock(mutex_);
+        if (const auto refused = refusal()) {
+            return *refused;
+        }
+        pending_.push_back(make(clock.stamp_local()));
+        return pushed(lock);
+    }
+
+    /// No more frames will be accepted. With a code, the writer writes what is
+    /// queued and then a close frame with that code; without one (the connection
+    /// is already gone) it stops at once. Idempotent: the first call decides.
+    void close(std::optional<CloseCode> code);
+    bool is_closed() const;
+
+    /// What the writer is to do after writing the frames it was handed.
+    struct Batch {
+        bool last = false;                     // nothing follows: stop writing
+        std::optional<CloseCode> close_code;   // with `last`: send a close frame
+    };
+
+    /// The writer's wait: replaces `frames` with everything queued, waiting until
+    /// there is something or the queue is closed. The frames handed out count
+    /// towards `depth` until the next call. Only one consumer may call it.
+    awaitable<Batch> next_batch(std::vector<Frame>& frames);
+
+private:
+    std::optional<Push> refusal() const;               // under the lock
+    Push pushed(std::unique_lock<std::mutex>& lock);   // under the lock; releases it
+
+    mutable std::mutex mutex_;
+    std::vector<Frame> pending_;
+    std::size_t in_flight_ = 0;  // handed to the writer, not yet written
+    const std::size_t depth_;
+    bool closed_ = false;
+    std::optional<CloseCode> close_code_;
+    bool waiting_ = false;  // the writer waits on the doorbell
+    // Wakes the writer: one buffered signal at most. It is never cancelled, which
+    // keeps clear of Asio 1.81's channel bug (toolchain.md, pitfall 2).
+    asio::experimental::concurrent_channel<void(error_code)> doorbell_;
+};
+
+}  // namespace chat::hub

@@ -1,0 +1,92 @@
+#pragma once
+// The hub: an actor coroutine that alone owns the connections, the users online
+// and the order of messages.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/experimental/concurrent_channel.hpp>
+
+#include "chat/hub/commands.hpp"
+#include "chat/hub/frame_clock.hpp"
+#include "chat/hub/metrics.hpp"
+#include "chat/hub/peer.hpp"
+#include "chat/net/asio.hpp"
+
+namespace chat {
+class ChatRequest;
+}
+
+namespace chat::hub {
+
+/// Consumes one channel of commands (Register, Unregister, Broadcast) on its
+/// own strand and needs no lock: the users, the names and the message counter
+/// are touched by run() alone. Each outgoing ChatRequest is serialised once and
+/// the same bytes are pushed to every recipient's queue without waiting; a full
+/// queue gets that recipient closed (1008) and removed, never a blocked hub.
+class Hub {
+public:
+    /// `executor` must be a strand (or a single-threaded context): run() and
+    /// stop()'s work happen on it. `capacity` bounds the commands waiting.
+    Hub(asio::any_io_executor executor, Metrics& metrics, FrameClock& clock,
+        std::size_t capacity = 4096);
+
+    const asio::any_io_executor& executor() const noexcept { return executor_; }
+
+    /// The actor; co_spawn it on executor(). Returns after stop(), once every
+    /// connection has unregistered.
+    awaitable<void> run();
+
+    /// From any strand. Waits while the hub is congested (back-pressure on the
+    /// reader that sends); false once the hub has stopped taking commands.
+    awaitable<bool> send(Command command);
+
+    /// From any thread: every connection, present or registering later, is
+    /// closed with 1001; run() returns when the last one has unregistered.
+    void stop();
+
+private:
+    struct Member {
+        std::shared_ptr<Peer> peer;
+        std::string name;    // empty until logged in
+        std::string joined;  // RFC 3339 join time
+        std::size_t online_index = 0;
+    };
+    using Members = std::unordered_map<PeerId, Member>;
+
+    void handle(Register& command);
+    void handle(Unregister& command);
+    void handle(Broadcast& command);
+    void log_in(Member& member, std::string name);
+    void post_message(Member& member, std::string content);
+    void leave(Members::iterator member);
+    void begin_stop();
+
+    /// Stamps, serialises once and queues `message` to every user online but `except`.
+    void fan_out(ChatRequest& message, PeerId except = 0);
+    /// The same for one connection.
+    void send_to(Member& member, ChatRequest& message);
+    void reply_error(Member& member, const std::string& reason);
+    void deliver(Peer& peer, const Frame& frame);
+    /// Closes and removes connections whose queue was full; their leave notices
+    /// may find more.
+    void drop_slow_peers();
+
+    asio::any_io_executor executor_;
+    Metrics& metrics_;
+    FrameClock& clock_;
+    asio::experimental::concurrent_channel<void(error_code, Command)> commands_;
+
+    Members members_;                                // every registered connection
+    std::unordered_map<std::string, PeerId> names_;  // users online by name
+    std::vector<Peer*> online_;                      // users online, for the fan-out
+    std::vector<PeerId> too_slow_;                   // full queues met during a fan-out
+    std::uint64_t last_message_id_ = 0;
+    bool stopping_ = false;
+};
+
+}  // namespace chat::hub

@@ -1,0 +1,51 @@
+#pragma once
+// Counters and gauges of the service, read by GET /metrics. Relaxed atomics:
+// no lock on a hot path, and no reader needs them consistent with each other.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace chat::hub {
+
+/// Why the server ended a connection it did not want to keep.
+enum class DropReason { slow_consumer, flooding, idle, protocol_error, count };
+
+std::string_view label(DropReason reason);
+
+class Metrics {
+public:
+    using Counter = std::atomic<std::uint64_t>;
+    using Gauge = std::atomic<std::int64_t>;
+
+    Gauge connections_open{0};     // WebSocket connections
+    Gauge users_online{0};         // logged in
+    Counter connections_total{0};  // WebSocket connections accepted
+    Counter frames_received{0};
+    Counter frames_sent{0};
+    Counter messages_broadcast{0};
+    Counter http_requests{0};
+
+    void add(Counter& counter, std::uint64_t n = 1) noexcept {
+        counter.fetch_add(n, std::memory_order_relaxed);
+    }
+    void add(Gauge& gauge, std::int64_t n) noexcept {
+        gauge.fetch_add(n, std::memory_order_relaxed);
+    }
+    void dropped(DropReason reason) noexcept {
+        add(dropped_[static_cast<std::size_t>(reason)]);
+    }
+    std::uint64_t dropped_count(DropReason reason) const noexcept {
+        return dropped_[static_cast<std::size_t>(reason)].load(std::memory_order_relaxed);
+    }
+
+    /// Prometheus text exposition format, version 0.0.4.
+    std::string render() const;
+
+private:
+    std::array<Counter, static_cast<std::size_t>(DropReason::count)> dropped_{};
+};
+
+}  // namespace chat::hub

@@ -1,0 +1,229 @@
+#include "chat/hub/hub.hpp"
+
+#include <chrono>
+#include <ctime>
+#include <utility>
+
+#include <boost/asio/post.hpp>
+
+#include "chat/chat.pb.h"
+#include "chat/logging/log.hpp"
+
+namespace chat::hub {
+
+namespace {
+
+/// "2026-11-29T03:04:05.123Z": the join time in a user list.
+std::string rfc3339_now() {
+    using namespace std::chrono;
+    const auto now = system_clock::now();
+    const auto seconds = system_clock::to_time_t(now);
+    const auto millis = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
+    std::tm utc{};
+    gmtime_r(&seconds, &utc);
+    char text[32];
+    const auto length = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+    char fraction[8];
+    std::snprintf(fraction, sizeof fraction, ".%03dZ", static_cast<int>(millis));
+    return std::string(text, length) + fraction;
+}
+
+Frame serialise(const ChatRequest& message) {
+    return std::make_shared<const std::string>(message.SerializeAsString());
+}
+
+}  // namespace
+
+Hub::Hub(asio::any_io_executor executor, Metrics& metrics, FrameClock& clock, std::size_t capacity)
+    : executor_(std::move(executor)),
+      metrics_(metrics),
+      clock_(clock),
+      commands_(executor_, capacity) {}
+
+awaitable<bool> Hub::send(Command command) {
+    const error_code no_error;
+    auto [ec] = co_await commands_.async_send(no_error, std::move(command), use_nothrow);
+    co_return !ec;
+}
+
+void Hub::stop() {
+    asio::post(executor_, [this] { begin_stop(); });
+}
+
+awaitable<void> Hub::run() {
+    for (;;) {
+        auto [ec, command] = co_await commands_.async_receive(use_nothrow);
+        if (ec) {
+            break;  // closed by the last Unregister after stop()
+        }
+        std::visit([this](auto& c) { handle(c); }, command);
+        drop_slow_peers();
+    }
+    CHAT_LOG(debug) << "hub stopped";
+}
+
+void Hub::begin_stop() {
+    if (stopping_) {
+        return;
+    }
+    stopping_ = true;
+    CHAT_LOG(info) << "hub stopping: closing " << members_.size() << " connections";
+    for (auto& [id, member] : members_) {
+        member.peer->close(CloseCode::going_away);
+    }
+    if (members_.empty()) {
+        commands_.close();
+    }
+}
+
+void Hub::handle(Register& command) {
+    auto& peer = *command.peer;
+    members_.try_emplace(peer.id(), Member{std::move(command.peer), {}, {}, 0});
+    if (stopping_) {
+        peer.close(CloseCode::going_away);
+    }
+}
+
+void Hub::handle(Unregister& command) {
+    if (const auto member = members_.find(command.peer); member != members_.end()) {
+        leave(member);
+    }
+    if (stopping_ && members_.empty()) {
+        commands_.close();  // later senders learn that the hub is gone
+    }
+}
+
+void Hub::handle(Broadcast& command) {
+    const auto member = members_.find(command.from);
+    if (member == members_.end()) {
+        return;  // dropped as too slow while this was on its way
+    }
+    if (command.kind == Broadcast::Kind::login) {
+        log_in(member->second, std::move(command.text));
+    } else {
+        post_message(member->second, std::move(command.text));
+    }
+}
+
+void Hub::log_in(Member& member, std::string name) {
+    const auto id = member.peer->id();
+    if (!member.name.empty()) {
+        reply_error(member, "already logged in");
+        return;
+    }
+    if (names_.contains(name)) {
+        CHAT_LOG_CONN(debug, id) << "login refused: name taken";
+        reply_error(member, "name taken");
+        return;
+    }
+    member.name = std::move(name);
+    member.joined = rfc3339_now();
+    member.online_index = online_.size();
+    online_.push_back(member.peer.get());
+    names_.emplace(member.name, id);
+    metrics_.add(metrics_.users_online, 1);
+    CHAT_LOG_CONN(info, id) << "login \"" << member.name << "\" (" << online_.size()
+                            << " online)";
+
+    // The newcomer gets the whole list once; everybody else the one new entry.
+    ChatRequest welcome;
+    welcome.set_type("login");
+    welcome.set_user_name(member.name);
+    auto& everyone = *welcome.mutable_user_list();
+    for (const auto& [other_name, other_id] : names_) {
+        everyone[other_name] = members_.at(other_id).joined;
+    }
+    send_to(member, welcome);
+
+    ChatRequest notice;
+    notice.set_type("login");
+    notice.set_user_name(member.name);
+    (*notice.mutable_user_list())[member.name] = member.joined;
+    fan_out(notice, id);
+}
+
+void Hub::post_message(Member& member, std::string content) {
+    if (member.name.empty()) {
+        reply_error(member, "log in first");
+        return;
+    }
+    ChatRequest message;
+    message.set_type("message");
+    message.set_user_name(member.name);
+    message.set_content(std::move(content));
+    message.set_id(++last_message_id_);
+    fan_out(message);
+    metrics_.add(metrics_.messages_broadcast);
+}
+
+void Hub::leave(Members::iterator member) {
+    auto& leaving = member->second;
+    if (!leaving.name.empty()) {
+        // Swap-remove from the fan-out list, keeping the moved entry's index right.
+        Peer* last = online_.back();
+        online_[leaving.online_index] = last;
+        members_.at(last->id()).online_index = leaving.online_index;
+        online_.pop_back();
+        names_.erase(leaving.name);
+        metrics_.add(metrics_.users_online, -1);
+        CHAT_LOG_CONN(info, member->first) << "logout \"" << leaving.name << "\" ("
+                                           << online_.size() << " online)";
+        if (!stopping_) {
+            ChatRequest notice;
+            notice.set_type("logout");
+            notice.set_user_name(leaving.name);
+            fan_out(notice);
+        }
+    }
+    members_.erase(member);
+}
+
+void Hub::fan_out(ChatRequest& message, PeerId except) {
+    const FanOut fan_out(clock_);
+    message.set_timestamp(fan_out.stamp());
+    const Frame frame = serialise(message);
+    for (Peer* peer : online_) {
+        if (peer->id() != except) {
+            deliver(*peer, frame);
+        }
+    }
+}
+
+void Hub::send_to(Member& member, ChatRequest& message) {
+    const FanOut fan_out(clock_);
+    message.set_timestamp(fan_out.stamp());
+    deliver(*member.peer, serialise(message));
+}
+
+void Hub::reply_error(Member& member, const std::string& reason) {
+    ChatRequest error;
+    error.set_type("error");
+    error.set_content(reason);
+    send_to(member, error);
+}
+
+void Hub::deliver(Peer& peer, const Frame& frame) {
+    if (peer.frames().try_push(frame) == FrameQueue::Push::full) {
+        too_slow_.push_back(peer.id());
+    }
+}
+
+void Hub::drop_slow_peers() {
+    while (!too_slow_.empty()) {
+        const auto id = too_slow_.back();
+        too_slow_.pop_back();
+        const auto member = members_.find(id);
+        if (member == members_.end()) {
+            continue;  // met twice
+        }
+        CHAT_LOG_CONN(info, id) << "dropped: outgoing queue full (slow consumer)";
+        metrics_.dropped(DropReason::slow_consumer);
+        member->second.peer->close(CloseCode::policy_violation);
+        leave(member);
+    }
+    if (stopping_ && members_.empty()) {
+        commands_.close();
+    }
+}
+
+}  // namespace chat::hub

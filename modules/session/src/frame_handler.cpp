@@ -1,0 +1,57 @@
+#include "chat/session/frame_handler.hpp"
+
+#include <string>
+
+#include "chat/chat.pb.h"
+#include "chat/session/validation.hpp"
+
+namespace chat::session {
+
+namespace {
+Answer error(std::string_view reason) { return Answer{"error", reason}; }
+}  // namespace
+
+FrameHandler::FrameHandler(hub::PeerId peer, const Limits& limits) noexcept
+    : peer_(peer),
+      max_content_bytes_(limits.max_content_bytes),
+      limiter_(limits.rate, limits.burst, limits.flood_limit) {}
+
+Action FrameHandler::handle(std::string_view frame, RateLimiter::Clock::time_point now) {
+    switch (limiter_.admit(now)) {
+        case RateLimiter::Verdict::accept: break;
+        case RateLimiter::Verdict::reject: return error("rate limited: slow down");
+        case RateLimiter::Verdict::disconnect:
+            return Disconnect{hub::CloseCode::policy_violation, hub::DropReason::flooding};
+    }
+
+    ChatRequest request;
+    if (!request.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
+        return error("malformed frame: not a ChatRequest");
+    }
+    const std::string& type = request.type();
+    if (type == "heartbeat") {
+        return Answer{"heartbeat", {}};
+    }
+    if (type == "logout") {
+        return Disconnect{hub::CloseCode::normal, std::nullopt};
+    }
+    if (type == "login") {
+        if (const auto why = name_error(request.user_name())) {
+            return error(*why);
+        }
+        hub::Broadcast login{peer_, hub::Broadcast::Kind::login,
+                             std::string(trim_white_space(request.user_name()))};
+        return Forward{std::move(login)};
+    }
+    if (type == "message") {
+        if (const auto why = content_error(request.content(), max_content_bytes_)) {
+            return error(*why);
+        }
+        hub::Broadcast message{peer_, hub::Broadcast::Kind::message,
+                               std::move(*request.mutable_content())};
+        return Forward{std::move(message)};
+    }
+    return error("unknown type");
+}
+
+}  // namespace chat::session

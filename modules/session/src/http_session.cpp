@@ -1,0 +1,83 @@
+#include "http_session.hpp"
+
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "chat/logging/log.hpp"
+#include "server_state.hpp"
+#include "ws_session.hpp"
+
+namespace chat::session {
+
+namespace beast = boost::beast;
+
+namespace {
+constexpr std::uint32_t header_limit = 8 * 1024;
+constexpr std::uint64_t body_limit = 8 * 1024;  // GET and HEAD carry none
+}  // namespace
+
+awaitable<void> run_http_session(std::shared_ptr<ServerState> state, beast::tcp_stream stream,
+                                 std::uint64_t id) {
+    beast::flat_buffer buffer;
+    for (;;) {
+        http::request_parser<http::string_body> parser;
+        parser.header_limit(header_limit);
+        parser.body_limit(body_limit);
+        stream.expires_after(state->config.handshake_timeout);
+        auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_nothrow);
+        if (ec == http::error::end_of_stream) {
+            break;
+        }
+        if (ec) {
+            CHAT_LOG_CONN(debug, id) << "HTTP read ended: " << ec.message();
+            const bool malformed = ec.category() == http::make_error_code(http::error::bad_target).category() &&
+                                   ec != http::error::partial_message;
+            if (malformed) {
+                // A malformed request is answered before the connection closes.
+                Request bad;
+                const auto status = ec == http::error::header_limit
+                                        ? http::status::request_header_fields_too_large
+                                        : http::status::bad_request;
+                co_await beast::async_write(stream, Router::plain(bad, status, "bad request\n", false),
+                                            use_nothrow);
+            }
+            break;
+        }
+        Request request = parser.release();
+        if (beast::websocket::is_upgrade(request)) {
+            if (!Router::is_chat_upgrade(request)) {
+                co_await beast::async_write(
+                    stream, Router::plain(request, http::status::not_found, "not found\n", false),
+                    use_nothrow);
+                break;
+            }
+            stream.expires_never();
+            const auto executor = stream.get_executor();
+            auto session = std::make_shared<WsSession>(state, std::move(stream), id);
+            // A coroutine of its own: this one's frame and buffer are not kept
+            // for the life of the chat connection.
+            asio::co_spawn(executor, session->run(std::move(request)), [id](std::exception_ptr e) {
+                if (e) {
+                    try {
+                        std::rethrow_exception(e);
+                    } catch (const std::exception& error) {
+                        CHAT_LOG_CONN(error, id) << "chat connection failed: " << error.what();
+                    }
+                }
+            });
+            co_return;
+        }
+        state->metrics.add(state->metrics.http_requests);
+        auto response = state->router.respond(request);
+        const bool keep_alive = response.keep_alive();
+        if (auto [wec, written] = co_await beast::async_write(stream, std::move(response), use_nothrow);
+            wec || !keep_alive) {
+            break;
+        }
+    }
+    error_code ignored;
+    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+}
+
+}  // namespace chat::session

@@ -1,0 +1,159 @@
+#include "chat/session/server.hpp"
+
+#include <system_error>
+
+#include <boost/asio/post.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include "chat/logging/log.hpp"
+#include "http_session.hpp"
+#include "server_state.hpp"
+
+namespace chat::session {
+
+namespace {
+using asio::ip::tcp;
+
+/// How long the listener pauses when the process has no file descriptor left
+/// (EMFILE): long enough not to spin, short enough to recover quickly.
+constexpr std::chrono::milliseconds accept_backoff{100};
+
+bool out_of_descriptors(const error_code& ec) {
+    return ec == asio::error::no_descriptors || ec == std::errc::too_many_files_open_in_system ||
+           ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
+}
+
+void log_exception(std::string_view what, std::exception_ptr e) {
+    if (!e) {
+        return;
+    }
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& error) {
+        CHAT_LOG(error) << what << " failed: " << error.what();
+    }
+}
+}  // namespace
+
+ServerState::ServerState(asio::io_context& context, Config configuration)
+    : io(context),
+      config(std::move(configuration)),
+      hub(asio::make_strand(context), metrics, clock),
+      files(config.www_root),
+      router(files, metrics),
+      strand_(asio::make_strand(context)),
+      acceptor_(strand_),
+      backoff_(strand_),
+      grace_(strand_) {
+    const tcp::endpoint endpoint(asio::ip::make_address(config.address), config.port);
+    try {
+        acceptor_.open(endpoint.protocol());
+        acceptor_.set_option(asio::socket_base::reuse_address(true));
+        acceptor_.bind(endpoint);
+        acceptor_.listen(asio::socket_base::max_listen_connections);
+    } catch (const std::system_error& error) {
+        throw std::system_error(error.code(), "cannot listen on " + config.address + ":" +
+                                                  std::to_string(config.port));
+    }
+}
+
+void ServerState::start() {
+    auto self = shared_from_this();
+    asio::co_spawn(hub.executor(), hub.run(), [self](std::exception_ptr e) {
+        log_exception("hub", e);
+        asio::post(self->strand_, [self] {
+            self->hub_done_ = true;
+            self->maybe_finish();
+        });
+    });
+    asio::co_spawn(strand_, accept_loop(), [self](std::exception_ptr e) { log_exception("listener", e); });
+}
+
+awaitable<void> ServerState::accept_loop() {
+    const auto self = shared_from_this();
+    bool backing_off = false;
+    for (;;) {
+        auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io), use_nothrow);
+        if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
+            break;  // stop()
+        }
+        if (ec) {
+            if (out_of_descriptors(ec)) {
+                if (!std::exchange(backing_off, true)) {
+                    CHAT_LOG(warning) << "accept: " << ec.message() << "; backing off";
+                }
+                backoff_.expires_after(accept_backoff);
+                co_await backoff_.async_wait(use_nothrow);
+            } else {
+                CHAT_LOG(debug) << "accept: " << ec.message();
+            }
+            continue;
+        }
+        if (std::exchange(backing_off, false)) {
+            CHAT_LOG(info) << "accept: recovered";
+        }
+        const auto id = next_connection_id();
+        error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        const auto peer = socket.remote_endpoint(ignored);
+        CHAT_LOG_CONN(debug, id) << "connection from " << peer;
+        const auto executor = socket.get_executor();
+        asio::co_spawn(executor,
+                       run_http_session(self, boost::beast::tcp_stream(std::move(socket)), id),
+                       [](std::exception_ptr e) { log_exception("connection", e); });
+    }
+}
+
+void ServerState::stop() {
+    asio::post(strand_, [self = shared_from_this()] { self->begin_stop(); });
+}
+
+void ServerState::begin_stop() {
+    if (std::exchange(stopping_, true)) {
+        return;
+    }
+    CHAT_LOG(info) << "shutting down: " << sessions_.load() << " chat connections to close";
+    error_code ignored;
+    acceptor_.close(ignored);
+    backoff_.cancel();
+    hub.stop();
+    grace_.expires_after(config.shutdown_grace);
+    grace_.async_wait([self = shared_from_this()](error_code ec) {
+        if (!ec) {
+            CHAT_LOG(warning) << "shutdown grace period over with " << self->sessions_.load()
+                              << " chat connections still open";
+        }
+        self->io.stop();
+    });
+    maybe_finish();
+}
+
+void ServerState::session_ended() {
+    if (--sessions_ == 0) {
+        asio::post(strand_, [self = shared_from_this()] { self->maybe_finish(); });
+    }
+}
+
+void ServerState::maybe_finish() {
+    if (stopping_ && hub_done_ && sessions_.load() == 0) {
+        grace_.cancel();  // its handler stops the io_context
+    }
+}
+
+Server::Server(asio::io_context& io, Config config)
+    : state_(std::make_shared<ServerState>(io, std::move(config))) {}
+
+Server::~Server() = default;
+
+asio::ip::tcp::endpoint Server::local_endpoint() const { return state_->acceptor().local_endpoint(); }
+
+void Server::start() {
+    state_->start();
+    CHAT_LOG(info) << "listening on " << local_endpoint() << ", serving " << state_->files.root();
+}
+
+void Server::stop() { state_->stop(); }
+
+const hub::Metrics& Server::metrics() const noexcept { return state_->metrics; }
+
+}  // namespace chat::session

@@ -1,0 +1,55 @@
+#pragma once
+// One chat connection: a reader and a writer coroutine on the connection's strand.
+
+#include <memory>
+#include <optional>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket/stream.hpp>
+
+#include "chat/hub/peer.hpp"
+#include "chat/session/frame_handler.hpp"
+#include "chat/session/router.hpp"
+
+namespace chat::session {
+
+class ServerState;
+
+/// The reader turns each binary frame into an action (FrameHandler) and either
+/// forwards it to the hub, answers the client through its own queue, or ends
+/// the connection. The writer drains the queue. The reader owns the end: when
+/// it stops it closes the queue (with the close code the writer is to send, if
+/// any) and unregisters from the hub, exactly once. Idle pings and the idle
+/// timeout are Beast's (rule 10); a writer stuck on a peer that never reads is
+/// cut off by a deadline once the connection is asked to close.
+class WsSession final : public hub::Peer, public std::enable_shared_from_this<WsSession> {
+public:
+    WsSession(std::shared_ptr<ServerState> state, boost::beast::tcp_stream stream, hub::PeerId id);
+    ~WsSession() override;
+
+    /// Accepts the upgrade and runs the connection to its end.
+    awaitable<void> run(Request upgrade);
+
+    void close(hub::CloseCode code) override;
+
+private:
+    awaitable<void> read_loop();
+    awaitable<void> write_loop();
+    awaitable<void> unregister();
+    /// Queues an error or heartbeat frame for this client; false if its queue is full.
+    bool answer(const Answer& answer);
+    void end_reading(std::optional<hub::CloseCode> code);
+    void arm_close_deadline();  // on the strand
+    void abort();               // on the strand: drop the TCP connection
+
+    std::shared_ptr<ServerState> state_;
+    const asio::any_io_executor strand_;
+    boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+    asio::steady_timer close_deadline_;
+    FrameHandler handler_;
+    bool deadline_armed_ = false;
+    bool unregistered_ = false;
+};
+
+}  // namespace chat::session
