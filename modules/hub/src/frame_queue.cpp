@@ -64,6 +64,11 @@ bool FrameQueue::is_closed() const {
     return closed_;
 }
 
+std::size_t FrameQueue::size() const {
+    std::lock_guard lock(mutex_);
+    return pending_.size() + in_flight_;
+}
+
 awaitable<FrameQueue::Batch> FrameQueue::next_batch(std::vector<Frame>& frames) {
     frames.clear();
     for (;;) {

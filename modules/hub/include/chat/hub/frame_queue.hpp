@@ -59,6 +59,8 @@ public:
     /// is already gone) it stops at once. Idempotent: the first call decides.
     void close(std::optional<CloseCode> code);
     bool is_closed() const;
+    /// Frames queued or being written.
+    std::size_t size() const;
 
     /// What the writer is to do after writing the frames it was handed.
     struct Batch {

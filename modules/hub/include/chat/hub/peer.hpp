@@ -18,6 +18,7 @@ public:
 
     PeerId id() const noexcept { return id_; }
     FrameQueue& frames() noexcept { return frames_; }
+    const FrameQueue& frames() const noexcept { return frames_; }
 
     /// Ends the connection: frames queued before go out first, then a close frame
     /// with `code`. Thread-safe and idempotent (the first code wins). Must not

@@ -1,0 +1,80 @@
+#pragma once
+// A WebSocket chat client for tests, written against the contract alone.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket/stream.hpp>
+
+#include "chat/chat.pb.h"
+#include "chat/net/asio.hpp"
+
+namespace chat::test {
+
+inline constexpr std::chrono::seconds default_timeout{10};
+
+ChatRequest make_request(std::string_view type, std::string_view user_name = {},
+                         std::string_view content = {});
+
+/// Close codes a client can observe; abnormal (1006) means no close frame came.
+inline constexpr std::uint16_t close_abnormal = 1006;
+
+class ChatClient {
+public:
+    using Stream = boost::beast::websocket::stream<boost::beast::tcp_stream>;
+    using Duration = std::chrono::steady_clock::duration;
+
+    explicit ChatClient(asio::any_io_executor executor);
+
+    /// Connects to 127.0.0.1:port and upgrades on `target`; throws on failure.
+    awaitable<void> connect(std::uint16_t port, std::string target = "/ws");
+
+    awaitable<void> send(const ChatRequest& request);
+    awaitable<void> send_bytes(std::string_view bytes, bool binary = true);
+
+    /// The next frame; nullopt once the connection has ended (see close_code()).
+    /// Throws if nothing comes within `timeout`.
+    awaitable<std::optional<ChatRequest>> receive(Duration timeout = default_timeout);
+
+    /// The next frame, which must be of `type` (throws otherwise, naming what came).
+    awaitable<ChatRequest> expect(std::string_view type, Duration timeout = default_timeout);
+
+    /// The connection must end next, without another frame; returns the close code.
+    awaitable<std::uint16_t> expect_close(Duration timeout = default_timeout);
+
+    /// Skips frames until the connection ends; returns the close code.
+    awaitable<std::uint16_t> wait_close(Duration timeout = default_timeout);
+
+    /// Logs in as `name` and returns the server's welcome (type login).
+    awaitable<ChatRequest> login(std::string_view name);
+
+    /// Sends a close frame (1000) and waits for the server's.
+    awaitable<void> close();
+
+    std::uint16_t close_code() const noexcept { return close_code_; }
+    std::size_t pings_received() const noexcept { return pings_; }
+    Stream& stream() noexcept { return ws_; }
+
+private:
+    Stream ws_;
+    std::uint16_t close_code_ = 0;
+    std::size_t pings_ = 0;
+    std::int64_t last_timestamp_ = 0;
+};
+
+/// A plain HTTP exchange: status and body of one request with this raw target.
+struct HttpAnswer {
+    unsigned status = 0;
+    std::string body;
+    std::string content_type;
+    std::string content_length;
+};
+awaitable<HttpAnswer> http_request(std::uint16_t port, std::string target,
+                                   std::string_view method = "GET",
+                                   std::string_view upgrade_key = {});
+
+}  // namespace chat::test

@@ -1,0 +1,47 @@
+#pragma once
+// A chat server in the test process: 127.0.0.1, a free port, its own threads.
+
+#include <filesystem>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "chat/session/server.hpp"
+
+namespace chat::test {
+
+/// The contract's defaults, on 127.0.0.1 port 0 with 2 threads and the
+/// project's www folder.
+session::Config test_config();
+
+class TestServer {
+public:
+    explicit TestServer(session::Config config = test_config());
+    ~TestServer();  // graceful stop, then joins the threads
+
+    std::uint16_t port() const noexcept { return port_; }
+    const hub::Metrics& metrics() const noexcept { return server_.metrics(); }
+    void stop() { server_.stop(); }
+
+private:
+    asio::io_context io_;
+    session::Server server_;
+    std::uint16_t port_;
+    std::vector<std::jthread> threads_;
+};
+
+/// A fresh folder under the system's temporary folder, removed at destruction.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::filesystem::path& path() const noexcept { return path_; }
+
+private:
+    std::filesystem::path path_;
+};
+
+}  // namespace chat::test

@@ -1,0 +1,182 @@
+// The bounded queue between the hub and a session's writer, and frame stamps.
+#include <boost/test/unit_test.hpp>
+
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+
+#include "chat/hub/frame_clock.hpp"
+#include "chat/hub/frame_queue.hpp"
+#include "run.hpp"
+
+using namespace chat;
+using hub::CloseCode;
+using hub::Frame;
+using hub::FrameQueue;
+using Push = FrameQueue::Push;
+
+namespace {
+Frame frame(std::string text) { return std::make_shared<const std::string>(std::move(text)); }
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(frame_queue)
+
+BOOST_AUTO_TEST_CASE(pushes_beyond_the_depth_fail_until_the_writer_has_written) {
+    test::run([]() -> awaitable<void> {
+        FrameQueue queue(co_await asio::this_coro::executor, 3);
+        const auto f = frame("x");
+        BOOST_TEST((queue.try_push(f) == Push::ok));
+        BOOST_TEST((queue.try_push(f) == Push::ok));
+        BOOST_TEST((queue.try_push(f) == Push::ok));
+        BOOST_TEST((queue.try_push(f) == Push::full));
+
+        std::vector<Frame> batch;
+        auto next = co_await queue.next_batch(batch);
+        BOOST_TEST(batch.size() == 3u);
+        BOOST_TEST(!next.last);
+        // Handed to the writer but not written yet: still counted.
+        BOOST_TEST((queue.try_push(f) == Push::full));
+        BOOST_TEST((queue.try_push(f) == Push::full));
+        queue.close(CloseCode::going_away);
+        next = co_await queue.next_batch(batch);  // the writer is done with the three
+        BOOST_TEST(batch.empty());
+        BOOST_TEST(next.last);
+        BOOST_TEST((next.close_code == CloseCode::going_away));
+    });
+}
+
+BOOST_AUTO_TEST_CASE(the_writer_gets_everything_queued_at_once_in_order) {
+    test::run([]() -> awaitable<void> {
+        FrameQueue queue(co_await asio::this_coro::executor, 256);
+        for (int i = 0; i < 10; ++i) {
+            queue.try_push(frame(std::to_string(i)));
+        }
+        std::vector<Frame> batch;
+        co_await queue.next_batch(batch);
+        BOOST_TEST_REQUIRE(batch.size() == 10u);
+        for (int i = 0; i < 10; ++i) {
+            BOOST_TEST(*batch[i] == std::to_string(i));
+        }
+    });
+}
+
+BOOST_AUTO_TEST_CASE(a_waiting_writer_wakes_on_a_push_from_another_thread) {
+    test::run([]() -> awaitable<void> {
+        FrameQueue queue(co_await asio::this_coro::executor, 256);
+        std::jthread producer([&] {
+            for (int i = 0; i < 1000; ++i) {
+                while (queue.try_push(frame(std::to_string(i))) == Push::full) {
+                    std::this_thread::yield();
+                }
+            }
+            queue.close(CloseCode::normal);
+        });
+        std::vector<Frame> batch;
+        int expected = 0;
+        for (;;) {
+            const auto next = co_await queue.next_batch(batch);
+            for (const auto& f : batch) {
+                BOOST_TEST_REQUIRE(*f == std::to_string(expected++));
+            }
+            if (next.last) {
+                BOOST_TEST((next.close_code == CloseCode::normal));
+                break;
+            }
+        }
+        BOOST_TEST(expected == 1000);
+    });
+}
+
+BOOST_AUTO_TEST_CASE(closing_with_a_code_keeps_what_was_queued) {
+    test::run([]() -> awaitable<void> {
+        FrameQueue queue(co_await asio::this_coro::executor, 8);
+        queue.try_push(frame("a"));
+        queue.close(CloseCode::policy_violation);
+        queue.close(CloseCode::normal);  // the first close decides
+        BOOST_TEST((queue.try_push(frame("b")) == Push::closed));
+        std::vector<Frame> batch;
+        const auto next = co_await queue.next_batch(batch);
+        BOOST_TEST(batch.size() == 1u);
+        BOOST_TEST(next.last);
+        BOOST_TEST((next.close_code == CloseCode::policy_violation));
+    });
+}
+
+BOOST_AUTO_TEST_CASE(closing_without_a_code_drops_what_was_queued) {
+    test::run([]() -> awaitable<void> {
+        FrameQueue queue(co_await asio::this_coro::executor, 8);
+        queue.try_push(frame("a"));
+        queue.close(std::nullopt);
+        std::vector<Frame> batch;
+        const auto next = co_await queue.next_batch(batch);
+        BOOST_TEST(batch.empty());
+        BOOST_TEST(next.last);
+        BOOST_TEST(!next.close_code.has_value());
+    });
+}
+
+BOOST_AUTO_TEST_CASE(stamped_frames_are_built_under_the_lock_with_the_clock) {
+    test::run([]() -> awaitable<void> {
+        hub::FrameClock clock;
+        FrameQueue queue(co_await asio::this_coro::executor, 1);
+        std::int64_t seen = 0;
+        BOOST_TEST((queue.try_push_stamped(clock, [&](std::int64_t stamp) {
+                        seen = stamp;
+                        return frame("x");
+                    }) == Push::ok));
+        BOOST_TEST(seen > 0);
+        bool built = false;
+        BOOST_TEST((queue.try_push_stamped(clock, [&](std::int64_t) {
+                        built = true;
+                        return frame("y");
+                    }) == Push::full));
+        BOOST_TEST(!built);
+    });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(frame_clock)
+
+BOOST_AUTO_TEST_CASE(local_frames_take_the_stamp_of_a_running_fan_out) {
+    hub::FrameClock clock;
+    const auto before = clock.stamp_local();
+    std::int64_t during = 0;
+    std::int64_t fan_out_stamp = 0;
+    {
+        const hub::FanOut fan_out(clock);
+        fan_out_stamp = fan_out.stamp();
+        during = clock.stamp_local();
+    }
+    BOOST_TEST(fan_out_stamp >= before);
+    BOOST_TEST(during == fan_out_stamp);
+    BOOST_TEST(clock.stamp_local() >= fan_out_stamp);
+}
+
+BOOST_AUTO_TEST_CASE(stamps_never_decrease_across_threads) {
+    hub::FrameClock clock;
+    std::atomic<bool> bad{false};
+    auto worker = [&](bool hub) {
+        std::int64_t last = 0;
+        for (int i = 0; i < 100'000; ++i) {
+            std::int64_t stamp = 0;
+            if (hub) {
+                const hub::FanOut fan_out(clock);
+                stamp = fan_out.stamp();
+            } else {
+                stamp = clock.stamp_local();
+            }
+            if (stamp < last) {
+                bad = true;
+            }
+            last = stamp;
+        }
+    };
+    {
+        std::jthread a(worker, true);
+        std::jthread b(worker, false);
+    }
+    BOOST_TEST(!bad);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

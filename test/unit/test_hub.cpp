@@ -1,0 +1,277 @@
+// The hub without sockets: users, names, order, ids, notices, slow consumers, stop.
+#include <boost/test/unit_test.hpp>
+
+#include <deque>
+
+#include "chat/chat.pb.h"
+#include "chat/hub/hub.hpp"
+#include <boost/asio/post.hpp>
+
+#include "run.hpp"
+
+using namespace chat;
+using hub::Broadcast;
+using hub::CloseCode;
+
+namespace {
+
+/// A connection as the hub sees it, with a queue the test reads.
+class TestPeer final : public hub::Peer {
+public:
+    TestPeer(hub::PeerId id, asio::any_io_executor executor, std::size_t depth)
+        : Peer(id, std::move(executor), depth) {}
+
+    void close(CloseCode code) override {
+        if (!closed_with) {
+            closed_with = code;
+        }
+        frames().close(code);
+    }
+
+    /// The next frame the hub queued for this peer.
+    awaitable<ChatRequest> next() {
+        while (received_.empty()) {
+            const auto batch = co_await frames().next_batch(batch_);
+            for (const auto& frame : batch_) {
+                ChatRequest request;
+                BOOST_TEST_REQUIRE(request.ParseFromString(*frame));
+                BOOST_TEST_REQUIRE(request.timestamp() >= last_timestamp_);
+                last_timestamp_ = request.timestamp();
+                received_.push_back(std::move(request));
+            }
+            if (received_.empty() && batch.last) {
+                throw std::runtime_error("peer closed while a frame was expected");
+            }
+        }
+        auto front = std::move(received_.front());
+        received_.pop_front();
+        co_return front;
+    }
+
+    awaitable<ChatRequest> expect(std::string_view type) {
+        auto frame = co_await next();
+        BOOST_TEST_REQUIRE(frame.type() == type, "got " << frame.type() << ": " << frame.content());
+        co_return frame;
+    }
+
+    /// Frames queued for this peer that the test has not read.
+    std::size_t unread() const {
+        return frames().size() - batch_.size() + received_.size();
+    }
+
+    std::optional<CloseCode> closed_with;
+
+private:
+
+    std::vector<hub::Frame> batch_;
+    std::deque<ChatRequest> received_;
+    std::int64_t last_timestamp_ = 0;
+};
+
+/// A hub on the test's io_context (one thread: a strand by itself).
+struct HubTest {
+    HubTest(asio::any_io_executor executor)
+        : executor_(executor), hub(executor, metrics, clock, 1024) {
+        asio::co_spawn(executor, hub.run(), [this](std::exception_ptr e) {
+            finished = true;
+            if (e) {
+                std::rethrow_exception(e);
+            }
+        });
+    }
+
+    awaitable<std::shared_ptr<TestPeer>> connect(std::size_t depth = 256) {
+        auto peer = std::make_shared<TestPeer>(++last_id_, executor_, depth);
+        hub::Command command = hub::Register{peer};
+        co_await hub.send(std::move(command));
+        co_return peer;
+    }
+    awaitable<void> login(TestPeer& peer, std::string name) {
+        hub::Command command = Broadcast{peer.id(), Broadcast::Kind::login, std::move(name)};
+        co_await hub.send(std::move(command));
+    }
+    awaitable<void> say(TestPeer& peer, std::string content) {
+        hub::Command command = Broadcast{peer.id(), Broadcast::Kind::message, std::move(content)};
+        co_await hub.send(std::move(command));
+    }
+    awaitable<void> leave(TestPeer& peer) {
+        hub::Command command = hub::Unregister{peer.id()};
+        co_await hub.send(std::move(command));
+    }
+    /// Connects and logs in; the welcome is consumed.
+    awaitable<std::shared_ptr<TestPeer>> user(std::string name, std::size_t depth = 256) {
+        auto peer = co_await connect(depth);
+        co_await login(*peer, name);
+        const auto welcome = co_await peer->expect("login");
+        BOOST_TEST(welcome.user_name() == name);
+        co_return peer;
+    }
+
+    asio::any_io_executor executor_;
+    hub::Metrics metrics;
+    hub::FrameClock clock;
+    hub::Hub hub;
+    bool finished = false;
+    hub::PeerId last_id_ = 0;
+};
+
+template <typename Test>
+void hub_test(Test test) {
+    test::run([&]() -> awaitable<void> {
+        HubTest h(co_await asio::this_coro::executor);
+        co_await test(h);
+        h.hub.stop();
+    }, std::chrono::seconds(20));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(hub_actor)
+
+BOOST_AUTO_TEST_CASE(newcomer_gets_the_whole_list_the_others_one_entry) {
+    hub_test([](HubTest& h) -> awaitable<void> {
+        auto ann = co_await h.connect();
+        co_await h.login(*ann, "ann");
+        const auto ann_welcome = co_await ann->expect("login");
+        BOOST_TEST(ann_welcome.user_name() == "ann");
+        BOOST_TEST(ann_welcome.user_list().size() == 1u);
+        const auto ann_joined = ann_welcome.user_list().at("ann");
+        BOOST_TEST(ann_joined.size() == 24u);  // 2026-11-29T03:04:05.123Z
+        BOOST_TEST(ann_joined.back() == 'Z');
+
+        auto bob = co_await h.connect();
+        co_await h.login(*bob, "bob");
+        const auto bob_welcome = co_await bob->expect("login");
+        BOOST_TEST(bob_welcome.user_name() == "bob");
+        BOOST_TEST(bob_welcome.user_list().size() == 2u);
+        BOOST_TEST(bob_welcome.user_list().at("ann") == ann_joined);  // unchanged while online
+
+        const auto notice = co_await ann->expect("login");
+        BOOST_TEST(notice.user_name() == "bob");
+        BOOST_TEST(notice.user_list().size() == 1u);
+        BOOST_TEST(notice.user_list().at("bob") == bob_welcome.user_list().at("bob"));
+        BOOST_TEST(h.metrics.users_online.load() == 2);
+    });
+}
+
+BOOST_AUTO_TEST_CASE(names_are_unique_and_logins_happen_once) {
+    hub_test([](HubTest& h) -> awaitable<void> {
+        auto ann = co_await h.user("ann");
+        auto other = co_await h.connect();
+        co_await h.login(*other, "ann");
+        BOOST_TEST((co_await other->expect("error")).content().find("name taken") !=
+                   std::string::npos);
+        co_await h.login(*other, "Ann");  // exact match only
+        BOOST_TEST((co_await other->expect("login")).user_name() == "Ann");
+        co_await h.login(*ann, "zed");
+        BOOST_TEST((co_await ann->expect("login")).user_name() == "Ann");  // the notice first
+        BOOST_TEST((co_await ann->expect("error")).content().find("already logged in") !=
+                   std::string::npos);
+    });
+}
+
+BOOST_AUTO_TEST_CASE(a_message_before_login_gets_an_error) {
+    hub_test([](HubTest& h) -> awaitable<void> {
+        auto ann = co_await h.user("ann");
+        auto stranger = co_await h.connect();
+        co_await h.say(*stranger, "hello?");
+        BOOST_TEST((co_await stranger->expect("error")).content().find("log in") !=
+                   std::string::npos);
+        co_await h.say(*ann, "first");
+        const auto message = co_await ann->expect("message");
+        BOOST_TEST(message.content() == "first");  // nothing from the stranger came before
+        BOOST_TEST(message.id() == 1u);
+    });
+}
+
+BOOST_AUTO_TEST_CASE(messages_reach_everyone_in_one_order_with_consecutive_ids) {
+    hub_test([](HubTest& h) -> awaitable<void> {
+        auto ann = co_await h.user("ann");
+        auto bob = co_await h.user("bob");
+        co_await ann->expect("login");  // bob's notice
+        for (int i = 0; i < 50; ++i) {
+            co_await h.say(i % 2 == 0 ? *ann : *bob, "m" + std::to_string(i));
+        }
+        for (auto* peer : {ann.get(), bob.get()}) {
+            for (int i = 0; i < 50; ++i) {
+                const auto message = co_await peer->expect("message");
+                BOOST_TEST(message.id() == static_cast<std::uint64_t>(i + 1));
+                BOOST_TEST(message.content() == "m" + std::to_string(i));
+                BOOST_TEST(message.user_name() == (i % 2 == 0 ? "ann" : "bob"));
+            }
+        }
+        BOOST_TEST(h.metrics.messages_broadcast.load() == 50u);
+    });
+}
+
+BOOST_AUTO_TEST_CASE(leaving_is_announced_to_the_others_only) {
+    hub_test([](HubTest& h) -> awaitable<void> {
+        auto ann = co_await h.user("ann");
+        auto bob = co_await h.user("bob");
+        co_await ann->expect("login");
+        co_await h.leave(*ann);
+        const auto notice = co_await bob->expect("logout");
+        BOOST_TEST(notice.user_name() == "ann");
+        BOOST_TEST(notice.user_list().empty());
+        co_await h.say(*bob, "still here");
+        co_await bob->expect("message");
+        BOOST_TEST(ann->unread() == 0u);
+        BOOST_TEST(h.metrics.users_online.load() == 1);
+        // The name is free again.
+        auto again = co_await h.user("ann");
+        BOOST_TEST((co_await bob->expect("login")).user_name() == "ann");
+    });
+}
+
+BOOST_AUTO_TEST_CASE(a_full_queue_drops_that_client_only) {
+    hub_test([](HubTest& h) -> awaitable<void> {
+        auto ann = co_await h.user("ann");
+        auto slow = co_await h.user("slow", 3);  // reads nothing from here on
+        co_await ann->expect("login");
+        for (int i = 0; i < 5; ++i) {
+            co_await h.say(*ann, "m" + std::to_string(i));
+        }
+        for (int i = 0; i < 5; ++i) {
+            if (i == 3) {  // the third message filled slow's queue: it is dropped after it
+                BOOST_TEST((co_await ann->expect("logout")).user_name() == "slow");
+            }
+            BOOST_TEST((co_await ann->expect("message")).id() == static_cast<std::uint64_t>(i + 1));
+        }
+        BOOST_TEST((slow->closed_with == CloseCode::policy_violation));
+        BOOST_TEST(h.metrics.dropped_count(hub::DropReason::slow_consumer) == 1u);
+        BOOST_TEST(h.metrics.users_online.load() == 1);
+        co_await h.leave(*slow);  // its session ends later: nothing happens twice
+        co_await h.say(*ann, "after");
+        BOOST_TEST((co_await ann->expect("message")).content() == "after");
+    });
+}
+
+BOOST_AUTO_TEST_CASE(stop_closes_everyone_with_1001_and_ends_after_they_leave) {
+    test::run([]() -> awaitable<void> {
+        HubTest h(co_await asio::this_coro::executor);
+        auto ann = co_await h.user("ann");
+        auto anon = co_await h.connect();
+        h.hub.stop();
+        auto late = co_await h.connect();  // registered while stopping: closed too
+        co_await h.leave(*ann);
+        co_await h.leave(*anon);
+        // Wait for the three closes to land: each peer's queue ends.
+        for (auto* peer : {ann.get(), anon.get(), late.get()}) {
+            std::vector<hub::Frame> batch;
+            while (!(co_await peer->frames().next_batch(batch)).last) {
+            }
+            BOOST_TEST((peer->closed_with == CloseCode::going_away));
+        }
+        BOOST_TEST(!h.finished);  // `late` is still registered
+        co_await h.leave(*late);
+        // Once the last one has left, the hub takes no more commands and run() ends.
+        for (bool taken = true; taken;) {
+            hub::Command command = hub::Unregister{99};
+            taken = co_await h.hub.send(std::move(command));
+        }
+        co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+        BOOST_TEST(h.finished);
+    }, std::chrono::seconds(20));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,115 @@
+// chat_app's options: names, defaults, environment, and errors (exit 2).
+#include <boost/test/unit_test.hpp>
+
+#include <cstdlib>
+#include <vector>
+
+#include "options.hpp"
+
+using chat::app::parse_options;
+
+namespace {
+
+chat::app::Parsed parse(std::vector<const char*> args) {
+    args.insert(args.begin(), "chat_app");
+    return parse_options(static_cast<int>(args.size()), args.data(), "/bundled/www");
+}
+
+struct Environment {
+    Environment(const char* name, const char* value) : name_(name) { setenv(name, value, 1); }
+    ~Environment() { unsetenv(name_); }
+    const char* name_;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(options)
+
+BOOST_AUTO_TEST_CASE(defaults_are_the_contracts) {
+    const auto parsed = parse({});
+    BOOST_TEST_REQUIRE(parsed.options.has_value());
+    const auto& server = parsed.options->server;
+    BOOST_TEST(server.address == "0.0.0.0");
+    BOOST_TEST(server.port == 9000);
+    BOOST_TEST(server.threads >= 1u);
+    BOOST_TEST(server.www_root == "/bundled/www");
+    BOOST_TEST(server.idle_timeout.count() == 30'000);
+    BOOST_TEST(server.max_message_bytes == 65'536u);
+    BOOST_TEST(server.max_content_bytes == 4096u);
+    BOOST_TEST(server.rate == 20.0);
+    BOOST_TEST(server.burst == 40.0);
+    BOOST_TEST(server.flood_limit == 200u);
+    BOOST_TEST(server.queue_depth == 256u);
+    BOOST_TEST(server.shutdown_grace.count() == 5'000);
+    BOOST_TEST(parsed.options->log.dir == "logs");
+}
+
+BOOST_AUTO_TEST_CASE(every_option_is_read) {
+    const auto parsed = parse({"--address", "127.0.0.1", "--port", "0", "--threads", "3", "--www",
+                               "/w", "--log-dir", "", "--log-level", "debug", "--idle-timeout",
+                               "1.5", "--max-message-bytes", "1000", "--max-content-bytes", "100",
+                               "--rate", "0", "--burst", "2", "--flood-limit", "9",
+                               "--queue-depth", "16", "--shutdown-grace", "0"});
+    BOOST_TEST_REQUIRE(parsed.options.has_value(), parsed.output);
+    const auto& server = parsed.options->server;
+    BOOST_TEST(server.address == "127.0.0.1");
+    BOOST_TEST(server.port == 0);
+    BOOST_TEST(server.threads == 3u);
+    BOOST_TEST(server.www_root == "/w");
+    BOOST_TEST(parsed.options->log.dir.empty());
+    BOOST_TEST((parsed.options->log.level == chat::logging::Level::debug));
+    BOOST_TEST(server.idle_timeout.count() == 1500);
+    BOOST_TEST(server.max_message_bytes == 1000u);
+    BOOST_TEST(server.max_content_bytes == 100u);
+    BOOST_TEST(server.rate == 0.0);
+    BOOST_TEST(server.burst == 2.0);
+    BOOST_TEST(server.flood_limit == 9u);
+    BOOST_TEST(server.queue_depth == 16u);
+    BOOST_TEST(server.shutdown_grace.count() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(environment_variables_under_the_command_line) {
+    const Environment port("CHAT_PORT", "9100");
+    const Environment idle("CHAT_IDLE_TIMEOUT", "7");
+    const Environment unrelated("CHAT_NOT_AN_OPTION", "x");
+    auto parsed = parse({});
+    BOOST_TEST_REQUIRE(parsed.options.has_value(), parsed.output);
+    BOOST_TEST(parsed.options->server.port == 9100);
+    BOOST_TEST(parsed.options->server.idle_timeout.count() == 7000);
+    parsed = parse({"--port", "9200"});
+    BOOST_TEST_REQUIRE(parsed.options.has_value());
+    BOOST_TEST(parsed.options->server.port == 9200);
+}
+
+BOOST_AUTO_TEST_CASE(bad_values_exit_2_with_a_clear_message) {
+    const std::vector<std::vector<const char*>> bad = {
+        {"--port", "70000"},         {"--port", "-1"},          {"--port", "x"},
+        {"--threads", "0"},          {"--idle-timeout", "0"},   {"--idle-timeout", "-3"},
+        {"--rate", "-1"},            {"--burst", "0"},          {"--queue-depth", "0"},
+        {"--log-level", "loud"},     {"--no-such-option"},      {"--max-content-bytes", "0"},
+        {"--max-message-bytes", "70000", "--max-content-bytes", "80000"},
+        {"--shutdown-grace", "nan"}, {"--www", ""}};
+    for (const auto& args : bad) {
+        const auto parsed = parse(args);
+        BOOST_TEST(!parsed.options.has_value(), args.front());
+        BOOST_TEST(parsed.exit_code == 2, args.front());
+        BOOST_TEST(parsed.output.find("chat_app: ") == 0u, parsed.output);
+    }
+    const auto parsed = parse({"--port", "70000"});
+    BOOST_TEST(parsed.output.find("--port") != std::string::npos);
+    BOOST_TEST(parsed.output.find("70000") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(help_lists_every_option_and_exits_0) {
+    const auto parsed = parse({"--help"});
+    BOOST_TEST(!parsed.options.has_value());
+    BOOST_TEST(parsed.exit_code == 0);
+    for (const auto* option :
+         {"--address", "--port", "--threads", "--www", "--log-dir", "--log-level",
+          "--idle-timeout", "--max-message-bytes", "--max-content-bytes", "--rate", "--burst",
+          "--flood-limit", "--queue-depth", "--shutdown-grace", "CHAT_"}) {
+        BOOST_TEST(parsed.output.find(option) != std::string::npos, option);
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
