@@ -22,10 +22,12 @@ ChatRequest make_request(std::string_view type, std::string_view user_name,
     return request;
 }
 
-ChatClient::ChatClient(asio::any_io_executor executor) : ws_(std::move(executor)) {
-    ws_.control_callback([this](websocket::frame_type kind, std::string_view) {
+ChatClient::ChatClient(asio::any_io_executor executor)
+    : ws_(std::move(executor)), pings_(std::make_shared<std::size_t>(0)) {
+    // Not `this`: a client is moved around after it is made.
+    ws_.control_callback([pings = pings_](websocket::frame_type kind, std::string_view) {
         if (kind == websocket::frame_type::ping) {
-            ++pings_;
+            ++*pings;
         }
     });
 }

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,13 +57,13 @@ public:
     awaitable<void> close();
 
     std::uint16_t close_code() const noexcept { return close_code_; }
-    std::size_t pings_received() const noexcept { return pings_; }
+    std::size_t pings_received() const noexcept { return *pings_; }
     Stream& stream() noexcept { return ws_; }
 
 private:
     Stream ws_;
     std::uint16_t close_code_ = 0;
-    std::size_t pings_ = 0;
+    std::shared_ptr<std::size_t> pings_;
     std::int64_t last_timestamp_ = 0;
 };
 
