@@ -10,7 +10,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <mutex>
-#include <regex>
+#include <optional>
 #include <thread>
 
 #include "server_test.hpp"
@@ -61,16 +61,19 @@ public:
         }
     }
 
-    /// The port from the "listening on ADDRESS:PORT" line, waiting for it.
+    /// The port from the "listening on ADDRESS:PORT," line, waiting for it.
     std::uint16_t port() {
         std::unique_lock lock(mutex_);
-        std::smatch match;
-        const std::regex listening(R"(listening on [0-9.]+:([0-9]+))");
+        constexpr std::string_view marker = "listening on ";
+        std::size_t comma = std::string::npos;
         const bool found = changed_.wait_for(lock, std::chrono::seconds(20), [&] {
-            return std::regex_search(output_, match, listening);
+            const auto line = output_.find(marker);
+            comma = line == std::string::npos ? line : output_.find(',', line);
+            return comma != std::string::npos;
         });
         BOOST_TEST_REQUIRE(found, "no listening line in:\n" << output_);
-        return static_cast<std::uint16_t>(std::stoi(match[1]));
+        const auto colon = output_.rfind(':', comma);
+        return static_cast<std::uint16_t>(std::stoi(output_.substr(colon + 1, comma - colon - 1)));
     }
 
     void signal(int number) { kill(pid_, number); }
@@ -122,6 +125,25 @@ BOOST_AUTO_TEST_CASE(stop_closes_every_chat_connection_with_1001) {
         BOOST_TEST(co_await ann.wait_close() == 1001);
         BOOST_TEST(co_await anonymous.wait_close() == 1001);
     });
+}
+
+BOOST_AUTO_TEST_CASE(clients_leaving_as_the_server_stops_do_not_hold_it_up) {
+    // Sessions that end on their own while the hub closes them must not linger:
+    // the stop completes long before the grace period (3 s here).
+    std::optional<TestServer> server(std::in_place);
+    run([&]() -> awaitable<void> {
+        std::vector<ChatClient> clients;
+        for (int i = 0; i < 20; ++i) {
+            clients.push_back(ChatClient(co_await asio::this_coro::executor));
+            co_await clients.back().connect(server->port());
+            co_await clients.back().login("user" + std::to_string(i));
+        }
+        clients.clear();  // the sockets close now, and the stop comes right after
+        server->stop();
+    });
+    const auto start = std::chrono::steady_clock::now();
+    server.reset();  // waits for the shutdown to complete
+    BOOST_TEST((std::chrono::steady_clock::now() - start < std::chrono::seconds(2)));
 }
 
 BOOST_AUTO_TEST_CASE(sigterm_closes_clients_with_1001_and_exits_0) {

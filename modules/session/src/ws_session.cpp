@@ -59,6 +59,7 @@ awaitable<void> WsSession::run(Request upgrade) {
     }
     co_await (read_loop() && write_loop());
     co_await unregister();  // in case the reader was cut short by an exception
+    ended_ = true;          // a close() arriving now must not arm the deadline
     close_deadline_.cancel();
     metrics.add(metrics.connections_open, -1);
     CHAT_LOG_CONN(info, id()) << "chat connection closed";
@@ -185,7 +186,7 @@ awaitable<void> WsSession::write_loop() {
 }
 
 void WsSession::arm_close_deadline() {
-    if (std::exchange(deadline_armed_, true)) {
+    if (ended_ || std::exchange(deadline_armed_, true)) {
         return;
     }
     // Enough for a live peer to take what is queued and answer the close frame.

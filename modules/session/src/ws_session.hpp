@@ -48,7 +48,8 @@ private:
     boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
     asio::steady_timer close_deadline_;
     FrameHandler handler_;
-    bool deadline_armed_ = false;
+    bool deadline_armed_ = false;  // these three on the strand
+    bool ended_ = false;
     bool unregistered_ = false;
 };
 
