@@ -14,6 +14,10 @@ namespace websocket = beast::websocket;
 using namespace asio::experimental::awaitable_operators;
 
 namespace {
+/// Frames written per system call at most: enough to amortise the call, few
+/// enough that a pong made meanwhile is not held back long.
+constexpr std::size_t frames_per_flush = 64;
+
 FrameHandler::Limits limits_of(const Config& config) {
     return {config.max_content_bytes, config.rate, config.burst, config.flood_limit};
 }
@@ -160,14 +164,32 @@ bool WsSession::answer(const Answer& reply) {
 
 awaitable<void> WsSession::write_loop() {
     auto& metrics = state_->metrics;
+    auto& layer = ws_.next_layer();
     std::vector<hub::Frame> batch;
     for (;;) {
         const auto next = co_await frames().next_batch(batch);
-        for (const auto& frame : batch) {
-            if (auto [ec, n] = co_await ws_.async_write(asio::buffer(*frame), use_nothrow); ec) {
-                CHAT_LOG_CONN(debug, id()) << "write failed: " << ec.message();
-                abort();
-                co_return;
+        // Several frames: corked, so that up to frames_per_flush whole frames
+        // leave in one system call; one frame: straight through.
+        for (std::size_t done = 0; done < batch.size();) {
+            const auto end = std::min(batch.size(), done + frames_per_flush);
+            const bool corked = end - done > 1;
+            if (corked) {
+                layer.cork();
+            }
+            for (; done < end; ++done) {
+                auto [ec, n] = co_await ws_.async_write(asio::buffer(*batch[done]), use_nothrow);
+                if (ec) {
+                    CHAT_LOG_CONN(debug, id()) << "write failed: " << ec.message();
+                    abort();
+                    co_return;
+                }
+            }
+            if (corked) {
+                if (auto [ec] = co_await layer.async_flush(use_nothrow); ec) {
+                    CHAT_LOG_CONN(debug, id()) << "write failed: " << ec.message();
+                    abort();
+                    co_return;
+                }
             }
         }
         metrics.add(metrics.frames_sent, batch.size());

@@ -9,6 +9,7 @@
 #include <boost/beast/websocket/stream.hpp>
 
 #include "chat/hub/peer.hpp"
+#include "chat/session/corked_stream.hpp"
 #include "chat/session/frame_handler.hpp"
 #include "chat/session/router.hpp"
 
@@ -45,7 +46,7 @@ private:
 
     std::shared_ptr<ServerState> state_;
     const asio::any_io_executor strand_;
-    boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+    boost::beast::websocket::stream<CorkedStream<boost::beast::tcp_stream>> ws_;
     asio::steady_timer close_deadline_;
     FrameHandler handler_;
     bool deadline_armed_ = false;  // these three on the strand

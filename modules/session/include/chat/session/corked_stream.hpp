@@ -1,0 +1,139 @@
+#pragma once
+// A write-batching layer under Beast's WebSocket stream: several whole
+// WebSocket frames leave in one system call.
+
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/role.hpp>
+#include <boost/beast/websocket/teardown.hpp>
+
+#include "chat/net/asio.hpp"
+
+namespace chat::session {
+
+/// Beast's websocket::stream::async_write sends each message with its own
+/// system call, and a system call costs more than everything else a delivery
+/// does. Between cork() and async_flush(), writes are only appended to a buffer
+/// (completing through a post, never inline, as Beast requires); the flush then
+/// writes them all at once. Beast keeps doing the framing and the control
+/// frames: outside a batch, writes go straight through, so pings, pongs and
+/// close frames are never held back; a pong made during a batch goes out with
+/// it. While a flush is on the wire, new writes are appended too and the flush
+/// writes them before it completes, so nothing interleaves with it.
+///
+/// One writer at a time corks and flushes, on the stream's strand.
+template <typename NextLayer>
+class CorkedStream {
+public:
+    using executor_type = typename NextLayer::executor_type;
+
+    template <typename... Args>
+    explicit CorkedStream(Args&&... args) : next_(std::forward<Args>(args)...) {}
+
+    executor_type get_executor() noexcept { return next_.get_executor(); }
+    NextLayer& next_layer() noexcept { return next_; }
+    const NextLayer& next_layer() const noexcept { return next_; }
+
+    /// Writes from now on are only appended, until async_flush().
+    void cork() noexcept { corked_ = true; }
+
+    /// Uncorks and writes everything appended; completes with void(error_code).
+    template <typename FlushToken>
+    auto async_flush(FlushToken&& token) {
+        corked_ = false;
+        flushing_ = true;
+        return asio::async_compose<FlushToken, void(error_code)>(FlushOp{*this}, token, next_);
+    }
+
+    template <typename MutableBufferSequence, typename ReadToken>
+    auto async_read_some(const MutableBufferSequence& buffers, ReadToken&& token) {
+        return next_.async_read_some(buffers, std::forward<ReadToken>(token));
+    }
+
+    template <typename ConstBufferSequence, typename WriteToken>
+    auto async_write_some(const ConstBufferSequence& buffers, WriteToken&& token) {
+        return asio::async_initiate<WriteToken, void(error_code, std::size_t)>(
+            [this](auto handler, const ConstBufferSequence& data) {
+                if (!corked_ && !flushing_) {
+                    next_.async_write_some(data, std::move(handler));
+                    return;
+                }
+                const auto size = append(data);
+                const auto executor = asio::get_associated_executor(handler, get_executor());
+                asio::post(executor, asio::append(std::move(handler), error_code{}, size));
+            },
+            token, buffers);
+    }
+
+private:
+    template <typename ConstBufferSequence>
+    std::size_t append(const ConstBufferSequence& data) {
+        const auto size = asio::buffer_size(data);
+        const auto old_size = pending_.size();
+        pending_.resize(old_size + size);
+        asio::buffer_copy(asio::buffer(pending_.data() + old_size, size), data);
+        return size;
+    }
+
+    // A named class, not a lambda with a member template: clang 14 rejects
+    // those in local classes (toolchain.md).
+    struct FlushOp {
+        CorkedStream& stream;
+
+        template <typename Self>
+        void operator()(Self& self, error_code ec = {}, std::size_t = 0) {
+            auto& s = stream;
+            s.writing_.clear();
+            if (ec || s.pending_.empty()) {
+                s.flushing_ = false;
+                s.release_if_large();
+                self.complete(ec);
+                return;
+            }
+            std::swap(s.writing_, s.pending_);  // what arrives meanwhile waits its turn
+            asio::async_write(s.next_, asio::buffer(s.writing_), std::move(self));
+        }
+    };
+
+    /// A batch of large frames must not pin its memory on an idle connection.
+    void release_if_large() {
+        constexpr std::size_t kept = 16 * 1024;
+        if (pending_.capacity() > kept) {
+            std::vector<char>().swap(pending_);
+        }
+        if (writing_.capacity() > kept) {
+            std::vector<char>().swap(writing_);
+        }
+    }
+
+    NextLayer next_;
+    std::vector<char> pending_;  // appended, not yet on the wire
+    std::vector<char> writing_;  // on the wire now
+    bool corked_ = false;
+    bool flushing_ = false;
+};
+
+// Beast closes a WebSocket stream through these, found by ADL.
+template <typename NextLayer, typename TeardownHandler>
+void async_teardown(boost::beast::role_type role, CorkedStream<NextLayer>& stream,
+                    TeardownHandler&& handler) {
+    using boost::beast::websocket::async_teardown;
+    async_teardown(role, stream.next_layer(), std::forward<TeardownHandler>(handler));
+}
+
+template <typename NextLayer>
+void teardown(boost::beast::role_type role, CorkedStream<NextLayer>& stream, error_code& ec) {
+    using boost::beast::websocket::teardown;
+    teardown(role, stream.next_layer(), ec);
+}
+
+}  // namespace chat::session
