@@ -90,6 +90,9 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
         ("queue-depth", po::value<long long>()->default_value(
             static_cast<long long>(defaults.queue_depth)),
             "outgoing frames queued per connection before it is dropped as too slow")
+        ("flush-interval", po::value<double>()->default_value(2),
+            "milliseconds a broadcast may wait so that it leaves with others in one "
+            "system call (0: at once); the first after a quiet spell goes at once")
         ("shutdown-grace", po::value<double>()->default_value(5),
             "seconds to wait for connections to close on SIGINT/SIGTERM");
     // clang-format on
@@ -145,6 +148,11 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
         server.flood_limit = integer_option<unsigned>(vm, "flood-limit", 0, 1'000'000'000);
         server.queue_depth = integer_option<std::size_t>(vm, "queue-depth", 1, 1'000'000);
         server.shutdown_grace = seconds_option(vm, "shutdown-grace", true);
+        const double flush_ms = vm["flush-interval"].as<double>();
+        check(std::isfinite(flush_ms) && flush_ms >= 0 && flush_ms <= 1000, "flush-interval",
+              flush_ms, "must be milliseconds between 0 and 1000");
+        server.flush_interval =
+            std::chrono::microseconds(static_cast<long long>(std::llround(flush_ms * 1000)));
 
         options.log.dir = vm["log-dir"].as<std::string>();
         const auto level = vm["log-level"].as<std::string>();

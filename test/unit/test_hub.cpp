@@ -71,7 +71,7 @@ private:
 /// A hub on the test's io_context (one thread: a strand by itself).
 struct HubTest {
     HubTest(asio::any_io_executor executor)
-        : executor_(executor), hub(executor, metrics, clock, 1024) {
+        : executor_(executor), hub(executor, metrics, clock, std::chrono::microseconds(0), 1024) {
         asio::co_spawn(executor, hub.run(), [this](std::exception_ptr e) {
             finished = true;
             if (e) {

@@ -28,8 +28,7 @@ std::optional<FrameQueue::Push> FrameQueue::refusal() const {
 }
 
 FrameQueue::Push FrameQueue::pushed(std::unique_lock<std::mutex>& lock) {
-    const bool wake = waiting_;
-    waiting_ = false;
+    const bool wake = std::exchange(waiting_, false);
     lock.unlock();
     if (wake) {
         doorbell_.try_send(error_code{});
@@ -44,6 +43,30 @@ FrameQueue::Push FrameQueue::try_push(const Frame& frame) {
     }
     pending_.push_back(frame);
     return pushed(lock);
+}
+
+FrameQueue::Push FrameQueue::try_push_deferred(const Frame& frame, bool& wake_needed) {
+    std::unique_lock lock(mutex_);
+    wake_needed = false;
+    if (const auto refused = refusal()) {
+        return *refused;
+    }
+    pending_.push_back(frame);
+    if (!waiting_) {
+        return Push::ok;  // the writer is busy and will look again
+    }
+    // Deferring must never be what fills the queue: a quarter full, wake now.
+    if (pending_.size() + in_flight_ >= depth_ / 4) {
+        return pushed(lock);
+    }
+    wake_needed = !std::exchange(wake_owed_, true);
+    return Push::ok;
+}
+
+void FrameQueue::wake() {
+    std::unique_lock lock(mutex_);
+    wake_owed_ = false;
+    pushed(lock);
 }
 
 void FrameQueue::close(std::optional<CloseCode> code) {

@@ -34,11 +34,14 @@ Frame serialise(const ChatRequest& message) {
 
 }  // namespace
 
-Hub::Hub(asio::any_io_executor executor, Metrics& metrics, FrameClock& clock, std::size_t capacity)
+Hub::Hub(asio::any_io_executor executor, Metrics& metrics, FrameClock& clock,
+         std::chrono::microseconds flush_interval, std::size_t capacity)
     : executor_(std::move(executor)),
       metrics_(metrics),
       clock_(clock),
-      commands_(executor_, capacity) {}
+      commands_(executor_, capacity),
+      flush_interval_(flush_interval),
+      wake_timer_(executor_) {}
 
 awaitable<bool> Hub::send(Command command) {
     const error_code no_error;
@@ -56,8 +59,12 @@ awaitable<void> Hub::run() {
         if (ec) {
             break;  // closed by the last Unregister after stop()
         }
+        // One command at a time: each wait lets writers run between commands,
+        // which keeps them up with the hub (draining several commands back to
+        // back without yielding starved them and filled queues).
         std::visit([this](auto& c) { handle(c); }, command);
         drop_slow_peers();
+        schedule_wakes();
     }
     CHAT_LOG(debug) << "hub stopped";
 }
@@ -119,7 +126,7 @@ void Hub::log_in(Member& member, std::string name) {
     member.name = std::move(name);
     member.joined = rfc3339_now();
     member.online_index = online_.size();
-    online_.push_back(member.peer.get());
+    online_.push_back(member.peer);
     names_.emplace(member.name, id);
     metrics_.add(metrics_.users_online, 1);
     CHAT_LOG_CONN(info, id) << "login \"" << member.name << "\" (" << online_.size()
@@ -160,9 +167,9 @@ void Hub::leave(Members::iterator member) {
     auto& leaving = member->second;
     if (!leaving.name.empty()) {
         // Swap-remove from the fan-out list, keeping the moved entry's index right.
-        Peer* last = online_.back();
-        online_[leaving.online_index] = last;
-        members_.at(last->id()).online_index = leaving.online_index;
+        auto& slot = online_[leaving.online_index];
+        slot = std::move(online_.back());
+        members_.at(slot->id()).online_index = leaving.online_index;
         online_.pop_back();
         names_.erase(leaving.name);
         metrics_.add(metrics_.users_online, -1);
@@ -182,9 +189,9 @@ void Hub::fan_out(ChatRequest& message, PeerId except) {
     const FanOut fan_out(clock_);
     message.set_timestamp(fan_out.stamp());
     const Frame frame = serialise(message);
-    for (Peer* peer : online_) {
+    for (const auto& peer : online_) {
         if (peer->id() != except) {
-            deliver(*peer, frame);
+            deliver(peer, frame);
         }
     }
 }
@@ -192,7 +199,7 @@ void Hub::fan_out(ChatRequest& message, PeerId except) {
 void Hub::send_to(Member& member, ChatRequest& message) {
     const FanOut fan_out(clock_);
     message.set_timestamp(fan_out.stamp());
-    deliver(*member.peer, serialise(message));
+    deliver(member.peer, serialise(message));
 }
 
 void Hub::reply_error(Member& member, const std::string& reason) {
@@ -202,10 +209,41 @@ void Hub::reply_error(Member& member, const std::string& reason) {
     send_to(member, error);
 }
 
-void Hub::deliver(Peer& peer, const Frame& frame) {
-    if (peer.frames().try_push(frame) == FrameQueue::Push::full) {
-        too_slow_.push_back(peer.id());
+void Hub::deliver(const std::shared_ptr<Peer>& peer, const Frame& frame) {
+    bool wake_needed = false;
+    if (peer->frames().try_push_deferred(frame, wake_needed) == FrameQueue::Push::full) {
+        too_slow_.push_back(peer->id());
     }
+    if (wake_needed) {
+        to_wake_.push_back(peer);
+    }
+}
+
+void Hub::schedule_wakes() {
+    if (to_wake_.empty() || wake_pending_) {
+        return;
+    }
+    const auto due = last_wake_ + flush_interval_;
+    if (std::chrono::steady_clock::now() >= due) {
+        wake_writers();
+        return;
+    }
+    wake_pending_ = true;
+    wake_timer_.expires_at(due);
+    wake_timer_.async_wait([this](error_code ec) {
+        if (!ec) {  // cancelled only when the hub is destroyed
+            wake_pending_ = false;
+            wake_writers();
+        }
+    });
+}
+
+void Hub::wake_writers() {
+    for (const auto& peer : to_wake_) {
+        peer->frames().wake();
+    }
+    to_wake_.clear();
+    last_wake_ = std::chrono::steady_clock::now();
 }
 
 void Hub::drop_slow_peers() {
@@ -216,7 +254,7 @@ void Hub::drop_slow_peers() {
         if (member == members_.end()) {
             continue;  // met twice
         }
-        CHAT_LOG_CONN(info, id) << "dropped: outgoing queue full (slow consumer)";
+        CHAT_LOG_CONN(info, id) << "dropped: outgoing queue full (slow consumer) ";
         metrics_.dropped(DropReason::slow_consumer);
         member->second.peer->close(CloseCode::policy_violation);
         leave(member);

@@ -38,7 +38,7 @@ void log_exception(std::string_view what, std::exception_ptr e) {
 ServerState::ServerState(asio::io_context& context, Config configuration)
     : io(context),
       config(std::move(configuration)),
-      hub(asio::make_strand(context), metrics, clock),
+      hub(asio::make_strand(context), metrics, clock, config.flush_interval),
       files(config.www_root),
       router(files, metrics),
       strand_(asio::make_strand(context)),

@@ -176,8 +176,19 @@ awaitable<void> WsSession::write_loop() {
             if (corked) {
                 layer.cork();
             }
-            for (; done < end; ++done) {
-                auto [ec, n] = co_await ws_.async_write(asio::buffer(*batch[done]), use_nothrow);
+            // The first write is Beast's asynchronous one: it waits for Beast's
+            // write lock, so a ping or pong already under way is done before
+            // the batch. The others only need Beast's framing: written
+            // synchronously while corked, they are appended to the layer's
+            // buffer without an asynchronous operation each.
+            if (auto [ec, n] = co_await ws_.async_write(asio::buffer(*batch[done++]), use_nothrow);
+                ec) {
+                CHAT_LOG_CONN(debug, id()) << "write failed: " << ec.message();
+                abort();
+                co_return;
+            }
+            for (error_code ec; done < end; ++done) {
+                ws_.write(asio::buffer(*batch[done]), ec);
                 if (ec) {
                     CHAT_LOG_CONN(debug, id()) << "write failed: " << ec.message();
                     abort();

@@ -42,6 +42,14 @@ public:
 
     Push try_push(const Frame& frame);
 
+    /// The same without waking the writer: when `wake_needed` comes back true,
+    /// the writer is waiting and the caller must call wake() (soon). The hub
+    /// uses this to wake each writer once for many frames. A queue a quarter
+    /// full wakes its writer at once all the same.
+    Push try_push_deferred(const Frame& frame, bool& wake_needed);
+    /// Wakes the writer if it waits.
+    void wake();
+
     /// Pushes the frame `make(stamp)` builds, stamped by `clock` under the queue's
     /// lock, so that its time is never earlier than a frame queued before it.
     template <typename MakeFrame>
@@ -83,7 +91,8 @@ private:
     const std::size_t depth_;
     bool closed_ = false;
     std::optional<CloseCode> close_code_;
-    bool waiting_ = false;  // the writer waits on the doorbell
+    bool waiting_ = false;    // the writer waits on the doorbell
+    bool wake_owed_ = false;  // a deferred pusher has promised a wake()
     // Wakes the writer: one buffered signal at most. It is never cancelled, which
     // keeps clear of Asio 1.81's channel bug (toolchain.md, pitfall 2).
     asio::experimental::concurrent_channel<void(error_code)> doorbell_;

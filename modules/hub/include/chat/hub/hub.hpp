@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "chat/hub/commands.hpp"
 #include "chat/hub/frame_clock.hpp"
@@ -28,12 +29,16 @@ namespace chat::hub {
 /// are touched by run() alone. Each outgoing ChatRequest is serialised once and
 /// the same bytes are pushed to every recipient's queue without waiting; a full
 /// queue gets that recipient closed (1008) and removed, never a blocked hub.
+///
+/// A system call costs more than everything else a delivery does, so writers
+/// are woken at most once per `flush_interval`: what the hub queued meanwhile
+/// leaves in one write. The first frames after a quiet spell go at once.
 class Hub {
 public:
     /// `executor` must be a strand (or a single-threaded context): run() and
     /// stop()'s work happen on it. `capacity` bounds the commands waiting.
     Hub(asio::any_io_executor executor, Metrics& metrics, FrameClock& clock,
-        std::size_t capacity = 4096);
+        std::chrono::microseconds flush_interval = {}, std::size_t capacity = 4096);
 
     const asio::any_io_executor& executor() const noexcept { return executor_; }
 
@@ -71,7 +76,11 @@ private:
     /// The same for one connection.
     void send_to(Member& member, ChatRequest& message);
     void reply_error(Member& member, const std::string& reason);
-    void deliver(Peer& peer, const Frame& frame);
+    void deliver(const std::shared_ptr<Peer>& peer, const Frame& frame);
+    /// Wakes the writers of the frames queued since the last time, now or, if
+    /// that was less than flush_interval_ ago, when the interval is over.
+    void schedule_wakes();
+    void wake_writers();
     /// Closes and removes connections whose queue was full; their leave notices
     /// may find more.
     void drop_slow_peers();
@@ -83,8 +92,13 @@ private:
 
     Members members_;                                // every registered connection
     std::unordered_map<std::string, PeerId> names_;  // users online by name
-    std::vector<Peer*> online_;                      // users online, for the fan-out
+    std::vector<std::shared_ptr<Peer>> online_;      // users online, for the fan-out
     std::vector<PeerId> too_slow_;                   // full queues met during a fan-out
+    std::vector<std::shared_ptr<Peer>> to_wake_;     // writers owed a wake-up
+    const std::chrono::microseconds flush_interval_;
+    asio::steady_timer wake_timer_;
+    std::chrono::steady_clock::time_point last_wake_{};
+    bool wake_pending_ = false;
     std::uint64_t last_message_id_ = 0;
     bool stopping_ = false;
 };

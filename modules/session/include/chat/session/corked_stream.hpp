@@ -74,6 +74,35 @@ public:
             token, buffers);
     }
 
+    // Synchronous forms, for Beast's synchronous write while corked: the frame is
+    // only appended, so nothing blocks. Uncorked, they would block the strand;
+    // the session never does that.
+    template <typename ConstBufferSequence>
+    std::size_t write_some(const ConstBufferSequence& buffers, error_code& ec) {
+        ec = {};
+        if (!corked_ && !flushing_) {
+            return next_.socket().write_some(buffers, ec);
+        }
+        return append(buffers);
+    }
+    template <typename ConstBufferSequence>
+    std::size_t write_some(const ConstBufferSequence& buffers) {
+        error_code ec;
+        const auto n = write_some(buffers, ec);
+        if (ec) {
+            throw boost::system::system_error(ec);
+        }
+        return n;
+    }
+    template <typename MutableBufferSequence>
+    std::size_t read_some(const MutableBufferSequence& buffers, error_code& ec) {
+        return next_.socket().read_some(buffers, ec);
+    }
+    template <typename MutableBufferSequence>
+    std::size_t read_some(const MutableBufferSequence& buffers) {
+        return next_.socket().read_some(buffers);
+    }
+
 private:
     template <typename ConstBufferSequence>
     std::size_t append(const ConstBufferSequence& data) {

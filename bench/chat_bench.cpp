@@ -1,0 +1,621 @@
+// chat_bench: a load generator for the chat service, speaking only the wire
+// contract (docs/protocol.md). It logs N clients in, has K of them send, and
+// measures deliveries per second, loss and end-to-end latency, with the
+// server's CPU time per delivery when given the server's pid. --idle instead
+// holds N logged-in connections and reports the server's memory per connection.
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/program_options.hpp>
+
+#include "chat/chat.pb.h"
+#include "chat/net/asio.hpp"
+#include "histogram.hpp"
+#include "wire.hpp"
+
+namespace chat::bench {
+namespace {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace po = boost::program_options;
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+struct Options {
+    std::string host = "127.0.0.1";
+    std::string port = "9000";
+    std::string path = "/ws";
+    int clients = 100;
+    int senders = 1;
+    double rate = 0;        // per sender, messages/s; 0: as fast as the window allows
+    int window = 16;        // own messages in flight per sender when rate is 0
+    int size = 100;         // content bytes
+    double warmup = 2;      // s
+    double duration = 10;   // s
+    int threads = 1;
+    int connect_concurrency = 200;
+    bool json = false;
+    bool idle = false;
+    int server_pid = 0;
+};
+
+std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+        .count();
+}
+
+/// Server-side figures read from /proc.
+double process_cpu_seconds(int pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), {});
+    const auto close = text.rfind(')');
+    if (close == std::string::npos) {
+        return -1;
+    }
+    std::istringstream fields(text.substr(close + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int i = 3; fields >> field; ++i) {  // field 3 is the state
+        if (i == 14) utime = std::stod(field);
+        if (i == 15) {
+            stime = std::stod(field);
+            break;
+        }
+    }
+    return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+long process_rss_kib(int pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(status, line);) {
+        if (line.rfind("VmRSS:", 0) == 0) {
+            return std::stol(line.substr(6));
+        }
+    }
+    return -1;
+}
+
+double self_cpu_seconds() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    const auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+/// What the whole run counts; the hot counters are per thread (see Tally).
+struct Run {
+    Options options;
+    std::atomic<int> connected{0};
+    std::atomic<int> connect_failures{0};
+    std::atomic<bool> measuring{false};
+    std::atomic<bool> sending{true};
+    std::atomic<bool> closing{false};  // our own closes are not worth counting
+    std::atomic<std::int64_t> window_start_ns{0};
+    std::atomic<std::int64_t> window_end_ns{std::numeric_limits<std::int64_t>::max()};
+    std::atomic<std::uint64_t> sent_total{0};
+    std::atomic<std::uint64_t> sent_in_window{0};
+    std::atomic<std::uint64_t> delivered_total{0};
+    std::atomic<std::uint64_t> delivered_in_window{0};
+    std::atomic<std::uint64_t> errors{0};
+    std::atomic<std::uint64_t> gaps{0};
+    std::mutex mutex;  // guards the two below, touched rarely
+    std::map<int, int> close_codes;
+    std::vector<std::unique_ptr<Histogram>> histograms;
+
+    Histogram& thread_histogram() {
+        thread_local Histogram* mine = nullptr;
+        thread_local const Run* owner = nullptr;
+        if (owner != this) {
+            std::lock_guard lock(mutex);
+            histograms.push_back(std::make_unique<Histogram>());
+            mine = histograms.back().get();
+            owner = this;
+        }
+        return *mine;
+    }
+    void closed(int code) {
+        std::lock_guard lock(mutex);
+        ++close_codes[code];
+    }
+};
+
+class Client : public std::enable_shared_from_this<Client> {
+public:
+    Client(Run& run, asio::any_io_executor strand, int index)
+        : run_(run), ws_(strand), wake_(strand), index_(index),
+          name_("b" + std::to_string(getpid()) + "-" + std::to_string(index)) {}
+
+    /// Connects and logs in; false on failure.
+    awaitable<bool> start() {
+        const auto& o = run_.options;
+        auto& tcp_layer = beast::get_lowest_layer(ws_);
+        tcp_layer.expires_after(30s);
+        error_code ec;
+        tcp::resolver resolver(ws_.get_executor());
+        auto [rec, endpoints] = co_await resolver.async_resolve(o.host, o.port, use_nothrow);
+        if (rec) {
+            co_return false;
+        }
+        // One loopback address has about 28,000 ephemeral ports; spread beyond.
+        auto& socket = tcp_layer.socket();
+        const auto endpoint = *endpoints.begin();
+        if (o.clients > 20'000 && endpoint.endpoint().address().is_loopback()) {
+            socket.open(tcp::v4());
+            const auto source = asio::ip::make_address_v4(
+                static_cast<asio::ip::address_v4::uint_type>((127u << 24) + 2 + index_ / 20'000));
+            socket.bind(tcp::endpoint(source, 0), ec);
+        }
+        if (auto [cec, connected] = co_await tcp_layer.async_connect(endpoints, use_nothrow); cec) {
+            co_return false;
+        }
+        if (auto [hec] = co_await ws_.async_handshake(o.host, o.path, use_nothrow); hec) {
+            co_return false;
+        }
+        tcp_layer.expires_never();
+        ws_.binary(true);
+        ws_.read_message_max(64 * 1024 * 1024);
+        ChatRequest login;
+        login.set_type("login");
+        login.set_user_name(name_);
+        const auto bytes = login.SerializeAsString();
+        if (auto [wec, n] = co_await ws_.async_write(asio::buffer(bytes), use_nothrow); wec) {
+            co_return false;
+        }
+        // The first frame for a newcomer is its welcome.
+        tcp_layer.expires_after(30s);
+        auto [lec, size] = co_await ws_.async_read(buffer_, use_nothrow);
+        tcp_layer.expires_never();
+        if (lec) {
+            co_return false;
+        }
+        const std::string welcome = beast::buffers_to_string(buffer_.data());
+        buffer_.consume(buffer_.size());
+        const auto view = scan(welcome);  // views into `welcome`
+        co_return view && view->type == "login" && view->user_name == name_;
+    }
+
+    awaitable<void> read_loop() {
+        const auto self = shared_from_this();
+        auto& histogram = run_.thread_histogram();
+        for (;;) {
+            auto [ec, size] = co_await ws_.async_read(buffer_, use_nothrow);
+            if (ec) {
+                if (!run_.closing.load()) {
+                    run_.closed(ec == websocket::error::closed ? ws_.reason().code : 1006);
+                }
+                break;
+            }
+            const std::string_view bytes(static_cast<const char*>(buffer_.data().data()), size);
+            if (const auto view = scan(bytes)) {
+                on_frame(*view, histogram);
+            }
+            buffer_.consume(size);
+        }
+        closed_ = true;
+        wake_.cancel();
+    }
+
+    awaitable<void> send_loop() {
+        const auto self = shared_from_this();
+        const auto& o = run_.options;
+        const auto interval = o.rate > 0 ? std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / o.rate))
+                                         : std::chrono::nanoseconds(0);
+        auto next = Clock::now();
+        std::string content;
+        for (std::uint64_t seq = 0; run_.sending.load(std::memory_order_relaxed); ++seq) {
+            if (o.rate > 0) {
+                next += interval;
+                wake_.expires_at(next);
+                co_await wake_.async_wait(use_nothrow);
+            } else {
+                while (in_flight_ >= o.window && run_.sending.load(std::memory_order_relaxed)) {
+                    wake_.expires_at(Clock::time_point::max());
+                    co_await wake_.async_wait(use_nothrow);  // an ack cancels it
+                    if (closed_) {
+                        co_return;
+                    }
+                }
+            }
+            if (closed_ || !run_.sending.load(std::memory_order_relaxed)) {
+                break;
+            }
+            const auto sent_at = now_ns();
+            content = std::to_string(index_) + ":" + std::to_string(sent_at) + ";";
+            if (static_cast<int>(content.size()) < o.size) {
+                content.resize(static_cast<std::size_t>(o.size), 'x');
+            }
+            ChatRequest message;
+            message.set_type("message");
+            message.set_content(content);
+            const auto bytes = message.SerializeAsString();
+            ++in_flight_;
+            if (auto [ec, n] = co_await ws_.async_write(asio::buffer(bytes), use_nothrow); ec) {
+                break;
+            }
+            run_.sent_total.fetch_add(1, std::memory_order_relaxed);
+            if (in_window(sent_at)) {
+                run_.sent_in_window.fetch_add(1, std::memory_order_relaxed);
+            }
+        }
+    }
+
+    asio::any_io_executor executor() { return ws_.get_executor(); }
+
+    /// Wakes a sender waiting for acks, to see that sending is over.
+    void stop_sending() {
+        asio::post(ws_.get_executor(), [self = shared_from_this()] { self->wake_.cancel(); });
+    }
+
+    awaitable<void> close() {
+        const auto self = shared_from_this();
+        beast::get_lowest_layer(ws_).expires_after(5s);
+        co_await ws_.async_close(websocket::close_code::normal, use_nothrow);
+    }
+
+private:
+    bool in_window(std::int64_t ns) const {
+        return ns >= run_.window_start_ns.load(std::memory_order_relaxed) &&
+               ns < run_.window_end_ns.load(std::memory_order_relaxed) &&
+               run_.window_start_ns.load(std::memory_order_relaxed) != 0;
+    }
+
+    void on_frame(const FrameView& view, Histogram& histogram) {
+        if (view.type == "error") {
+            run_.errors.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        if (view.type != "message") {
+            return;
+        }
+        if (last_id_ != 0 && view.id != last_id_ + 1) {
+            run_.gaps.fetch_add(1, std::memory_order_relaxed);
+        }
+        last_id_ = view.id;
+        // content: "<sender index>:<send ns>;" and padding
+        const auto colon = view.content.find(':');
+        const auto semicolon = view.content.find(';');
+        if (colon == std::string_view::npos || semicolon == std::string_view::npos) {
+            return;
+        }
+        int sender = -1;
+        std::int64_t sent_at = 0;
+        std::from_chars(view.content.data(), view.content.data() + colon, sender);
+        std::from_chars(view.content.data() + colon + 1, view.content.data() + semicolon, sent_at);
+        run_.delivered_total.fetch_add(1, std::memory_order_relaxed);
+        if (in_window(sent_at)) {
+            run_.delivered_in_window.fetch_add(1, std::memory_order_relaxed);
+            histogram.record(static_cast<std::uint64_t>((now_ns() - sent_at) / 1000));  // µs
+        }
+        if (sender == index_ && in_flight_ > 0) {
+            --in_flight_;
+            wake_.cancel();
+        }
+    }
+
+    Run& run_;
+    websocket::stream<beast::tcp_stream> ws_;
+    asio::steady_timer wake_;
+    beast::flat_buffer buffer_;
+    int index_;
+    std::string name_;
+    int in_flight_ = 0;
+    bool closed_ = false;
+    std::uint64_t last_id_ = 0;
+};
+
+std::optional<Options> parse(int argc, char** argv) {
+    Options o;
+    std::string url = "ws://127.0.0.1:9000/ws";
+    po::options_description description(
+        "Usage: chat_bench [options]\n"
+        "Load generator for the chat service. Logs --clients in, has --senders of\n"
+        "them send, and reports deliveries/s, loss and latency (and, with\n"
+        "--server-pid, the server's CPU per delivery). Progress once a second on stderr.\n\n"
+        "Options");
+    // clang-format off
+    description.add_options()
+        ("help,h", "print this help and exit")
+        ("url", po::value(&url)->default_value(url), "server's chat endpoint")
+        ("clients", po::value(&o.clients)->default_value(o.clients), "clients to log in")
+        ("senders", po::value(&o.senders)->default_value(o.senders), "clients that send")
+        ("rate", po::value(&o.rate)->default_value(o.rate),
+            "messages/s per sender; 0: as fast as the server takes them, --window in flight")
+        ("window", po::value(&o.window)->default_value(o.window),
+            "own messages in flight per sender when --rate is 0 (own broadcast = ack)")
+        ("size", po::value(&o.size)->default_value(o.size), "content bytes per message")
+        ("warmup", po::value(&o.warmup)->default_value(o.warmup), "seconds before measuring")
+        ("duration", po::value(&o.duration)->default_value(o.duration), "seconds measured")
+        ("threads", po::value(&o.threads)->default_value(o.threads), "I/O threads")
+        ("connect-concurrency", po::value(&o.connect_concurrency)->default_value(o.connect_concurrency),
+            "logins in progress at once")
+        ("idle", po::bool_switch(&o.idle), "hold the clients logged in and report the server's RSS per connection")
+        ("server-pid", po::value(&o.server_pid)->default_value(0), "the server's pid: CPU and memory figures")
+        ("json", po::bool_switch(&o.json), "print the report as JSON");
+    // clang-format on
+    try {
+        po::variables_map vm;
+        po::store(po::parse_command_line(argc, argv, description), vm);
+        po::notify(vm);
+        if (vm.count("help") != 0) {
+            std::cout << description << "\n";
+            return std::nullopt;
+        }
+        const std::string scheme = "ws://";
+        if (url.rfind(scheme, 0) != 0) {
+            throw std::runtime_error("--url must start with ws://");
+        }
+        const auto rest = url.substr(scheme.size());
+        const auto slash = rest.find('/');
+        const auto authority = rest.substr(0, slash);
+        o.path = slash == std::string::npos ? "/" : rest.substr(slash);
+        const auto colon = authority.rfind(':');
+        o.host = authority.substr(0, colon);
+        o.port = colon == std::string::npos ? "80" : authority.substr(colon + 1);
+        if (o.clients < 1 || o.senders < 0 || o.senders > o.clients || o.size < 1 ||
+            o.window < 1 || o.threads < 1 || o.rate < 0 || o.duration <= 0 || o.warmup < 0 ||
+            o.connect_concurrency < 1) {
+            throw std::runtime_error("bad value: need clients >= 1, 0 <= senders <= clients, "
+                                     "size, window, threads >= 1, rate >= 0, duration > 0");
+        }
+        return o;
+    } catch (const std::exception& error) {
+        std::cerr << "chat_bench: " << error.what() << "\nTry 'chat_bench --help'.\n";
+        std::exit(2);
+    }
+}
+
+void raise_file_limit() {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
+struct Report {
+    double login_seconds = 0;
+    double window_seconds = 0;
+    std::uint64_t delivered_in_window_span = 0;
+    double server_cpu = -1;
+    double bench_cpu = 0;
+    long rss_before = -1;
+    long rss_after = -1;
+};
+
+void print(const Run& run, const Report& r, std::uint64_t expected, int connected) {
+    const auto& o = run.options;
+    Histogram latency;
+    for (const auto& h : run.histograms) {
+        latency.merge(*h);
+    }
+    const auto received = run.delivered_in_window.load();
+    const double rate = r.window_seconds > 0 ? r.delivered_in_window_span / r.window_seconds : 0;
+    const auto per_delivery = [&](double cpu) {
+        return r.delivered_in_window_span > 0 && cpu >= 0 ? cpu * 1e6 / r.delivered_in_window_span : -1;
+    };
+    std::ostringstream codes;
+    bool first = true;
+    for (const auto& [code, count] : run.close_codes) {
+        codes << (first ? "" : ", ") << (o.json ? "\"" : "") << code << (o.json ? "\": " : ": ")
+              << count;
+        first = false;
+    }
+    const long rss_delta = r.rss_after >= 0 && r.rss_before >= 0 ? r.rss_after - r.rss_before : -1;
+    const double rss_per_connection = rss_delta >= 0 && connected > 0 ? rss_delta * 1024.0 / connected : -1;
+    std::cout << std::fixed << std::setprecision(3);
+    if (o.json) {
+        std::cout << "{\n"
+                  << "  \"clients\": " << o.clients << ", \"connected\": " << connected
+                  << ", \"login_seconds\": " << r.login_seconds << ",\n"
+                  << "  \"senders\": " << o.senders << ", \"rate\": " << o.rate
+                  << ", \"window\": " << o.window << ", \"size\": " << o.size
+                  << ", \"threads\": " << o.threads << ", \"idle\": " << (o.idle ? "true" : "false")
+                  << ",\n"
+                  << "  \"duration_seconds\": " << r.window_seconds
+                  << ", \"sent\": " << run.sent_in_window.load()
+                  << ", \"expected_deliveries\": " << expected << ", \"received\": " << received
+                  << ", \"lost\": " << (expected > received ? expected - received : 0)
+                  << ", \"deliveries_per_second\": " << rate << ",\n"
+                  << "  \"latency_us\": {\"p50\": " << latency.quantile(0.5)
+                  << ", \"p90\": " << latency.quantile(0.9) << ", \"p99\": " << latency.quantile(0.99)
+                  << ", \"p99.9\": " << latency.quantile(0.999) << ", \"max\": " << latency.max()
+                  << "},\n"
+                  << "  \"errors\": " << run.errors.load() << ", \"gaps\": " << run.gaps.load()
+                  << ", \"connect_failures\": " << run.connect_failures.load()
+                  << ", \"close_codes\": {" << codes.str() << "},\n"
+                  << "  \"server_cpu_seconds\": " << r.server_cpu
+                  << ", \"server_cpu_us_per_delivery\": " << per_delivery(r.server_cpu)
+                  << ", \"bench_cpu_seconds\": " << r.bench_cpu
+                  << ", \"bench_cpu_us_per_delivery\": " << per_delivery(r.bench_cpu) << ",\n"
+                  << "  \"server_rss_before_kib\": " << r.rss_before
+                  << ", \"server_rss_after_kib\": " << r.rss_after
+                  << ", \"server_rss_bytes_per_connection\": " << rss_per_connection << "\n}\n";
+        return;
+    }
+    std::cout << "clients        " << connected << " of " << o.clients << " logged in in "
+              << r.login_seconds << " s (" << run.connect_failures.load() << " failed)\n";
+    if (o.idle) {
+        std::cout << "server RSS     " << r.rss_before << " KiB before, " << r.rss_after
+                  << " KiB with the clients: " << std::setprecision(0) << rss_per_connection
+                  << " bytes per connection\n";
+    } else {
+        std::cout << "sent           " << run.sent_in_window.load() << " messages in "
+                  << r.window_seconds << " s by " << o.senders << " senders\n"
+                  << "deliveries     " << std::setprecision(0) << rate << " /s; expected "
+                  << expected << ", received " << received << ", lost "
+                  << (expected > received ? expected - received : 0) << ", gaps "
+                  << run.gaps.load() << "\n"
+                  << "latency (us)   p50 " << latency.quantile(0.5) << "  p90 "
+                  << latency.quantile(0.9) << "  p99 " << latency.quantile(0.99) << "  p99.9 "
+                  << latency.quantile(0.999) << "  max " << latency.max() << "\n"
+                  << std::setprecision(3) << "cpu per delivery (us)  server " << per_delivery(r.server_cpu)
+                  << "  bench " << per_delivery(r.bench_cpu) << "\n";
+    }
+    std::cout << "errors         " << run.errors.load() << "; close codes seen: {" << codes.str()
+              << "}\n";
+}
+
+awaitable<void> pause(std::chrono::duration<double> seconds) {
+    asio::steady_timer timer(co_await asio::this_coro::executor,
+                             std::chrono::duration_cast<Clock::duration>(seconds));
+    co_await timer.async_wait(use_nothrow);
+}
+
+/// Runs the phases: logins, (idle hold | warm-up, measurement, drain), closes.
+awaitable<void> control(Run& run, std::vector<std::shared_ptr<Client>>& clients, Report& report,
+                        std::uint64_t& expected, int& connected) {
+    const auto& o = run.options;
+    const auto start = Clock::now();
+    auto last_progress = start;
+    while (run.connected.load() + run.connect_failures.load() < o.clients) {
+        co_await pause(50ms);
+        if (Clock::now() - last_progress >= 1s) {
+            last_progress = Clock::now();
+            std::cerr << "logging in: " << run.connected.load() << " of " << o.clients << "\n";
+        }
+    }
+    report.login_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    connected = run.connected.load();
+    std::cerr << "logged in: " << connected << " in " << report.login_seconds << " s\n";
+
+    if (o.idle) {
+        co_await pause(std::chrono::duration<double>(std::min(o.duration, 3.0)));  // settle
+        if (o.server_pid != 0) {
+            report.rss_after = process_rss_kib(o.server_pid);
+        }
+    } else {
+        for (int i = 0; i < o.senders && i < o.clients; ++i) {
+            if (clients[static_cast<std::size_t>(i)]) {
+                auto& client = clients[static_cast<std::size_t>(i)];
+                asio::co_spawn(client->executor(), client->send_loop(), asio::detached);
+            }
+        }
+        co_await pause(std::chrono::duration<double>(o.warmup));
+        const double server_cpu0 = o.server_pid ? process_cpu_seconds(o.server_pid) : -1;
+        const double bench_cpu0 = self_cpu_seconds();
+        const auto delivered0 = run.delivered_total.load();
+        const auto window_start = Clock::now();
+        run.window_start_ns = now_ns();
+        for (int second = 1; Clock::now() - window_start < std::chrono::duration<double>(o.duration);
+             ++second) {
+            const auto before = run.delivered_total.load();
+            const double left =
+                o.duration - std::chrono::duration<double>(Clock::now() - window_start).count();
+            co_await pause(std::chrono::duration<double>(std::min(1.0, left)));
+            std::cerr << "t=" << second << "s deliveries/s " << (run.delivered_total.load() - before)
+                      << " sent " << run.sent_total.load() << " errors " << run.errors.load() << "\n";
+        }
+        run.window_end_ns = now_ns();
+        report.window_seconds = std::chrono::duration<double>(Clock::now() - window_start).count();
+        report.delivered_in_window_span = run.delivered_total.load() - delivered0;
+        if (o.server_pid != 0) {
+            report.server_cpu = process_cpu_seconds(o.server_pid) - server_cpu0;
+        }
+        report.bench_cpu = self_cpu_seconds() - bench_cpu0;
+        run.sending = false;
+        for (auto& client : clients) {
+            if (client) {
+                client->stop_sending();
+            }
+        }
+        // Drain: what was sent in the window should all arrive.
+        expected = run.sent_in_window.load() * static_cast<std::uint64_t>(connected);
+        const auto drain_start = Clock::now();
+        while (run.delivered_in_window.load() < expected && Clock::now() - drain_start < 5s) {
+            co_await pause(20ms);
+            expected = run.sent_in_window.load() * static_cast<std::uint64_t>(connected);
+        }
+    }
+    run.closing = true;
+    for (auto& client : clients) {
+        if (client) {
+            asio::co_spawn(client->executor(), client->close(), asio::detached);
+        }
+    }
+    co_await pause(std::chrono::duration<double>(0.5));
+}
+
+}  // namespace
+}  // namespace chat::bench
+
+int main(int argc, char** argv) {
+    using namespace chat::bench;
+    using namespace chat;
+    const auto options = parse(argc, argv);
+    if (!options) {
+        return 0;
+    }
+    raise_file_limit();
+    Run run;
+    run.options = *options;
+    const auto& o = run.options;
+
+    asio::io_context io(o.threads);
+    std::vector<std::shared_ptr<Client>> clients(static_cast<std::size_t>(o.clients));
+    Report report;
+    report.rss_before = o.server_pid != 0 ? process_rss_kib(o.server_pid) : -1;
+
+    std::atomic<int> next{0};
+    const auto connector = [&]() -> awaitable<void> {
+        for (int i; (i = next.fetch_add(1)) < o.clients;) {
+            auto client = std::make_shared<Client>(run, asio::make_strand(io), i);
+            const bool ok =
+                co_await asio::co_spawn(client->executor(), client->start(), asio::use_awaitable);
+            if (!ok) {
+                ++run.connect_failures;
+                continue;
+            }
+            clients[static_cast<std::size_t>(i)] = client;
+            asio::co_spawn(client->executor(), client->read_loop(), asio::detached);
+            ++run.connected;
+        }
+    };
+    for (int c = 0; c < std::min(o.connect_concurrency, o.clients); ++c) {
+        asio::co_spawn(io, connector(), asio::detached);
+    }
+    std::uint64_t expected = 0;
+    int connected = 0;
+    asio::co_spawn(io, control(run, clients, report, expected, connected),
+                   [&](std::exception_ptr e) {
+                       if (e) {
+                           std::rethrow_exception(e);
+                       }
+                       io.stop();
+                   });
+    std::vector<std::jthread> threads;
+    for (int i = 1; i < o.threads; ++i) {
+        threads.emplace_back([&io] { io.run(); });
+    }
+    io.run();
+    threads.clear();
+    print(run, report, expected, connected);
+    return connected == o.clients ? 0 : 1;
+}
