@@ -1,6 +1,8 @@
 // chat_app: parses the options, sets up logging, and runs a chat server on
 // --threads I/O threads until SIGINT or SIGTERM has shut it down gracefully.
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <filesystem>
 #include <iostream>
@@ -33,6 +35,16 @@ std::string bundled_www(const char* argv0) {
     return CHAT_SOURCE_WWW_DIR;
 }
 
+/// Each connection is a file descriptor; the soft limit (often 1024) is raised
+/// to the hard one, as Go's runtime does for its servers.
+void raise_file_limit() {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
 /// protobuf reports malformed client input (invalid UTF-8 in a string field) on
 /// stderr by default; it is the client's fault, so it belongs at debug level.
 void protobuf_log(google::protobuf::LogLevel level, const char* file, int line,
@@ -56,6 +68,7 @@ int main(int argc, char* argv[]) {
 
     try {
         const chat::logging::Logging logging(options.log);
+        raise_file_limit();
         google::protobuf::SetLogHandler(protobuf_log);
 
         boost::asio::io_context io(static_cast<int>(options.server.threads));

@@ -181,7 +181,6 @@ public:
         }
         tcp_layer.expires_never();
         ws_.binary(true);
-        ws_.read_message_max(64 * 1024 * 1024);
         ChatRequest login;
         login.set_type("login");
         login.set_user_name(name_);
@@ -191,33 +190,25 @@ public:
         }
         // The first frame for a newcomer is its welcome.
         tcp_layer.expires_after(30s);
-        auto [lec, size] = co_await ws_.async_read(buffer_, use_nothrow);
+        const auto welcome = co_await next_message();
         tcp_layer.expires_never();
-        if (lec) {
+        if (!welcome) {
             co_return false;
         }
-        const std::string welcome = beast::buffers_to_string(buffer_.data());
-        buffer_.consume(buffer_.size());
-        const auto view = scan(welcome);  // views into `welcome`
+        const auto view = scan(*welcome);
         co_return view && view->type == "login" && view->user_name == name_;
     }
 
     awaitable<void> read_loop() {
         const auto self = shared_from_this();
         auto& histogram = run_.thread_histogram();
-        for (;;) {
-            auto [ec, size] = co_await ws_.async_read(buffer_, use_nothrow);
-            if (ec) {
-                if (!run_.closing.load()) {
-                    run_.closed(ec == websocket::error::closed ? ws_.reason().code : 1006);
-                }
-                break;
-            }
-            const std::string_view bytes(static_cast<const char*>(buffer_.data().data()), size);
-            if (const auto view = scan(bytes)) {
+        while (const auto message = co_await next_message()) {
+            if (const auto view = scan(*message)) {
                 on_frame(*view, histogram);
             }
-            buffer_.consume(size);
+        }
+        if (!run_.closing.load()) {
+            run_.closed(close_code_);
         }
         closed_ = true;
         wake_.cancel();
@@ -281,6 +272,97 @@ public:
     }
 
 private:
+    /// The next data message, read straight off the socket: one system call
+    /// brings many frames, and none costs an asynchronous operation of its own
+    /// (RFC 6455 framing; the server's frames are not masked). Pings are
+    /// answered with pongs. nullopt once the connection has ended (close_code_).
+    /// The view stays valid until the next call.
+    awaitable<std::optional<std::string_view>> next_message() {
+        auto& socket = beast::get_lowest_layer(ws_).socket();
+        message_.clear();
+        for (;;) {
+            begin_ += std::exchange(consumed_, 0);  // what the previous message used
+            if (const auto frame = parse_frame()) {
+                const auto [fin, opcode, payload] = *frame;
+                if (opcode == 0x8) {  // close
+                    close_code_ = payload.size() >= 2
+                                      ? (static_cast<unsigned char>(payload[0]) << 8) |
+                                            static_cast<unsigned char>(payload[1])
+                                      : 1005;
+                    co_return std::nullopt;
+                }
+                if (opcode == 0x9) {  // ping
+                    const auto echoed = payload.substr(0, 125);
+                    const websocket::ping_data data(echoed.data(), echoed.size());
+                    consumed_ = frame_size_;
+                    co_await ws_.async_pong(data, use_nothrow);
+                    continue;
+                }
+                if (opcode == 0xA) {
+                    consumed_ = frame_size_;
+                    continue;
+                }
+                if (fin && message_.empty()) {
+                    consumed_ = frame_size_;
+                    co_return payload;  // the common case: no copy
+                }
+                message_.append(payload);
+                consumed_ = frame_size_;
+                if (fin) {
+                    co_return std::string_view(message_);
+                }
+                continue;
+            }
+            // Need more: keep only the unparsed tail, then read after it.
+            in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(begin_));
+            begin_ = 0;
+            const auto old_size = in_.size();
+            in_.resize(old_size + 64 * 1024);
+            auto [ec, n] = co_await socket.async_read_some(
+                asio::buffer(in_.data() + old_size, in_.size() - old_size), use_nothrow);
+            in_.resize(old_size + n);
+            if (ec) {
+                close_code_ = 1006;
+                co_return std::nullopt;
+            }
+        }
+    }
+
+    struct Frame {
+        bool fin;
+        int opcode;
+        std::string_view payload;
+    };
+    /// The frame at the start of in_, if it is all there; sets frame_size_.
+    std::optional<Frame> parse_frame() {
+        const auto size = in_.size() - begin_;
+        if (size < 2) {
+            return std::nullopt;
+        }
+        const char* const data = in_.data() + begin_;
+        const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(data[i]); };
+        std::size_t header = 2;
+        std::uint64_t length = byte(1) & 0x7F;
+        if (length == 126) {
+            header = 4;
+            if (size < header) return std::nullopt;
+            length = (std::uint64_t{byte(2)} << 8) | byte(3);
+        } else if (length == 127) {
+            header = 10;
+            if (size < header) return std::nullopt;
+            length = 0;
+            for (std::size_t i = 2; i < 10; ++i) {
+                length = (length << 8) | byte(i);
+            }
+        }
+        if (size < header + length) {
+            return std::nullopt;
+        }
+        frame_size_ = header + static_cast<std::size_t>(length);
+        return Frame{(byte(0) & 0x80) != 0, byte(0) & 0x0F,
+                     std::string_view(data + header, static_cast<std::size_t>(length))};
+    }
+
     bool in_window(std::int64_t ns) const {
         return ns >= run_.window_start_ns.load(std::memory_order_relaxed) &&
                ns < run_.window_end_ns.load(std::memory_order_relaxed) &&
@@ -323,11 +405,16 @@ private:
     Run& run_;
     websocket::stream<beast::tcp_stream> ws_;
     asio::steady_timer wake_;
-    beast::flat_buffer buffer_;
     int index_;
     std::string name_;
     int in_flight_ = 0;
     bool closed_ = false;
+    std::vector<char> in_;      // bytes read, not yet parsed
+    std::size_t begin_ = 0;     // where the unparsed bytes of in_ start
+    std::size_t consumed_ = 0;  // bytes the last message used, from begin_
+    std::size_t frame_size_ = 0;
+    std::string message_;       // a fragmented message being put together
+    int close_code_ = 0;
     std::uint64_t last_id_ = 0;
 };
 
@@ -443,6 +530,7 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
                   << ", \"sent\": " << run.sent_in_window.load()
                   << ", \"expected_deliveries\": " << expected << ", \"received\": " << received
                   << ", \"lost\": " << (expected > received ? expected - received : 0)
+                  << ", \"delivered_total\": " << run.delivered_total.load()
                   << ", \"deliveries_per_second\": " << rate << ",\n"
                   << "  \"latency_us\": {\"p50\": " << latency.quantile(0.5)
                   << ", \"p90\": " << latency.quantile(0.9) << ", \"p99\": " << latency.quantile(0.99)

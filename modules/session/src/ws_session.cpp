@@ -47,6 +47,7 @@ awaitable<void> WsSession::run(Request upgrade) {
         [](websocket::response_type& response) { response.set(http::field::server, "chat"); }));
     ws_.read_message_max(config.max_message_bytes);
     ws_.binary(true);
+    ws_.auto_fragment(false);  // one frame per message: fewer bytes, nothing gained by pieces
 
     if (auto [ec] = co_await ws_.async_accept(upgrade, use_nothrow); ec) {
         CHAT_LOG_CONN(debug, id()) << "WebSocket handshake failed: " << ec.message();

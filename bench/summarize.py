@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Turns a bench/run results folder into a Markdown table (stdout)."""
+import json
+import pathlib
+import re
+import sys
+
+folder = pathlib.Path(sys.argv[1])
+rows = []
+for path in sorted(folder.glob("*.json")):
+    if path.stem == "callgrind":
+        continue
+    try:
+        r = json.loads(path.read_text())
+    except ValueError:
+        rows.append(f"| {path.stem} | (no result: see {path.stem}.progress) |" + " |" * 9)
+        continue
+    lat = r["latency_us"]
+    if r["idle"]:
+        per_conn = r["server_rss_bytes_per_connection"]
+        rows.append(
+            f"| {path.stem} | {r['connected']}/{r['clients']} idle | {r['login_seconds']:.2f} s | "
+            f"| | | | | {per_conn:.0f} B/conn | {sum(r['close_codes'].values())} |")
+        continue
+    rows.append(
+        f"| {path.stem} | {r['connected']} clients, {r['senders']} senders"
+        f"{', rate ' + str(r['rate']) if r['rate'] else ''} | {r['login_seconds']:.2f} s | "
+        f"{r['deliveries_per_second']:,.0f} | {r['lost']} | "
+        f"{lat['p50'] / 1000:.1f} / {lat['p99'] / 1000:.1f} / {lat['max'] / 1000:.1f} | "
+        f"{r['server_cpu_us_per_delivery']:.2f} | {r['bench_cpu_us_per_delivery']:.2f} | | "
+        f"{sum(r['close_codes'].values())} |")
+
+print("| scenario | load | logins | deliveries/s | lost | latency ms p50/p99/max | "
+      "server µs/delivery | bench µs/delivery | idle RSS | drops |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+print("\n".join(rows))
+
+callgrind = folder / "callgrind.txt"
+result = folder / "callgrind.json"
+if callgrind.exists() and result.exists():
+    text = callgrind.read_text()
+    total = re.search(r"([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", text)
+    fan_out = re.search(r"([\d,]+) \([\d.]+%\)\s+[^\n]*chat::hub::Hub::fan_out", text)
+    try:
+        delivered = json.loads(result.read_text())["delivered_total"] or 0
+    except ValueError:
+        delivered = 0
+    if total and delivered:
+        t = int(total.group(1).replace(",", ""))
+        line = f"\ncallgrind (200 clients, 1 sender): {t / delivered:,.0f} instructions per delivery in all"
+        if fan_out:
+            f = int(fan_out.group(1).replace(",", ""))
+            line += f", {f / delivered:,.0f} in the hub's fan-out"
+        print(line + f" ({delivered:,} deliveries).")
