@@ -9,9 +9,9 @@
 #include <thread>
 #include <vector>
 
+#include <google/protobuf/stubs/logging.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <google/protobuf/stubs/logging.h>
 
 #include "chat/logging/log.hpp"
 #include "chat/session/server.hpp"

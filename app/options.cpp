@@ -163,8 +163,8 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
         parsed.options = std::move(options);
     } catch (const std::exception& error) {  // po::error and Invalid
         parsed.exit_code = 2;
-        parsed.output = std::string("chat_app: ") + error.what() +
-                        "\nTry 'chat_app --help' for the options.\n";
+        parsed.output =
+            std::string("chat_app: ") + error.what() + "\nTry 'chat_app --help' for the options.\n";
     }
     return parsed;
 }

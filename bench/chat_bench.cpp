@@ -23,8 +23,8 @@
 
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -55,11 +55,11 @@ struct Options {
     std::string path = "/ws";
     int clients = 100;
     int senders = 1;
-    double rate = 0;        // per sender, messages/s; 0: as fast as the window allows
-    int window = 16;        // own messages in flight per sender when rate is 0
-    int size = 100;         // content bytes
-    double warmup = 2;      // s
-    double duration = 10;   // s
+    double rate = 0;       // per sender, messages/s; 0: as fast as the window allows
+    int window = 16;       // own messages in flight per sender when rate is 0
+    int size = 100;        // content bytes
+    double warmup = 2;     // s
+    double duration = 10;  // s
     int threads = 1;
     int connect_concurrency = 200;
     bool json = false;
@@ -84,7 +84,8 @@ double process_cpu_seconds(int pid) {
     std::string field;
     double utime = 0, stime = 0;
     for (int i = 3; fields >> field; ++i) {  // field 3 is the state
-        if (i == 14) utime = std::stod(field);
+        if (i == 14)
+            utime = std::stod(field);
         if (i == 15) {
             stime = std::stod(field);
             break;
@@ -148,9 +149,12 @@ struct Run {
 };
 
 class Client : public std::enable_shared_from_this<Client> {
-public:
+  public:
     Client(Run& run, asio::any_io_executor strand, int index)
-        : run_(run), ws_(strand), wake_(strand), index_(index),
+        : run_(run),
+          ws_(strand),
+          wake_(strand),
+          index_(index),
           name_("b" + std::to_string(getpid()) + "-" + std::to_string(index)) {}
 
     /// Connects and logs in; false on failure.
@@ -217,8 +221,9 @@ public:
     awaitable<void> send_loop() {
         const auto self = shared_from_this();
         const auto& o = run_.options;
-        const auto interval = o.rate > 0 ? std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / o.rate))
-                                         : std::chrono::nanoseconds(0);
+        const auto interval =
+            o.rate > 0 ? std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / o.rate))
+                       : std::chrono::nanoseconds(0);
         auto next = Clock::now();
         std::string content;
         for (std::uint64_t seq = 0; run_.sending.load(std::memory_order_relaxed); ++seq) {
@@ -271,7 +276,7 @@ public:
         co_await ws_.async_close(websocket::close_code::normal, use_nothrow);
     }
 
-private:
+  private:
     /// The next data message, read straight off the socket: one system call
     /// brings many frames, and none costs an asynchronous operation of its own
     /// (RFC 6455 framing; the server's frames are not masked). Pings are
@@ -345,11 +350,13 @@ private:
         std::uint64_t length = byte(1) & 0x7F;
         if (length == 126) {
             header = 4;
-            if (size < header) return std::nullopt;
+            if (size < header)
+                return std::nullopt;
             length = (std::uint64_t{byte(2)} << 8) | byte(3);
         } else if (length == 127) {
             header = 10;
-            if (size < header) return std::nullopt;
+            if (size < header)
+                return std::nullopt;
             length = 0;
             for (std::size_t i = 2; i < 10; ++i) {
                 length = (length << 8) | byte(i);
@@ -413,7 +420,7 @@ private:
     std::size_t begin_ = 0;     // where the unparsed bytes of in_ start
     std::size_t consumed_ = 0;  // bytes the last message used, from begin_
     std::size_t frame_size_ = 0;
-    std::string message_;       // a fragmented message being put together
+    std::string message_;  // a fragmented message being put together
     int close_code_ = 0;
     std::uint64_t last_id_ = 0;
 };
@@ -466,11 +473,12 @@ std::optional<Options> parse(int argc, char** argv) {
         const auto colon = authority.rfind(':');
         o.host = authority.substr(0, colon);
         o.port = colon == std::string::npos ? "80" : authority.substr(colon + 1);
-        if (o.clients < 1 || o.senders < 0 || o.senders > o.clients || o.size < 1 ||
-            o.window < 1 || o.threads < 1 || o.rate < 0 || o.duration <= 0 || o.warmup < 0 ||
+        if (o.clients < 1 || o.senders < 0 || o.senders > o.clients || o.size < 1 || o.window < 1 ||
+            o.threads < 1 || o.rate < 0 || o.duration <= 0 || o.warmup < 0 ||
             o.connect_concurrency < 1) {
-            throw std::runtime_error("bad value: need clients >= 1, 0 <= senders <= clients, "
-                                     "size, window, threads >= 1, rate >= 0, duration > 0");
+            throw std::runtime_error(
+                "bad value: need clients >= 1, 0 <= senders <= clients, "
+                "size, window, threads >= 1, rate >= 0, duration > 0");
         }
         return o;
     } catch (const std::exception& error) {
@@ -506,7 +514,8 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
     const auto received = run.delivered_in_window.load();
     const double rate = r.window_seconds > 0 ? r.delivered_in_window_span / r.window_seconds : 0;
     const auto per_delivery = [&](double cpu) {
-        return r.delivered_in_window_span > 0 && cpu >= 0 ? cpu * 1e6 / r.delivered_in_window_span : -1;
+        return r.delivered_in_window_span > 0 && cpu >= 0 ? cpu * 1e6 / r.delivered_in_window_span
+                                                          : -1;
     };
     std::ostringstream codes;
     bool first = true;
@@ -516,7 +525,8 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
         first = false;
     }
     const long rss_delta = r.rss_after >= 0 && r.rss_before >= 0 ? r.rss_after - r.rss_before : -1;
-    const double rss_per_connection = rss_delta >= 0 && connected > 0 ? rss_delta * 1024.0 / connected : -1;
+    const double rss_per_connection =
+        rss_delta >= 0 && connected > 0 ? rss_delta * 1024.0 / connected : -1;
     std::cout << std::fixed << std::setprecision(3);
     if (o.json) {
         std::cout << "{\n"
@@ -533,7 +543,8 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
                   << ", \"delivered_total\": " << run.delivered_total.load()
                   << ", \"deliveries_per_second\": " << rate << ",\n"
                   << "  \"latency_us\": {\"p50\": " << latency.quantile(0.5)
-                  << ", \"p90\": " << latency.quantile(0.9) << ", \"p99\": " << latency.quantile(0.99)
+                  << ", \"p90\": " << latency.quantile(0.9)
+                  << ", \"p99\": " << latency.quantile(0.99)
                   << ", \"p99.9\": " << latency.quantile(0.999) << ", \"max\": " << latency.max()
                   << "},\n"
                   << "  \"errors\": " << run.errors.load() << ", \"gaps\": " << run.gaps.load()
@@ -559,13 +570,13 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
                   << r.window_seconds << " s by " << o.senders << " senders\n"
                   << "deliveries     " << std::setprecision(0) << rate << " /s; expected "
                   << expected << ", received " << received << ", lost "
-                  << (expected > received ? expected - received : 0) << ", gaps "
-                  << run.gaps.load() << "\n"
+                  << (expected > received ? expected - received : 0) << ", gaps " << run.gaps.load()
+                  << "\n"
                   << "latency (us)   p50 " << latency.quantile(0.5) << "  p90 "
                   << latency.quantile(0.9) << "  p99 " << latency.quantile(0.99) << "  p99.9 "
                   << latency.quantile(0.999) << "  max " << latency.max() << "\n"
-                  << std::setprecision(3) << "cpu per delivery (us)  server " << per_delivery(r.server_cpu)
-                  << "  bench " << per_delivery(r.bench_cpu) << "\n";
+                  << std::setprecision(3) << "cpu per delivery (us)  server "
+                  << per_delivery(r.server_cpu) << "  bench " << per_delivery(r.bench_cpu) << "\n";
     }
     std::cout << "errors         " << run.errors.load() << "; close codes seen: {" << codes.str()
               << "}\n";
@@ -612,14 +623,15 @@ awaitable<void> control(Run& run, std::vector<std::shared_ptr<Client>>& clients,
         const auto delivered0 = run.delivered_total.load();
         const auto window_start = Clock::now();
         run.window_start_ns = now_ns();
-        for (int second = 1; Clock::now() - window_start < std::chrono::duration<double>(o.duration);
-             ++second) {
+        for (int second = 1;
+             Clock::now() - window_start < std::chrono::duration<double>(o.duration); ++second) {
             const auto before = run.delivered_total.load();
             const double left =
                 o.duration - std::chrono::duration<double>(Clock::now() - window_start).count();
             co_await pause(std::chrono::duration<double>(std::min(1.0, left)));
-            std::cerr << "t=" << second << "s deliveries/s " << (run.delivered_total.load() - before)
-                      << " sent " << run.sent_total.load() << " errors " << run.errors.load() << "\n";
+            std::cerr << "t=" << second << "s deliveries/s "
+                      << (run.delivered_total.load() - before) << " sent " << run.sent_total.load()
+                      << " errors " << run.errors.load() << "\n";
         }
         run.window_end_ns = now_ns();
         report.window_seconds = std::chrono::duration<double>(Clock::now() - window_start).count();

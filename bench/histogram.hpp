@@ -10,7 +10,7 @@
 namespace chat::bench {
 
 class Histogram {
-public:
+  public:
     static constexpr int sub_bits = 7;
     static constexpr int sub_count = 1 << sub_bits;  // values below this are exact
     static constexpr int magnitudes = 64 - sub_bits;
@@ -53,7 +53,7 @@ public:
         return max_;
     }
 
-private:
+  private:
     // Below sub_count: one bucket per value. Above: the value's top sub_bits
     // bits (sub, in [sub_count/2, sub_count)) and how far they were shifted.
     static std::size_t index(std::uint64_t value) noexcept {

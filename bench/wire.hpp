@@ -44,8 +44,10 @@ inline std::optional<FrameView> scan(std::string_view bytes) {
                 if (!value) {
                     return std::nullopt;
                 }
-                if (field == 5) view.timestamp = static_cast<std::int64_t>(*value);
-                if (field == 6) view.id = *value;
+                if (field == 5)
+                    view.timestamp = static_cast<std::int64_t>(*value);
+                if (field == 6)
+                    view.id = *value;
                 break;
             }
             case 2: {
@@ -55,9 +57,12 @@ inline std::optional<FrameView> scan(std::string_view bytes) {
                 }
                 const auto text = bytes.substr(pos, *length);
                 pos += *length;
-                if (field == 1) view.user_name = text;
-                if (field == 2) view.type = text;
-                if (field == 3) view.content = text;
+                if (field == 1)
+                    view.user_name = text;
+                if (field == 2)
+                    view.type = text;
+                if (field == 3)
+                    view.content = text;
                 break;
             }
             default:

@@ -76,9 +76,8 @@ BOOST_AUTO_TEST_CASE(rule_1_before_login_only_login_heartbeat_and_logout) {
 BOOST_AUTO_TEST_CASE(rule_2_names_are_checked_and_stored_trimmed) {
     with_server([](TestServer& server) -> awaitable<void> {
         auto client = co_await connected(server);
-        for (const auto& bad :
-             {std::string(), std::string("   "), std::string(33, 'n'), std::string("a\tb"),
-              std::string("bell\x07")}) {
+        for (const auto& bad : {std::string(), std::string("   "), std::string(33, 'n'),
+                                std::string("a\tb"), std::string("bell\x07")}) {
             co_await client.send(make_request("login", bad));
             BOOST_TEST(contains((co_await client.expect("error")).content(), "invalid name"));
         }
@@ -159,7 +158,8 @@ BOOST_AUTO_TEST_CASE(rule_7_flooding_is_rate_limited_then_closed_with_1008) {
         const auto heartbeat = make_request("heartbeat").SerializeAsString();
         // Burst 40 + 200 over the limit + some: the server ends it on the way.
         for (int i = 0; i < 300; ++i) {
-            auto [ec, n] = co_await client.stream().async_write(asio::buffer(heartbeat), use_nothrow);
+            auto [ec, n] =
+                co_await client.stream().async_write(asio::buffer(heartbeat), use_nothrow);
             if (ec) {
                 break;
             }
@@ -258,8 +258,8 @@ BOOST_AUTO_TEST_CASE(rule_10_silent_connections_are_closed_live_ones_pinged) {
                         break;
                     }
                 }
-                BOOST_TEST((std::chrono::steady_clock::now() - start >=
-                            std::chrono::milliseconds(700)));
+                BOOST_TEST(
+                    (std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(700)));
             };
             const auto live_sees = [&]() -> awaitable<void> {
                 BOOST_TEST((co_await live.expect("logout")).user_name() == "silent");

@@ -15,54 +15,59 @@ BOOST_AUTO_TEST_CASE(two_hundred_clients_exchange_messages_without_loss_in_one_o
     constexpr int clients = 200;
     constexpr int per_client = 5;
     constexpr int total = clients * per_client;
-    with_server([](TestServer& server) -> awaitable<void> {
-        std::vector<ChatClient> users;
-        users.reserve(clients);
-        for (int i = 0; i < clients; ++i) {
-            users.push_back(co_await logged_in(server, "user" + std::to_string(i)));
-        }
-        // What each client saw: message id -> (sender, content).
-        std::vector<std::map<std::uint64_t, std::pair<std::string, std::string>>> seen(clients);
-        const auto exchange = [&](int i) -> awaitable<void> {
-            auto& client = users[i];
-            for (int m = 0; m < per_client; ++m) {
-                co_await client.send(make_request("message", {}, std::to_string(i) + "/" +
-                                                                     std::to_string(m)));
+    with_server(
+        [](TestServer& server) -> awaitable<void> {
+            std::vector<ChatClient> users;
+            users.reserve(clients);
+            for (int i = 0; i < clients; ++i) {
+                users.push_back(co_await logged_in(server, "user" + std::to_string(i)));
             }
-            std::uint64_t last_id = 0;
-            int notices_to_come = clients - 1 - i;  // logins after this one
-            while (static_cast<int>(seen[i].size()) < total) {
-                const auto frame = co_await client.receive();
-                BOOST_TEST_REQUIRE(frame.has_value(), "user" << i << " closed");
-                if (frame->type() == "login") {
-                    BOOST_TEST_REQUIRE(seen[i].empty());  // notices come before any message
-                    --notices_to_come;
-                    continue;
+            // What each client saw: message id -> (sender, content).
+            std::vector<std::map<std::uint64_t, std::pair<std::string, std::string>>> seen(clients);
+            const auto exchange = [&](int i) -> awaitable<void> {
+                auto& client = users[i];
+                for (int m = 0; m < per_client; ++m) {
+                    co_await client.send(
+                        make_request("message", {}, std::to_string(i) + "/" + std::to_string(m)));
                 }
-                BOOST_TEST_REQUIRE(frame->type() == "message");
-                BOOST_TEST_REQUIRE(frame->id() == last_id + 1, "user" << i << " gap after " << last_id);
-                last_id = frame->id();
-                seen[i][frame->id()] = {frame->user_name(), frame->content()};
+                std::uint64_t last_id = 0;
+                int notices_to_come = clients - 1 - i;  // logins after this one
+                while (static_cast<int>(seen[i].size()) < total) {
+                    const auto frame = co_await client.receive();
+                    BOOST_TEST_REQUIRE(frame.has_value(), "user" << i << " closed");
+                    if (frame->type() == "login") {
+                        BOOST_TEST_REQUIRE(seen[i].empty());  // notices come before any message
+                        --notices_to_come;
+                        continue;
+                    }
+                    BOOST_TEST_REQUIRE(frame->type() == "message");
+                    BOOST_TEST_REQUIRE(frame->id() == last_id + 1,
+                                       "user" << i << " gap after " << last_id);
+                    last_id = frame->id();
+                    seen[i][frame->id()] = {frame->user_name(), frame->content()};
+                }
+                BOOST_TEST(notices_to_come == 0);
+            };
+            std::vector<awaitable<void>> tasks;
+            for (int i = 0; i < clients; ++i) {
+                tasks.push_back(exchange(i));
             }
-            BOOST_TEST(notices_to_come == 0);
-        };
-        std::vector<awaitable<void>> tasks;
-        for (int i = 0; i < clients; ++i) {
-            tasks.push_back(exchange(i));
-        }
-        co_await all(std::move(tasks));
+            co_await all(std::move(tasks));
 
-        for (int i = 1; i < clients; ++i) {
-            BOOST_TEST_REQUIRE((seen[i] == seen[0]), "user" << i << " saw another order");
-        }
-        // Each sender's own messages are in the order it sent them.
-        std::map<std::string, int> next;
-        for (const auto& [id, message] : seen[0]) {
-            const auto& [sender, content] = message;
-            BOOST_TEST_REQUIRE(content == sender.substr(4) + "/" + std::to_string(next[sender]++));
-        }
-        BOOST_TEST(server.metrics().messages_broadcast.load() == static_cast<std::uint64_t>(total));
-    }, test_config(), std::chrono::seconds(120));
+            for (int i = 1; i < clients; ++i) {
+                BOOST_TEST_REQUIRE((seen[i] == seen[0]), "user" << i << " saw another order");
+            }
+            // Each sender's own messages are in the order it sent them.
+            std::map<std::string, int> next;
+            for (const auto& [id, message] : seen[0]) {
+                const auto& [sender, content] = message;
+                BOOST_TEST_REQUIRE(content ==
+                                   sender.substr(4) + "/" + std::to_string(next[sender]++));
+            }
+            BOOST_TEST(server.metrics().messages_broadcast.load() ==
+                       static_cast<std::uint64_t>(total));
+        },
+        test_config(), std::chrono::seconds(120));
 }
 
 BOOST_AUTO_TEST_CASE(a_client_that_stops_reading_is_dropped_and_the_others_keep_receiving) {

@@ -24,7 +24,7 @@ namespace {
 
 /// chat_app as a child process; its console output is collected by a thread.
 class ChatApp {
-public:
+  public:
     explicit ChatApp(std::vector<std::string> args) {
         int out[2];
         BOOST_TEST_REQUIRE(pipe(out) == 0);
@@ -39,7 +39,8 @@ public:
             argv.push_back(arg.data());
         }
         argv.push_back(nullptr);
-        const int spawned = posix_spawn(&pid_, CHAT_APP_PATH, &actions, nullptr, argv.data(), environ);
+        const int spawned =
+            posix_spawn(&pid_, CHAT_APP_PATH, &actions, nullptr, argv.data(), environ);
         posix_spawn_file_actions_destroy(&actions);
         close(out[1]);
         BOOST_TEST_REQUIRE(spawned == 0);
@@ -100,7 +101,7 @@ public:
         return output_;
     }
 
-private:
+  private:
     pid_t pid_ = -1;
     bool exited_ = false;
     std::mutex mutex_;

@@ -37,8 +37,7 @@ awaitable<void> ChatClient::connect(std::uint16_t port, std::string target) {
     tcp_layer.expires_after(default_timeout);
     co_await tcp_layer.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
                                      asio::use_awaitable);
-    co_await ws_.async_handshake("127.0.0.1:" + std::to_string(port), target,
-                                 asio::use_awaitable);
+    co_await ws_.async_handshake("127.0.0.1:" + std::to_string(port), target, asio::use_awaitable);
     tcp_layer.expires_never();
     ws_.binary(true);
     ws_.read_message_max(64 * 1024 * 1024);
@@ -86,8 +85,8 @@ awaitable<std::optional<ChatRequest>> ChatClient::receive(Duration timeout) {
     }
     // The contract: every frame the server sends is stamped, never decreasing.
     if (frame.timestamp() <= 0 || frame.timestamp() < last_timestamp_) {
-        throw std::runtime_error("bad timestamp " + std::to_string(frame.timestamp()) +
-                                 " after " + std::to_string(last_timestamp_));
+        throw std::runtime_error("bad timestamp " + std::to_string(frame.timestamp()) + " after " +
+                                 std::to_string(last_timestamp_));
     }
     last_timestamp_ = frame.timestamp();
     co_return frame;

@@ -25,7 +25,7 @@ ChatRequest make_request(std::string_view type, std::string_view user_name = {},
 inline constexpr std::uint16_t close_abnormal = 1006;
 
 class ChatClient {
-public:
+  public:
     using Stream = boost::beast::websocket::stream<boost::beast::tcp_stream>;
     using Duration = std::chrono::steady_clock::duration;
 
@@ -60,7 +60,7 @@ public:
     std::size_t pings_received() const noexcept { return *pings_; }
     Stream& stream() noexcept { return ws_; }
 
-private:
+  private:
     Stream ws_;
     std::uint16_t close_code_ = 0;
     std::shared_ptr<std::size_t> pings_;

@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <memory>
 
-#include <boost/test/unit_test.hpp>
 #include <google/protobuf/stubs/logging.h>
+#include <boost/test/unit_test.hpp>
 
 #include "chat/logging/log.hpp"
 

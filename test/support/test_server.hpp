@@ -16,7 +16,7 @@ namespace chat::test {
 session::Config test_config();
 
 class TestServer {
-public:
+  public:
     explicit TestServer(session::Config config = test_config());
     ~TestServer();  // graceful stop, then joins the threads
 
@@ -24,7 +24,7 @@ public:
     const hub::Metrics& metrics() const noexcept { return server_.metrics(); }
     void stop() { server_.stop(); }
 
-private:
+  private:
     asio::io_context io_;
     session::Server server_;
     std::uint16_t port_;
@@ -33,14 +33,14 @@ private:
 
 /// A fresh folder under the system's temporary folder, removed at destruction.
 class TempDir {
-public:
+  public:
     TempDir();
     ~TempDir();
     TempDir(const TempDir&) = delete;
     TempDir& operator=(const TempDir&) = delete;
     const std::filesystem::path& path() const noexcept { return path_; }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 

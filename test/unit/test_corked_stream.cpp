@@ -15,7 +15,7 @@ namespace {
 
 /// A next layer that records each write it is asked to do.
 class RecordingStream {
-public:
+  public:
     using executor_type = asio::any_io_executor;
     explicit RecordingStream(executor_type executor) : executor_(std::move(executor)) {}
     executor_type get_executor() { return executor_; }
@@ -46,7 +46,7 @@ public:
     std::vector<std::string> writes;
     bool overlapped = false;
 
-private:
+  private:
     executor_type executor_;
     int in_flight_ = 0;
 };
@@ -60,8 +60,10 @@ BOOST_AUTO_TEST_SUITE(corked_stream)
 BOOST_AUTO_TEST_CASE(uncorked_writes_go_straight_through) {
     test::run([]() -> awaitable<void> {
         Corked stream(co_await asio::this_coro::executor);
-        co_await asio::async_write(stream, asio::buffer(std::string_view("one")), asio::use_awaitable);
-        co_await asio::async_write(stream, asio::buffer(std::string_view("two")), asio::use_awaitable);
+        co_await asio::async_write(stream, asio::buffer(std::string_view("one")),
+                                   asio::use_awaitable);
+        co_await asio::async_write(stream, asio::buffer(std::string_view("two")),
+                                   asio::use_awaitable);
         BOOST_TEST(stream.next_layer().writes == (std::vector<std::string>{"one", "two"}));
     });
 }
@@ -79,7 +81,8 @@ BOOST_AUTO_TEST_CASE(corked_writes_leave_in_one_write_at_the_flush) {
         co_await stream.async_flush(asio::use_awaitable);
         BOOST_TEST(stream.next_layer().writes == (std::vector<std::string>{"abbccc"}));
         // Uncorked again.
-        co_await asio::async_write(stream, asio::buffer(std::string_view("d")), asio::use_awaitable);
+        co_await asio::async_write(stream, asio::buffer(std::string_view("d")),
+                                   asio::use_awaitable);
         BOOST_TEST(stream.next_layer().writes.back() == "d");
     });
 }
@@ -89,14 +92,16 @@ BOOST_AUTO_TEST_CASE(writes_during_a_flush_are_flushed_before_it_completes) {
         const auto executor = co_await asio::this_coro::executor;
         Corked stream(executor);
         stream.cork();
-        co_await asio::async_write(stream, asio::buffer(std::string_view("first")), asio::use_awaitable);
+        co_await asio::async_write(stream, asio::buffer(std::string_view("first")),
+                                   asio::use_awaitable);
         bool flushed = false;
         stream.async_flush([&](error_code ec) {
             BOOST_TEST(!ec);
             flushed = true;
         });
         // A write (a pong, say) while the flush is on the wire: appended, not interleaved.
-        co_await asio::async_write(stream, asio::buffer(std::string_view("pong")), asio::use_awaitable);
+        co_await asio::async_write(stream, asio::buffer(std::string_view("pong")),
+                                   asio::use_awaitable);
         while (!flushed) {
             co_await asio::post(executor, asio::use_awaitable);
         }

@@ -11,7 +11,8 @@ namespace {
 
 const auto now = RateLimiter::Clock::time_point{} + std::chrono::hours(1);
 
-std::string frame(std::string_view type, std::string_view name = {}, std::string_view content = {}) {
+std::string frame(std::string_view type, std::string_view name = {},
+                  std::string_view content = {}) {
     ChatRequest request;
     request.set_type(std::string(type));
     request.set_user_name(std::string(name));
@@ -19,7 +20,9 @@ std::string frame(std::string_view type, std::string_view name = {}, std::string
     return request.SerializeAsString();
 }
 
-FrameHandler handler(FrameHandler::Limits limits = {}) { return FrameHandler(7, limits); }
+FrameHandler handler(FrameHandler::Limits limits = {}) {
+    return FrameHandler(7, limits);
+}
 
 std::string error_of(const Action& action) {
     const auto* answer = std::get_if<Answer>(&action);
@@ -84,8 +87,9 @@ BOOST_AUTO_TEST_CASE(message_forwards_the_content_exactly_as_sent) {
     BOOST_TEST(message.text == "  hi <b>there</b> \n");
     BOOST_TEST(error_of(h.handle(frame("message", {}, " \n "), now)).find("empty") !=
                std::string::npos);
-    BOOST_TEST(error_of(h.handle(frame("message", {}, std::string(4097, 'x')), now))
-                   .find("too long") != std::string::npos);
+    BOOST_TEST(
+        error_of(h.handle(frame("message", {}, std::string(4097, 'x')), now)).find("too long") !=
+        std::string::npos);
     forwarded(h.handle(frame("message", {}, std::string(4096, 'x')), now));
 }
 

@@ -3,7 +3,9 @@
 
 #include <thread>
 
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include "chat/hub/frame_clock.hpp"
 #include "chat/hub/frame_queue.hpp"
@@ -16,7 +18,9 @@ using hub::FrameQueue;
 using Push = FrameQueue::Push;
 
 namespace {
-Frame frame(std::string text) { return std::make_shared<const std::string>(std::move(text)); }
+Frame frame(std::string text) {
+    return std::make_shared<const std::string>(std::move(text));
+}
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(frame_queue)
@@ -121,16 +125,73 @@ BOOST_AUTO_TEST_CASE(stamped_frames_are_built_under_the_lock_with_the_clock) {
         FrameQueue queue(co_await asio::this_coro::executor, 1);
         std::int64_t seen = 0;
         BOOST_TEST((queue.try_push_stamped(clock, [&](std::int64_t stamp) {
-                        seen = stamp;
-                        return frame("x");
-                    }) == Push::ok));
+            seen = stamp;
+            return frame("x");
+        }) == Push::ok));
         BOOST_TEST(seen > 0);
         bool built = false;
         BOOST_TEST((queue.try_push_stamped(clock, [&](std::int64_t) {
-                        built = true;
-                        return frame("y");
-                    }) == Push::full));
+            built = true;
+            return frame("y");
+        }) == Push::full));
         BOOST_TEST(!built);
+    });
+}
+
+BOOST_AUTO_TEST_CASE(a_deferred_push_owes_one_wake_and_a_quarter_full_queue_wakes_at_once) {
+    test::run([]() -> awaitable<void> {
+        const auto executor = co_await asio::this_coro::executor;
+        FrameQueue queue(executor, 16);
+        std::vector<Frame> batch;
+        bool woken = false;
+        asio::co_spawn(
+            executor,
+            [&]() -> awaitable<void> {
+                co_await queue.next_batch(batch);
+                woken = true;
+            },
+            asio::detached);
+        co_await asio::post(executor, asio::use_awaitable);  // the writer now waits
+
+        bool wake_needed = false;
+        BOOST_TEST((queue.try_push_deferred(frame("a"), wake_needed) == Push::ok));
+        BOOST_TEST(wake_needed);  // the caller owes the wake
+        BOOST_TEST((queue.try_push_deferred(frame("b"), wake_needed) == Push::ok));
+        BOOST_TEST(!wake_needed);  // owed once
+        co_await asio::post(executor, asio::use_awaitable);
+        BOOST_TEST(!woken);  // deferred indeed
+        BOOST_TEST((queue.try_push_deferred(frame("c"), wake_needed) == Push::ok));
+        BOOST_TEST((queue.try_push_deferred(frame("d"), wake_needed) == Push::ok));  // 16 / 4
+        while (!woken) {
+            co_await asio::post(executor, asio::use_awaitable);
+        }
+        BOOST_TEST(batch.size() == 4u);
+        queue.wake();  // the owed wake, now harmless
+    });
+}
+
+BOOST_AUTO_TEST_CASE(the_owed_wake_wakes_the_writer) {
+    test::run([]() -> awaitable<void> {
+        const auto executor = co_await asio::this_coro::executor;
+        FrameQueue queue(executor, 256);
+        std::vector<Frame> batch;
+        bool woken = false;
+        asio::co_spawn(
+            executor,
+            [&]() -> awaitable<void> {
+                co_await queue.next_batch(batch);
+                woken = true;
+            },
+            asio::detached);
+        co_await asio::post(executor, asio::use_awaitable);
+        bool wake_needed = false;
+        queue.try_push_deferred(frame("a"), wake_needed);
+        BOOST_TEST_REQUIRE(wake_needed);
+        queue.wake();
+        while (!woken) {
+            co_await asio::post(executor, asio::use_awaitable);
+        }
+        BOOST_TEST(batch.size() == 1u);
     });
 }
 

@@ -3,9 +3,9 @@
 
 #include <deque>
 
+#include <boost/asio/post.hpp>
 #include "chat/chat.pb.h"
 #include "chat/hub/hub.hpp"
-#include <boost/asio/post.hpp>
 
 #include "run.hpp"
 
@@ -17,7 +17,7 @@ namespace {
 
 /// A connection as the hub sees it, with a queue the test reads.
 class TestPeer final : public hub::Peer {
-public:
+  public:
     TestPeer(hub::PeerId id, asio::any_io_executor executor, std::size_t depth)
         : Peer(id, std::move(executor), depth) {}
 
@@ -55,14 +55,11 @@ public:
     }
 
     /// Frames queued for this peer that the test has not read.
-    std::size_t unread() const {
-        return frames().size() - batch_.size() + received_.size();
-    }
+    std::size_t unread() const { return frames().size() - batch_.size() + received_.size(); }
 
     std::optional<CloseCode> closed_with;
 
-private:
-
+  private:
     std::vector<hub::Frame> batch_;
     std::deque<ChatRequest> received_;
     std::int64_t last_timestamp_ = 0;
@@ -70,8 +67,9 @@ private:
 
 /// A hub on the test's io_context (one thread: a strand by itself).
 struct HubTest {
-    HubTest(asio::any_io_executor executor)
-        : executor_(executor), hub(executor, metrics, clock, std::chrono::microseconds(0), 1024) {
+    explicit HubTest(asio::any_io_executor executor,
+                     std::chrono::microseconds flush_interval = std::chrono::microseconds(0))
+        : executor_(executor), hub(executor, metrics, clock, flush_interval, 1024) {
         asio::co_spawn(executor, hub.run(), [this](std::exception_ptr e) {
             finished = true;
             if (e) {
@@ -116,12 +114,14 @@ struct HubTest {
 };
 
 template <typename Test>
-void hub_test(Test test) {
-    test::run([&]() -> awaitable<void> {
-        HubTest h(co_await asio::this_coro::executor);
-        co_await test(h);
-        h.hub.stop();
-    }, std::chrono::seconds(20));
+void hub_test(Test test, std::chrono::microseconds flush_interval = std::chrono::microseconds(0)) {
+    test::run(
+        [&]() -> awaitable<void> {
+            HubTest h(co_await asio::this_coro::executor, flush_interval);
+            co_await test(h);
+            h.hub.stop();
+        },
+        std::chrono::seconds(20));
 }
 
 }  // namespace
@@ -204,6 +204,28 @@ BOOST_AUTO_TEST_CASE(messages_reach_everyone_in_one_order_with_consecutive_ids) 
     });
 }
 
+BOOST_AUTO_TEST_CASE(with_a_flush_interval_every_frame_still_arrives_in_order) {
+    hub_test(
+        [](HubTest& h) -> awaitable<void> {
+            auto ann = co_await h.user("ann");
+            auto bob = co_await h.user("bob");
+            co_await ann->expect("login");
+            for (int i = 0; i < 300; ++i) {  // more than a queue holds: writers must wake
+                co_await h.say(*ann, std::to_string(i));
+                if (i % 50 == 49) {  // read as a live client would
+                    for (auto* peer : {ann.get(), bob.get()}) {
+                        for (int j = i - 49; j <= i; ++j) {
+                            BOOST_TEST_REQUIRE((co_await peer->expect("message")).content() ==
+                                               std::to_string(j));
+                        }
+                    }
+                }
+            }
+            BOOST_TEST(h.metrics.dropped_count(hub::DropReason::slow_consumer) == 0u);
+        },
+        std::chrono::milliseconds(20));
+}
+
 BOOST_AUTO_TEST_CASE(leaving_is_announced_to_the_others_only) {
     hub_test([](HubTest& h) -> awaitable<void> {
         auto ann = co_await h.user("ann");
@@ -247,31 +269,33 @@ BOOST_AUTO_TEST_CASE(a_full_queue_drops_that_client_only) {
 }
 
 BOOST_AUTO_TEST_CASE(stop_closes_everyone_with_1001_and_ends_after_they_leave) {
-    test::run([]() -> awaitable<void> {
-        HubTest h(co_await asio::this_coro::executor);
-        auto ann = co_await h.user("ann");
-        auto anon = co_await h.connect();
-        h.hub.stop();
-        auto late = co_await h.connect();  // registered while stopping: closed too
-        co_await h.leave(*ann);
-        co_await h.leave(*anon);
-        // Wait for the three closes to land: each peer's queue ends.
-        for (auto* peer : {ann.get(), anon.get(), late.get()}) {
-            std::vector<hub::Frame> batch;
-            while (!(co_await peer->frames().next_batch(batch)).last) {
+    test::run(
+        []() -> awaitable<void> {
+            HubTest h(co_await asio::this_coro::executor);
+            auto ann = co_await h.user("ann");
+            auto anon = co_await h.connect();
+            h.hub.stop();
+            auto late = co_await h.connect();  // registered while stopping: closed too
+            co_await h.leave(*ann);
+            co_await h.leave(*anon);
+            // Wait for the three closes to land: each peer's queue ends.
+            for (auto* peer : {ann.get(), anon.get(), late.get()}) {
+                std::vector<hub::Frame> batch;
+                while (!(co_await peer->frames().next_batch(batch)).last) {
+                }
+                BOOST_TEST((peer->closed_with == CloseCode::going_away));
             }
-            BOOST_TEST((peer->closed_with == CloseCode::going_away));
-        }
-        BOOST_TEST(!h.finished);  // `late` is still registered
-        co_await h.leave(*late);
-        // Once the last one has left, the hub takes no more commands and run() ends.
-        for (bool taken = true; taken;) {
-            hub::Command command = hub::Unregister{99};
-            taken = co_await h.hub.send(std::move(command));
-        }
-        co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
-        BOOST_TEST(h.finished);
-    }, std::chrono::seconds(20));
+            BOOST_TEST(!h.finished);  // `late` is still registered
+            co_await h.leave(*late);
+            // Once the last one has left, the hub takes no more commands and run() ends.
+            for (bool taken = true; taken;) {
+                hub::Command command = hub::Unregister{99};
+                taken = co_await h.hub.send(std::move(command));
+            }
+            co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+            BOOST_TEST(h.finished);
+        },
+        std::chrono::seconds(20));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -45,11 +45,34 @@ BOOST_AUTO_TEST_CASE(defaults_are_the_contracts) {
 }
 
 BOOST_AUTO_TEST_CASE(every_option_is_read) {
-    const auto parsed = parse({"--address", "127.0.0.1", "--port", "0", "--threads", "3", "--www",
-                               "/w", "--log-dir", "", "--log-level", "debug", "--idle-timeout",
-                               "1.5", "--max-message-bytes", "1000", "--max-content-bytes", "100",
-                               "--rate", "0", "--burst", "2", "--flood-limit", "9",
-                               "--queue-depth", "16", "--shutdown-grace", "0"});
+    const auto parsed = parse({"--address",
+                               "127.0.0.1",
+                               "--port",
+                               "0",
+                               "--threads",
+                               "3",
+                               "--www",
+                               "/w",
+                               "--log-dir",
+                               "",
+                               "--log-level",
+                               "debug",
+                               "--idle-timeout",
+                               "1.5",
+                               "--max-message-bytes",
+                               "1000",
+                               "--max-content-bytes",
+                               "100",
+                               "--rate",
+                               "0",
+                               "--burst",
+                               "2",
+                               "--flood-limit",
+                               "9",
+                               "--queue-depth",
+                               "16",
+                               "--shutdown-grace",
+                               "0"});
     BOOST_TEST_REQUIRE(parsed.options.has_value(), parsed.output);
     const auto& server = parsed.options->server;
     BOOST_TEST(server.address == "127.0.0.1");
@@ -83,12 +106,21 @@ BOOST_AUTO_TEST_CASE(environment_variables_under_the_command_line) {
 
 BOOST_AUTO_TEST_CASE(bad_values_exit_2_with_a_clear_message) {
     const std::vector<std::vector<const char*>> bad = {
-        {"--port", "70000"},         {"--port", "-1"},          {"--port", "x"},
-        {"--threads", "0"},          {"--idle-timeout", "0"},   {"--idle-timeout", "-3"},
-        {"--rate", "-1"},            {"--burst", "0"},          {"--queue-depth", "0"},
-        {"--log-level", "loud"},     {"--no-such-option"},      {"--max-content-bytes", "0"},
+        {"--port", "70000"},
+        {"--port", "-1"},
+        {"--port", "x"},
+        {"--threads", "0"},
+        {"--idle-timeout", "0"},
+        {"--idle-timeout", "-3"},
+        {"--rate", "-1"},
+        {"--burst", "0"},
+        {"--queue-depth", "0"},
+        {"--log-level", "loud"},
+        {"--no-such-option"},
+        {"--max-content-bytes", "0"},
         {"--max-message-bytes", "70000", "--max-content-bytes", "80000"},
-        {"--shutdown-grace", "nan"}, {"--www", ""}};
+        {"--shutdown-grace", "nan"},
+        {"--www", ""}};
     for (const auto& args : bad) {
         const auto parsed = parse(args);
         BOOST_TEST(!parsed.options.has_value(), args.front());
@@ -105,9 +137,9 @@ BOOST_AUTO_TEST_CASE(help_lists_every_option_and_exits_0) {
     BOOST_TEST(!parsed.options.has_value());
     BOOST_TEST(parsed.exit_code == 0);
     for (const auto* option :
-         {"--address", "--port", "--threads", "--www", "--log-dir", "--log-level",
-          "--idle-timeout", "--max-message-bytes", "--max-content-bytes", "--rate", "--burst",
-          "--flood-limit", "--queue-depth", "--shutdown-grace", "CHAT_"}) {
+         {"--address", "--port", "--threads", "--www", "--log-dir", "--log-level", "--idle-timeout",
+          "--max-message-bytes", "--max-content-bytes", "--rate", "--burst", "--flood-limit",
+          "--queue-depth", "--shutdown-grace", "CHAT_"}) {
         BOOST_TEST(parsed.output.find(option) != std::string::npos, option);
     }
 }

@@ -57,9 +57,9 @@ BOOST_AUTO_TEST_CASE(serves_files_of_the_folder) {
 BOOST_AUTO_TEST_CASE(dot_segments_encoded_or_not_are_bad_requests) {
     const StaticFiles files(www);
     using enum StaticFiles::Refused;
-    for (const auto* target : {"/../secret.txt", "/sub/../../secret.txt", "/%2e%2e/secret.txt",
-                               "/%2E%2E%2Fsecret.txt", "/sub/%2e%2e/%2e%2e/secret.txt",
-                               "/./home.html", "/..", "/%2e%2e"}) {
+    for (const auto* target :
+         {"/../secret.txt", "/sub/../../secret.txt", "/%2e%2e/secret.txt", "/%2E%2E%2Fsecret.txt",
+          "/sub/%2e%2e/%2e%2e/secret.txt", "/./home.html", "/..", "/%2e%2e"}) {
         BOOST_TEST(refused(files, target, bad_request), target);
     }
 }

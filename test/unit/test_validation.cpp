@@ -14,21 +14,23 @@ BOOST_AUTO_TEST_CASE(utf8_well_formed_and_ill_formed) {
     BOOST_TEST(is_valid_utf8(""));
     BOOST_TEST(is_valid_utf8("plain ascii"));
     BOOST_TEST(is_valid_utf8("h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80"));  // é € 😀
-    BOOST_TEST(!is_valid_utf8("\xC3"));                  // truncated
-    BOOST_TEST(!is_valid_utf8("\xC0\xAF"));              // overlong '/'
-    BOOST_TEST(!is_valid_utf8("\xE0\x80\xAF"));          // overlong, three bytes
-    BOOST_TEST(!is_valid_utf8("\xED\xA0\x80"));          // surrogate U+D800
-    BOOST_TEST(!is_valid_utf8("\xF4\x90\x80\x80"));      // above U+10FFFF
-    BOOST_TEST(!is_valid_utf8("\x80"));                  // lone continuation
+    BOOST_TEST(!is_valid_utf8("\xC3"));                                       // truncated
+    BOOST_TEST(!is_valid_utf8("\xC0\xAF"));                                   // overlong '/'
+    BOOST_TEST(!is_valid_utf8("\xE0\x80\xAF"));      // overlong, three bytes
+    BOOST_TEST(!is_valid_utf8("\xED\xA0\x80"));      // surrogate U+D800
+    BOOST_TEST(!is_valid_utf8("\xF4\x90\x80\x80"));  // above U+10FFFF
+    BOOST_TEST(!is_valid_utf8("\x80"));              // lone continuation
     BOOST_TEST(!is_valid_utf8("\xFF"));
-    BOOST_TEST(!is_valid_utf8("ok\xE2\x82"));            // truncated at the end
+    BOOST_TEST(!is_valid_utf8("ok\xE2\x82"));  // truncated at the end
 }
 
 BOOST_AUTO_TEST_CASE(trimming_removes_unicode_white_space_at_both_ends_only) {
     BOOST_TEST(trim_white_space("  ann  ") == "ann");
     BOOST_TEST(trim_white_space("\t\r\n ann b\n") == "ann b");
-    BOOST_TEST(trim_white_space("\xC2\xA0" "ann" "\xE3\x80\x80") == "ann");  // NBSP, ideographic
-    BOOST_TEST(trim_white_space("\xE2\x80\x82") == "");                       // en space only
+    BOOST_TEST(trim_white_space("\xC2\xA0"
+                                "ann"
+                                "\xE3\x80\x80") == "ann");  // NBSP, ideographic
+    BOOST_TEST(trim_white_space("\xE2\x80\x82") == "");     // en space only
     BOOST_TEST(trim_white_space("") == "");
     BOOST_TEST(trim_white_space("caf\xC3\xA9") == "caf\xC3\xA9");
 }
@@ -56,7 +58,9 @@ BOOST_AUTO_TEST_CASE(invalid_names_are_refused_with_a_reason) {
     BOOST_TEST(name_error(emoji_33).has_value());
     BOOST_TEST(name_error("a\tb")->find("control") != std::string::npos);
     BOOST_TEST(name_error("a"s + '\0' + "b")->find("control") != std::string::npos);
-    BOOST_TEST(name_error("a\xC2\x85" "b")->find("control") != std::string::npos);  // U+0085 inside
+    BOOST_TEST(name_error("a\xC2\x85"
+                          "b")
+                   ->find("control") != std::string::npos);  // U+0085 inside
     BOOST_TEST(name_error("bad\xFF")->find("UTF-8") != std::string::npos);
 }
 

@@ -7,7 +7,9 @@ namespace chat::hub {
 
 namespace {
 constexpr std::uint64_t running = 1;
-std::uint64_t stamp_of(std::uint64_t state) { return state >> 1; }
+std::uint64_t stamp_of(std::uint64_t state) {
+    return state >> 1;
+}
 }  // namespace
 
 std::int64_t FrameClock::now_ms() noexcept {
@@ -26,7 +28,9 @@ std::int64_t FrameClock::begin_fan_out() noexcept {
     }
 }
 
-void FrameClock::end_fan_out() noexcept { state_.fetch_and(~running); }
+void FrameClock::end_fan_out() noexcept {
+    state_.fetch_and(~running);
+}
 
 std::int64_t FrameClock::stamp_local() noexcept {
     auto state = state_.load();

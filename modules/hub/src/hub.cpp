@@ -129,8 +129,7 @@ void Hub::log_in(Member& member, std::string name) {
     online_.push_back(member.peer);
     names_.emplace(member.name, id);
     metrics_.add(metrics_.users_online, 1);
-    CHAT_LOG_CONN(info, id) << "login \"" << member.name << "\" (" << online_.size()
-                            << " online)";
+    CHAT_LOG_CONN(info, id) << "login \"" << member.name << "\" (" << online_.size() << " online)";
 
     // The newcomer gets the whole list once; everybody else the one new entry.
     ChatRequest welcome;
@@ -173,8 +172,8 @@ void Hub::leave(Members::iterator member) {
         online_.pop_back();
         names_.erase(leaving.name);
         metrics_.add(metrics_.users_online, -1);
-        CHAT_LOG_CONN(info, member->first) << "logout \"" << leaving.name << "\" ("
-                                           << online_.size() << " online)";
+        CHAT_LOG_CONN(info, member->first)
+            << "logout \"" << leaving.name << "\" (" << online_.size() << " online)";
         if (!stopping_) {
             ChatRequest notice;
             notice.set_type("logout");

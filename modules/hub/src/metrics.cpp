@@ -4,11 +4,16 @@ namespace chat::hub {
 
 std::string_view label(DropReason reason) {
     switch (reason) {
-        case DropReason::slow_consumer: return "slow_consumer";
-        case DropReason::flooding: return "flooding";
-        case DropReason::idle: return "idle";
-        case DropReason::protocol_error: return "protocol_error";
-        case DropReason::count: break;
+        case DropReason::slow_consumer:
+            return "slow_consumer";
+        case DropReason::flooding:
+            return "flooding";
+        case DropReason::idle:
+            return "idle";
+        case DropReason::protocol_error:
+            return "protocol_error";
+        case DropReason::count:
+            break;
     }
     return "unknown";
 }
@@ -19,7 +24,8 @@ void metric(std::string& out, std::string_view name, std::string_view type, std:
             const std::atomic<Number>& value) {
     out.append("# HELP ").append(name).append(" ").append(help).append("\n");
     out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
-    out.append(name).append(" ")
+    out.append(name)
+        .append(" ")
         .append(std::to_string(value.load(std::memory_order_relaxed)))
         .append("\n");
 }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include <boost/core/null_deleter.hpp>
+#include <boost/date_time/posix_time/posix_time_types.hpp>
 #include <boost/log/attributes/current_thread_id.hpp>
 #include <boost/log/core.hpp>
 #include <boost/log/expressions.hpp>
@@ -13,7 +14,6 @@
 #include <boost/log/sinks/text_ostream_backend.hpp>
 #include <boost/log/support/date_time.hpp>
 #include <boost/log/utility/setup/common_attributes.hpp>
-#include <boost/date_time/posix_time/posix_time_types.hpp>
 #include <iostream>
 
 namespace chat::logging {
@@ -21,11 +21,16 @@ namespace bl = boost::log;
 namespace expr = boost::log::expressions;
 
 std::optional<Level> parse_level(std::string_view text) {
-    if (text == "trace") return Level::trace;
-    if (text == "debug") return Level::debug;
-    if (text == "info") return Level::info;
-    if (text == "warning" || text == "warn") return Level::warning;
-    if (text == "error") return Level::error;
+    if (text == "trace")
+        return Level::trace;
+    if (text == "debug")
+        return Level::debug;
+    if (text == "info")
+        return Level::info;
+    if (text == "warning" || text == "warn")
+        return Level::warning;
+    if (text == "error")
+        return Level::error;
     return std::nullopt;
 }
 

@@ -8,7 +8,9 @@
 namespace chat::session {
 
 namespace {
-Answer error(std::string_view reason) { return Answer{"error", reason}; }
+Answer error(std::string_view reason) {
+    return Answer{"error", reason};
+}
 }  // namespace
 
 FrameHandler::FrameHandler(hub::PeerId peer, const Limits& limits) noexcept
@@ -18,8 +20,10 @@ FrameHandler::FrameHandler(hub::PeerId peer, const Limits& limits) noexcept
 
 Action FrameHandler::handle(std::string_view frame, RateLimiter::Clock::time_point now) {
     switch (limiter_.admit(now)) {
-        case RateLimiter::Verdict::accept: break;
-        case RateLimiter::Verdict::reject: return error("rate limited: slow down");
+        case RateLimiter::Verdict::accept:
+            break;
+        case RateLimiter::Verdict::reject:
+            return error("rate limited: slow down");
         case RateLimiter::Verdict::disconnect:
             return Disconnect{hub::CloseCode::policy_violation, hub::DropReason::flooding};
     }

@@ -31,16 +31,17 @@ awaitable<void> run_http_session(std::shared_ptr<ServerState> state, beast::tcp_
         }
         if (ec) {
             CHAT_LOG_CONN(debug, id) << "HTTP read ended: " << ec.message();
-            const bool malformed = ec.category() == http::make_error_code(http::error::bad_target).category() &&
-                                   ec != http::error::partial_message;
+            const bool malformed =
+                ec.category() == http::make_error_code(http::error::bad_target).category() &&
+                ec != http::error::partial_message;
             if (malformed) {
                 // A malformed request is answered before the connection closes.
                 Request bad;
                 const auto status = ec == http::error::header_limit
                                         ? http::status::request_header_fields_too_large
                                         : http::status::bad_request;
-                co_await beast::async_write(stream, Router::plain(bad, status, "bad request\n", false),
-                                            use_nothrow);
+                co_await beast::async_write(
+                    stream, Router::plain(bad, status, "bad request\n", false), use_nothrow);
             }
             break;
         }
@@ -71,7 +72,8 @@ awaitable<void> run_http_session(std::shared_ptr<ServerState> state, beast::tcp_
         state->metrics.add(state->metrics.http_requests);
         auto response = state->router.respond(request);
         const bool keep_alive = response.keep_alive();
-        if (auto [wec, written] = co_await beast::async_write(stream, std::move(response), use_nothrow);
+        if (auto [wec, written] =
+                co_await beast::async_write(stream, std::move(response), use_nothrow);
             wec || !keep_alive) {
             break;
         }

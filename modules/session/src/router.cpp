@@ -67,7 +67,8 @@ http::message_generator Router::respond(const Request& request) const {
         http::response<http::string_body> response{http::status::ok, request.version()};
         common_fields(response, request, true);
         response.set(http::field::content_type, "text/plain; charset=utf-8");
-        response.body() = method == http::verb::head ? std::string() : std::string(proto::schema_text);
+        response.body() =
+            method == http::verb::head ? std::string() : std::string(proto::schema_text);
         response.prepare_payload();
         response.content_length(proto::schema_text.size());
         return response;
@@ -100,8 +101,8 @@ http::message_generator Router::respond(const Request& request) const {
         return response;
     }
     http::response<http::file_body> response{std::piecewise_construct,
-                                              std::make_tuple(std::move(file)),
-                                              std::make_tuple(http::status::ok, request.version())};
+                                             std::make_tuple(std::move(file)),
+                                             std::make_tuple(http::status::ok, request.version())};
     common_fields(response, request, true);
     response.set(http::field::content_type, found.mime_type);
     response.set(http::field::cache_control, "no-cache");

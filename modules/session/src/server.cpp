@@ -52,8 +52,8 @@ ServerState::ServerState(asio::io_context& context, Config configuration)
         acceptor_.bind(endpoint);
         acceptor_.listen(asio::socket_base::max_listen_connections);
     } catch (const std::system_error& error) {
-        throw std::system_error(error.code(), "cannot listen on " + config.address + ":" +
-                                                  std::to_string(config.port));
+        throw std::system_error(
+            error.code(), "cannot listen on " + config.address + ":" + std::to_string(config.port));
     }
 }
 
@@ -66,7 +66,8 @@ void ServerState::start() {
             self->maybe_finish();
         });
     });
-    asio::co_spawn(strand_, accept_loop(), [self](std::exception_ptr e) { log_exception("listener", e); });
+    asio::co_spawn(strand_, accept_loop(),
+                   [self](std::exception_ptr e) { log_exception("listener", e); });
 }
 
 awaitable<void> ServerState::accept_loop() {
@@ -145,15 +146,21 @@ Server::Server(asio::io_context& io, Config config)
 
 Server::~Server() = default;
 
-asio::ip::tcp::endpoint Server::local_endpoint() const { return state_->acceptor().local_endpoint(); }
+asio::ip::tcp::endpoint Server::local_endpoint() const {
+    return state_->acceptor().local_endpoint();
+}
 
 void Server::start() {
     state_->start();
     CHAT_LOG(info) << "listening on " << local_endpoint() << ", serving " << state_->files.root();
 }
 
-void Server::stop() { state_->stop(); }
+void Server::stop() {
+    state_->stop();
+}
 
-const hub::Metrics& Server::metrics() const noexcept { return state_->metrics; }
+const hub::Metrics& Server::metrics() const noexcept {
+    return state_->metrics;
+}
 
 }  // namespace chat::session

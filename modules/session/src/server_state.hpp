@@ -20,7 +20,7 @@
 namespace chat::session {
 
 class ServerState : public std::enable_shared_from_this<ServerState> {
-public:
+  public:
     ServerState(asio::io_context& io, Config config);
 
     asio::io_context& io;
@@ -42,7 +42,7 @@ public:
     void start();
     void stop();  // any thread
 
-private:
+  private:
     awaitable<void> accept_loop();
     void begin_stop();    // on strand_
     void maybe_finish();  // on strand_

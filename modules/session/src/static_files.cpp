@@ -13,9 +13,12 @@ namespace {
 
 std::optional<std::string> percent_decode(std::string_view text) {
     const auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        if (c >= '0' && c <= '9')
+            return c - '0';
+        if (c >= 'a' && c <= 'f')
+            return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+            return c - 'A' + 10;
         return -1;
     };
     std::string out;
@@ -41,16 +44,26 @@ std::optional<std::string> percent_decode(std::string_view text) {
 
 std::string_view mime_type(const fs::path& file) {
     const auto ext = file.extension().string();
-    if (ext == ".html" || ext == ".htm") return "text/html; charset=utf-8";
-    if (ext == ".js" || ext == ".mjs") return "text/javascript; charset=utf-8";
-    if (ext == ".css") return "text/css; charset=utf-8";
-    if (ext == ".json" || ext == ".map") return "application/json";
-    if (ext == ".svg") return "image/svg+xml";
-    if (ext == ".png") return "image/png";
-    if (ext == ".jpg" || ext == ".jpeg") return "image/jpeg";
-    if (ext == ".ico") return "image/vnd.microsoft.icon";
-    if (ext == ".wasm") return "application/wasm";
-    if (ext == ".txt" || ext == ".proto") return "text/plain; charset=utf-8";
+    if (ext == ".html" || ext == ".htm")
+        return "text/html; charset=utf-8";
+    if (ext == ".js" || ext == ".mjs")
+        return "text/javascript; charset=utf-8";
+    if (ext == ".css")
+        return "text/css; charset=utf-8";
+    if (ext == ".json" || ext == ".map")
+        return "application/json";
+    if (ext == ".svg")
+        return "image/svg+xml";
+    if (ext == ".png")
+        return "image/png";
+    if (ext == ".jpg" || ext == ".jpeg")
+        return "image/jpeg";
+    if (ext == ".ico")
+        return "image/vnd.microsoft.icon";
+    if (ext == ".wasm")
+        return "application/wasm";
+    if (ext == ".txt" || ext == ".proto")
+        return "text/plain; charset=utf-8";
     return "application/octet-stream";
 }
 

@@ -48,7 +48,9 @@ bool is_white_space(char32_t c) {
 }
 
 /// Unicode general category Cc.
-bool is_control(char32_t c) { return c <= 0x1F || (c >= 0x7F && c <= 0x9F); }
+bool is_control(char32_t c) {
+    return c <= 0x1F || (c >= 0x7F && c <= 0x9F);
+}
 
 }  // namespace
 

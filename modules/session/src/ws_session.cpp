@@ -33,7 +33,9 @@ WsSession::WsSession(std::shared_ptr<ServerState> state, beast::tcp_stream strea
     state_->session_started();
 }
 
-WsSession::~WsSession() { state_->session_ended(); }
+WsSession::~WsSession() {
+    state_->session_ended();
+}
 
 awaitable<void> WsSession::run(Request upgrade) {
     const auto self = shared_from_this();
@@ -41,8 +43,8 @@ awaitable<void> WsSession::run(Request upgrade) {
     // Beast's timeouts replace the TCP stream's: handshake and close are bounded,
     // an idle peer is pinged at half the idle timeout and dropped at the whole.
     beast::get_lowest_layer(ws_).expires_never();
-    ws_.set_option(websocket::stream_base::timeout{config.handshake_timeout,
-                                                   config.idle_timeout, true});
+    ws_.set_option(
+        websocket::stream_base::timeout{config.handshake_timeout, config.idle_timeout, true});
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& response) { response.set(http::field::server, "chat"); }));
     ws_.read_message_max(config.max_message_bytes);

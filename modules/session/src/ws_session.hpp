@@ -25,7 +25,7 @@ class ServerState;
 /// timeout are Beast's (rule 10); a writer stuck on a peer that never reads is
 /// cut off by a deadline once the connection is asked to close.
 class WsSession final : public hub::Peer, public std::enable_shared_from_this<WsSession> {
-public:
+  public:
     WsSession(std::shared_ptr<ServerState> state, boost::beast::tcp_stream stream, hub::PeerId id);
     ~WsSession() override;
 
@@ -34,7 +34,7 @@ public:
 
     void close(hub::CloseCode code) override;
 
-private:
+  private:
     awaitable<void> read_loop();
     awaitable<void> write_loop();
     awaitable<void> unregister();

@@ -14,7 +14,7 @@ namespace chat::hub {
 /// way to the same queue. So while a fan-out runs, local frames take the
 /// fan-out's stamp; otherwise the clock's. Lock-free; one word of state.
 class FrameClock {
-public:
+  public:
     /// The hub, before pushing a frame to queues: its timestamp.
     std::int64_t begin_fan_out() noexcept;
     /// The hub, after the last push of that frame.
@@ -23,21 +23,21 @@ public:
     /// lock and push the frame before releasing it (FrameQueue does this).
     std::int64_t stamp_local() noexcept;
 
-private:
+  private:
     static std::int64_t now_ms() noexcept;
     std::atomic<std::uint64_t> state_{0};  // (stamp << 1) | fan-out running
 };
 
 /// begin_fan_out() .. end_fan_out() for a scope.
 class FanOut {
-public:
+  public:
     explicit FanOut(FrameClock& clock) noexcept : clock_(clock), stamp_(clock.begin_fan_out()) {}
     ~FanOut() { clock_.end_fan_out(); }
     FanOut(const FanOut&) = delete;
     FanOut& operator=(const FanOut&) = delete;
     std::int64_t stamp() const noexcept { return stamp_; }
 
-private:
+  private:
     FrameClock& clock_;
     std::int64_t stamp_;
 };

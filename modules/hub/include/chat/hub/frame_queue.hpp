@@ -34,7 +34,7 @@ enum class CloseCode : std::uint16_t {
 /// At most `depth` frames are queued or being written: a push beyond that fails,
 /// and the caller drops the client as too slow (rule 9), so memory stays bounded.
 class FrameQueue {
-public:
+  public:
     enum class Push { ok, full, closed };
 
     /// `writer` is the executor the consumer waits on (its session's strand).
@@ -72,8 +72,8 @@ public:
 
     /// What the writer is to do after writing the frames it was handed.
     struct Batch {
-        bool last = false;                     // nothing follows: stop writing
-        std::optional<CloseCode> close_code;   // with `last`: send a close frame
+        bool last = false;                    // nothing follows: stop writing
+        std::optional<CloseCode> close_code;  // with `last`: send a close frame
     };
 
     /// The writer's wait: replaces `frames` with everything queued, waiting until
@@ -81,9 +81,9 @@ public:
     /// towards `depth` until the next call. Only one consumer may call it.
     awaitable<Batch> next_batch(std::vector<Frame>& frames);
 
-private:
-    std::optional<Push> refusal() const;               // under the lock
-    Push pushed(std::unique_lock<std::mutex>& lock);   // under the lock; releases it
+  private:
+    std::optional<Push> refusal() const;              // under the lock
+    Push pushed(std::unique_lock<std::mutex>& lock);  // under the lock; releases it
 
     mutable std::mutex mutex_;
     std::vector<Frame> pending_;

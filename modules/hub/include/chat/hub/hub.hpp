@@ -34,7 +34,7 @@ namespace chat::hub {
 /// are woken at most once per `flush_interval`: what the hub queued meanwhile
 /// leaves in one write. The first frames after a quiet spell go at once.
 class Hub {
-public:
+  public:
     /// `executor` must be a strand (or a single-threaded context): run() and
     /// stop()'s work happen on it. `capacity` bounds the commands waiting.
     Hub(asio::any_io_executor executor, Metrics& metrics, FrameClock& clock,
@@ -54,7 +54,7 @@ public:
     /// closed with 1001; run() returns when the last one has unregistered.
     void stop();
 
-private:
+  private:
     struct Member {
         std::shared_ptr<Peer> peer;
         std::string name;    // empty until logged in

@@ -16,7 +16,7 @@ enum class DropReason { slow_consumer, flooding, idle, protocol_error, count };
 std::string_view label(DropReason reason);
 
 class Metrics {
-public:
+  public:
     using Counter = std::atomic<std::uint64_t>;
     using Gauge = std::atomic<std::int64_t>;
 
@@ -34,9 +34,7 @@ public:
     void add(Gauge& gauge, std::int64_t n) noexcept {
         gauge.fetch_add(n, std::memory_order_relaxed);
     }
-    void dropped(DropReason reason) noexcept {
-        add(dropped_[static_cast<std::size_t>(reason)]);
-    }
+    void dropped(DropReason reason) noexcept { add(dropped_[static_cast<std::size_t>(reason)]); }
     std::uint64_t dropped_count(DropReason reason) const noexcept {
         return dropped_[static_cast<std::size_t>(reason)].load(std::memory_order_relaxed);
     }
@@ -44,7 +42,7 @@ public:
     /// Prometheus text exposition format, version 0.0.4.
     std::string render() const;
 
-private:
+  private:
     std::array<Counter, static_cast<std::size_t>(DropReason::count)> dropped_{};
 };
 

@@ -11,7 +11,7 @@ namespace chat::hub {
 /// A connection as the hub knows it: an id, a bounded queue for its frames and
 /// a way to end it. Sessions implement it; hub tests use plain queues.
 class Peer {
-public:
+  public:
     virtual ~Peer() = default;
     Peer(const Peer&) = delete;
     Peer& operator=(const Peer&) = delete;
@@ -25,11 +25,11 @@ public:
     /// block: the hub calls it.
     virtual void close(CloseCode code) = 0;
 
-protected:
+  protected:
     Peer(PeerId id, asio::any_io_executor writer, std::size_t queue_depth)
         : id_(id), frames_(std::move(writer), queue_depth) {}
 
-private:
+  private:
     PeerId id_;
     FrameQueue frames_;
 };

@@ -31,22 +31,22 @@ std::ostream& operator<<(std::ostream& out, Level level);
 
 struct Config {
     Level level = Level::info;
-    bool console = true;              // to stdout
-    std::filesystem::path dir;        // empty: no file; else <dir>/sys.log
+    bool console = true;        // to stdout
+    std::filesystem::path dir;  // empty: no file; else <dir>/sys.log
     std::size_t rotation_bytes = 10 * 1024 * 1024;
-    std::size_t max_old_files = 5;    // rotated files kept beside sys.log
+    std::size_t max_old_files = 5;  // rotated files kept beside sys.log
 };
 
 /// Sets up the sinks of `Config`; they stay until this object is destroyed.
 /// Throws std::runtime_error (with the path) when the log folder cannot be used.
 class Logging {
-public:
+  public:
     explicit Logging(const Config& config);
     ~Logging();
     Logging(const Logging&) = delete;
     Logging& operator=(const Logging&) = delete;
 
-private:
+  private:
     struct Sinks;
     std::unique_ptr<Sinks> sinks_;
 };
@@ -55,8 +55,7 @@ BOOST_LOG_INLINE_GLOBAL_LOGGER_DEFAULT(logger, boost::log::sources::severity_log
 
 }  // namespace chat::logging
 
-#define CHAT_LOG(level) \
-    BOOST_LOG_SEV(::chat::logging::logger::get(), ::chat::logging::Level::level)
+#define CHAT_LOG(level) BOOST_LOG_SEV(::chat::logging::logger::get(), ::chat::logging::Level::level)
 
 #define CHAT_LOG_CONN(level, conn) \
     CHAT_LOG(level) << ::boost::log::add_value("Conn", static_cast<std::uint64_t>(conn))

@@ -11,17 +11,17 @@ namespace chat::session {
 
 struct Config {
     std::string address = "0.0.0.0";
-    std::uint16_t port = 9000;  // 0: any free port (see Server::local_endpoint)
-    unsigned threads = 1;       // I/O threads running the io_context (used by the app)
+    std::uint16_t port = 9000;       // 0: any free port (see Server::local_endpoint)
+    unsigned threads = 1;            // I/O threads running the io_context (used by the app)
     std::filesystem::path www_root;  // static files; must exist
 
     std::chrono::milliseconds idle_timeout{30'000};       // rule 10; ping after half of it
     std::chrono::milliseconds handshake_timeout{10'000};  // HTTP headers, WS handshake and close
     std::size_t max_message_bytes = 64 * 1024;            // larger frames: 1009
     std::size_t max_content_bytes = 4096;                 // rule 5
-    double rate = 20;            // frames/s per connection; 0 switches the limit off (rule 7)
+    double rate = 20;  // frames/s per connection; 0 switches the limit off (rule 7)
     double burst = 40;
-    unsigned flood_limit = 200;  // frames over the limit before 1008
+    unsigned flood_limit = 200;     // frames over the limit before 1008
     std::size_t queue_depth = 256;  // outgoing frames per connection (rule 9)
     // Writers are woken at most this often, so that what was queued meanwhile
     // leaves in one system call; the first frames after a quiet spell go at once.

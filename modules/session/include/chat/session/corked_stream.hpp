@@ -33,7 +33,7 @@ namespace chat::session {
 /// One writer at a time corks and flushes, on the stream's strand.
 template <typename NextLayer>
 class CorkedStream {
-public:
+  public:
     using executor_type = typename NextLayer::executor_type;
 
     template <typename... Args>
@@ -103,7 +103,7 @@ public:
         return next_.socket().read_some(buffers);
     }
 
-private:
+  private:
     template <typename ConstBufferSequence>
     std::size_t append(const ConstBufferSequence& data) {
         const auto size = asio::buffer_size(data);

@@ -35,7 +35,7 @@ struct Disconnect {
 using Action = std::variant<Forward, Answer, Disconnect>;
 
 class FrameHandler {
-public:
+  public:
     struct Limits {
         std::size_t max_content_bytes = 4096;
         double rate = 20;
@@ -49,7 +49,7 @@ public:
     /// this handler (they point to constant text).
     Action handle(std::string_view frame, RateLimiter::Clock::time_point now);
 
-private:
+  private:
     hub::PeerId peer_;
     std::size_t max_content_bytes_;
     RateLimiter limiter_;

@@ -11,7 +11,7 @@ namespace chat::session {
 /// after `flood_limit` rejected frames. The count starts again once the client
 /// has been quiet long enough to refill its whole burst. A rate of 0 admits all.
 class RateLimiter {
-public:
+  public:
     using Clock = std::chrono::steady_clock;
     enum class Verdict { accept, reject, disconnect };
 
@@ -19,7 +19,7 @@ public:
 
     Verdict admit(Clock::time_point now) noexcept;
 
-private:
+  private:
     double rate_;
     double burst_;
     unsigned flood_limit_;

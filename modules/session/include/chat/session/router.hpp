@@ -16,7 +16,7 @@ using Request = http::request<http::string_body>;
 /// www folder's files ("/" is home.html); everything else 404, malformed paths
 /// 400. The WebSocket upgrade itself is the session's business.
 class Router {
-public:
+  public:
     Router(const StaticFiles& files, const hub::Metrics& metrics) noexcept
         : files_(files), metrics_(metrics) {}
 
@@ -29,7 +29,7 @@ public:
     static http::message_generator plain(const Request& request, http::status status,
                                          std::string_view text, bool keep_alive);
 
-private:
+  private:
     const StaticFiles& files_;
     const hub::Metrics& metrics_;
 };

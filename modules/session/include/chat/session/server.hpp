@@ -19,7 +19,7 @@ class ServerState;
 /// with 1001, waits for them up to the grace period, then stops the io_context
 /// so that every thread's run() returns. Give it an io_context of its own.
 class Server {
-public:
+  public:
     /// Throws std::system_error naming the address when it cannot listen, and
     /// std::runtime_error when the www folder is unusable.
     Server(asio::io_context& io, Config config);
@@ -37,7 +37,7 @@ public:
 
     const hub::Metrics& metrics() const noexcept;
 
-private:
+  private:
     std::shared_ptr<ServerState> state_;
 };
 

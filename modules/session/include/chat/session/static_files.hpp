@@ -8,7 +8,7 @@
 namespace chat::session {
 
 class StaticFiles {
-public:
+  public:
     struct Found {
         std::filesystem::path file;  // canonical, inside the root
         std::string_view mime_type;
@@ -26,7 +26,7 @@ public:
     /// missing files and anything whose real path leaves the root are not found.
     std::variant<Found, Refused> resolve(std::string_view target) const;
 
-private:
+  private:
     std::filesystem::path root_;
 };
 
