@@ -65,6 +65,9 @@ awaitable<void> Hub::run() {
         std::visit([this](auto& c) { handle(c); }, command);
         drop_slow_peers();
         schedule_wakes();
+        if (stopping_ && members_.empty()) {
+            commands_.close();  // the last one has left; later senders learn the hub is gone
+        }
     }
     CHAT_LOG(debug) << "hub stopped";
 }
@@ -94,9 +97,6 @@ void Hub::handle(Register& command) {
 void Hub::handle(Unregister& command) {
     if (const auto member = members_.find(command.peer); member != members_.end()) {
         leave(member);
-    }
-    if (stopping_ && members_.empty()) {
-        commands_.close();  // later senders learn that the hub is gone
     }
 }
 
@@ -257,9 +257,6 @@ void Hub::drop_slow_peers() {
         metrics_.dropped(DropReason::slow_consumer);
         member->second.peer->close(CloseCode::policy_violation);
         leave(member);
-    }
-    if (stopping_ && members_.empty()) {
-        commands_.close();
     }
 }
 
