@@ -90,9 +90,9 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
         ("queue-depth", po::value<long long>()->default_value(
             static_cast<long long>(defaults.queue_depth)),
             "outgoing frames queued per connection before it is dropped as too slow")
-        ("flush-interval", po::value<double>()->default_value(2),
-            "milliseconds a broadcast may wait so that it leaves with others in one "
-            "system call (0: at once); the first after a quiet spell goes at once")
+        ("flush-interval", po::value<double>()->default_value(10),
+            "longest milliseconds a broadcast may wait for the writers of the previous "
+            "one, so that it leaves with others in one system call (0: never waits)")
         ("shutdown-grace", po::value<double>()->default_value(5),
             "seconds to wait for connections to close on SIGINT/SIGTERM");
     // clang-format on

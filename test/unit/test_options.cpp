@@ -41,6 +41,7 @@ BOOST_AUTO_TEST_CASE(defaults_are_the_contracts) {
     BOOST_TEST(server.flood_limit == 200u);
     BOOST_TEST(server.queue_depth == 256u);
     BOOST_TEST(server.shutdown_grace.count() == 5'000);
+    BOOST_TEST(server.flush_interval.count() == 10'000);
     BOOST_TEST(parsed.options->log.dir == "logs");
 }
 
@@ -89,6 +90,7 @@ BOOST_AUTO_TEST_CASE(every_option_is_read) {
     BOOST_TEST(server.flood_limit == 9u);
     BOOST_TEST(server.queue_depth == 16u);
     BOOST_TEST(server.shutdown_grace.count() == 0);
+    BOOST_TEST(server.flush_interval.count() == 500);
 }
 
 BOOST_AUTO_TEST_CASE(environment_variables_under_the_command_line) {

@@ -17,6 +17,12 @@ void release_if_large(std::vector<Frame>& frames) {
 FrameQueue::FrameQueue(asio::any_io_executor writer, std::size_t depth)
     : depth_(depth == 0 ? 1 : depth), doorbell_(std::move(writer), 1) {}
 
+FrameQueue::~FrameQueue() {
+    if (round_) {
+        round_->leave();  // a writer that ended without coming back
+    }
+}
+
 std::optional<FrameQueue::Push> FrameQueue::refusal() const {
     if (closed_) {
         return Push::closed;
@@ -63,9 +69,13 @@ FrameQueue::Push FrameQueue::try_push_deferred(const Frame& frame, bool& wake_ne
     return Push::ok;
 }
 
-void FrameQueue::wake() {
+void FrameQueue::wake(const std::shared_ptr<WakeRound>& round) {
     std::unique_lock lock(mutex_);
     wake_owed_ = false;
+    if (round && waiting_ && !round_) {
+        round->join();
+        round_ = round;
+    }
     pushed(lock);
 }
 
@@ -94,6 +104,14 @@ std::size_t FrameQueue::size() const {
 
 awaitable<FrameQueue::Batch> FrameQueue::next_batch(std::vector<Frame>& frames) {
     frames.clear();
+    std::shared_ptr<WakeRound> done;
+    {
+        std::lock_guard lock(mutex_);
+        done = std::move(round_);  // back for more: the round's work is written
+    }
+    if (done) {
+        done->leave();
+    }
     for (;;) {
         {
             std::lock_guard lock(mutex_);

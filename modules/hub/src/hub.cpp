@@ -219,30 +219,45 @@ void Hub::deliver(const std::shared_ptr<Peer>& peer, const Frame& frame) {
 }
 
 void Hub::schedule_wakes() {
-    if (to_wake_.empty() || wake_pending_) {
+    if (to_wake_.empty()) {
         return;
     }
-    const auto due = last_wake_ + flush_interval_;
-    if (std::chrono::steady_clock::now() >= due) {
+    if (round_ == 0) {
         wake_writers();
         return;
     }
-    wake_pending_ = true;
-    wake_timer_.expires_at(due);
-    wake_timer_.async_wait([this](error_code ec) {
-        if (!ec) {  // cancelled only when the hub is destroyed
-            wake_pending_ = false;
-            wake_writers();
-        }
-    });
+    if (!timer_armed_) {
+        timer_armed_ = true;
+        wake_timer_.expires_after(flush_interval_);
+        wake_timer_.async_wait([this](error_code ec) {
+            if (!ec) {  // cancelled when the round ends first, or the hub is destroyed
+                timer_armed_ = false;
+                wake_writers();
+            }
+        });
+    }
 }
 
 void Hub::wake_writers() {
+    if (timer_armed_) {
+        timer_armed_ = false;
+        wake_timer_.cancel();
+    }
+    const auto number = round_ = ++last_round_;
+    auto round = std::make_shared<WakeRound>(
+        [this, number] { asio::post(executor_, [this, number] { round_done(number); }); });
     for (const auto& peer : to_wake_) {
-        peer->frames().wake();
+        peer->frames().wake(round);
     }
     to_wake_.clear();
-    last_wake_ = std::chrono::steady_clock::now();
+    round->leave();  // the hub's own share: done at once if nobody was waiting
+}
+
+void Hub::round_done(std::uint64_t number) {
+    if (number == round_) {  // not a round the timer already gave up on
+        round_ = 0;
+        schedule_wakes();
+    }
 }
 
 void Hub::drop_slow_peers() {
@@ -253,7 +268,7 @@ void Hub::drop_slow_peers() {
         if (member == members_.end()) {
             continue;  // met twice
         }
-        CHAT_LOG_CONN(info, id) << "dropped: outgoing queue full (slow consumer) ";
+        CHAT_LOG_CONN(info, id) << "dropped: outgoing queue full (slow consumer)";
         metrics_.dropped(DropReason::slow_consumer);
         member->second.peer->close(CloseCode::policy_violation);
         leave(member);

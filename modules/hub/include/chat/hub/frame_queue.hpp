@@ -2,8 +2,10 @@
 // The bounded queue of outgoing frames of one connection: the only thing the
 // hub and a session share.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -29,6 +31,27 @@ enum class CloseCode : std::uint16_t {
     too_big = 1009,
 };
 
+/// The writers the hub woke together. The hub starts no new round while one is
+/// running: what it queues meanwhile goes out in the next round, several frames
+/// per system call, as in an event loop; an idle server wakes writers at once.
+/// Each woken writer leaves the round when it comes back for more frames.
+class WakeRound {
+  public:
+    using Done = std::function<void()>;
+    explicit WakeRound(Done on_done) : on_done_(std::move(on_done)) {}
+    void join() noexcept { outstanding_.fetch_add(1, std::memory_order_relaxed); }
+    /// The last to leave calls on_done (from its own thread).
+    void leave() {
+        if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            on_done_();
+        }
+    }
+
+  private:
+    std::atomic<int> outstanding_{1};  // the hub's own share, until it has woken everyone
+    Done on_done_;
+};
+
 /// Producers (the hub, the session's reader) push from any thread without ever
 /// waiting; one consumer (the session's writer) takes everything queued at once.
 /// At most `depth` frames are queued or being written: a push beyond that fails,
@@ -39,6 +62,9 @@ class FrameQueue {
 
     /// `writer` is the executor the consumer waits on (its session's strand).
     FrameQueue(asio::any_io_executor writer, std::size_t depth);
+    ~FrameQueue();
+    FrameQueue(const FrameQueue&) = delete;
+    FrameQueue& operator=(const FrameQueue&) = delete;
 
     Push try_push(const Frame& frame);
 
@@ -47,8 +73,8 @@ class FrameQueue {
     /// uses this to wake each writer once for many frames. A queue a quarter
     /// full wakes its writer at once all the same.
     Push try_push_deferred(const Frame& frame, bool& wake_needed);
-    /// Wakes the writer if it waits.
-    void wake();
+    /// Wakes the writer if it waits; it then joins `round` until it is back for more.
+    void wake(const std::shared_ptr<WakeRound>& round = nullptr);
 
     /// Pushes the frame `make(stamp)` builds, stamped by `clock` under the queue's
     /// lock, so that its time is never earlier than a frame queued before it.
@@ -91,8 +117,9 @@ class FrameQueue {
     const std::size_t depth_;
     bool closed_ = false;
     std::optional<CloseCode> close_code_;
-    bool waiting_ = false;    // the writer waits on the doorbell
-    bool wake_owed_ = false;  // a deferred pusher has promised a wake()
+    bool waiting_ = false;              // the writer waits on the doorbell
+    bool wake_owed_ = false;            // a deferred pusher has promised a wake()
+    std::shared_ptr<WakeRound> round_;  // the round the writer was woken in
     // Wakes the writer: one buffered signal at most. It is never cancelled, which
     // keeps clear of Asio 1.81's channel bug (toolchain.md, pitfall 2).
     asio::experimental::concurrent_channel<void(error_code)> doorbell_;

@@ -30,9 +30,12 @@ namespace chat::hub {
 /// the same bytes are pushed to every recipient's queue without waiting; a full
 /// queue gets that recipient closed (1008) and removed, never a blocked hub.
 ///
-/// A system call costs more than everything else a delivery does, so writers
-/// are woken at most once per `flush_interval`: what the hub queued meanwhile
-/// leaves in one write. The first frames after a quiet spell go at once.
+/// A system call costs more than everything else a delivery does, so the hub
+/// wakes writers in rounds (WakeRound): while the writers of one round write,
+/// what it queues waits for the next, and leaves with the frames queued beside
+/// it in one write. An idle server wakes writers at once; `flush_interval` is
+/// the longest a round may hold the next one up (a writer stuck on a full
+/// socket must not hold everybody's frames).
 class Hub {
   public:
     /// `executor` must be a strand (or a single-threaded context): run() and
@@ -77,10 +80,11 @@ class Hub {
     void send_to(Member& member, ChatRequest& message);
     void reply_error(Member& member, const std::string& reason);
     void deliver(const std::shared_ptr<Peer>& peer, const Frame& frame);
-    /// Wakes the writers of the frames queued since the last time, now or, if
-    /// that was less than flush_interval_ ago, when the interval is over.
+    /// Wakes the writers of the frames queued since the last round: now if no
+    /// round runs, else when it ends or flush_interval_ has passed.
     void schedule_wakes();
     void wake_writers();
+    void round_done(std::uint64_t round);
     /// Closes and removes connections whose queue was full; their leave notices
     /// may find more.
     void drop_slow_peers();
@@ -96,9 +100,10 @@ class Hub {
     std::vector<PeerId> too_slow_;                   // full queues met during a fan-out
     std::vector<std::shared_ptr<Peer>> to_wake_;     // writers owed a wake-up
     const std::chrono::microseconds flush_interval_;
-    asio::steady_timer wake_timer_;
-    std::chrono::steady_clock::time_point last_wake_{};
-    bool wake_pending_ = false;
+    asio::steady_timer wake_timer_;  // the longest a round holds the next one up
+    std::uint64_t round_ = 0;        // the running round's number; 0: none
+    std::uint64_t last_round_ = 0;
+    bool timer_armed_ = false;
     std::uint64_t last_message_id_ = 0;
     bool stopping_ = false;
 };

@@ -23,9 +23,9 @@ struct Config {
     double burst = 40;
     unsigned flood_limit = 200;     // frames over the limit before 1008
     std::size_t queue_depth = 256;  // outgoing frames per connection (rule 9)
-    // Writers are woken at most this often, so that what was queued meanwhile
-    // leaves in one system call; the first frames after a quiet spell go at once.
-    std::chrono::microseconds flush_interval{2'000};
+    // The hub wakes writers in rounds and queues meanwhile (several frames per
+    // system call); this is the longest one round may hold the next one up.
+    std::chrono::microseconds flush_interval{10'000};
     std::chrono::milliseconds shutdown_grace{5'000};  // rule 11
 };
 
