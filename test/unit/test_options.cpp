@@ -73,7 +73,9 @@ BOOST_AUTO_TEST_CASE(every_option_is_read) {
                                "--queue-depth",
                                "16",
                                "--shutdown-grace",
-                               "0"});
+                               "0",
+                               "--flush-interval",
+                               "0.5"});
     BOOST_TEST_REQUIRE(parsed.options.has_value(), parsed.output);
     const auto& server = parsed.options->server;
     BOOST_TEST(server.address == "127.0.0.1");
