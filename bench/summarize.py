@@ -40,7 +40,7 @@ result = folder / "callgrind.json"
 if callgrind.exists() and result.exists():
     text = callgrind.read_text()
     total = re.search(r"([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", text)
-    fan_out = re.search(r"([\d,]+) \([\d.]+%\)\s+[^\n]*chat::hub::Hub::fan_out", text)
+    fan_out = re.search(r"([\d,]+) \(\s*[\d.]+%\)\s+[^\n]*chat::hub::Hub::fan_out", text)
     try:
         delivered = json.loads(result.read_text())["delivered_total"] or 0
     except ValueError:

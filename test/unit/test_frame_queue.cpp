@@ -138,60 +138,59 @@ BOOST_AUTO_TEST_CASE(stamped_frames_are_built_under_the_lock_with_the_clock) {
     });
 }
 
-BOOST_AUTO_TEST_CASE(a_deferred_push_owes_one_wake_and_a_quarter_full_queue_wakes_at_once) {
-    test::run([]() -> awaitable<void> {
+/// A writer waiting on `queue` (on the test's thread), and a way to wait for it to wake.
+struct WaitingWriter {
+    static awaitable<WaitingWriter> start(FrameQueue& queue) {
         const auto executor = co_await asio::this_coro::executor;
-        FrameQueue queue(executor, 16);
-        std::vector<Frame> batch;
-        bool woken = false;
+        WaitingWriter writer;
         asio::co_spawn(
             executor,
-            [&]() -> awaitable<void> {
-                co_await queue.next_batch(batch);
-                woken = true;
+            [&queue, batch = writer.batch, woken = writer.woken]() -> awaitable<void> {
+                co_await queue.next_batch(*batch);
+                *woken = true;
             },
             asio::detached);
-        co_await asio::post(executor, asio::use_awaitable);  // the writer now waits
+        co_await asio::post(executor, asio::use_awaitable);  // it now waits
+        co_return writer;
+    }
+    /// The frames it was woken with.
+    awaitable<std::size_t> woken_with() const {
+        while (!*woken) {
+            co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+        }
+        co_return batch->size();
+    }
+    std::shared_ptr<std::vector<Frame>> batch = std::make_shared<std::vector<Frame>>();
+    std::shared_ptr<bool> woken = std::make_shared<bool>(false);
+};
 
+BOOST_AUTO_TEST_CASE(a_deferred_push_owes_one_wake_and_a_quarter_full_queue_wakes_at_once) {
+    test::run([]() -> awaitable<void> {
+        FrameQueue queue(co_await asio::this_coro::executor, 16);
+        const auto writer = co_await WaitingWriter::start(queue);
         bool wake_needed = false;
         BOOST_TEST((queue.try_push_deferred(frame("a"), wake_needed) == Push::ok));
         BOOST_TEST(wake_needed);  // the caller owes the wake
         BOOST_TEST((queue.try_push_deferred(frame("b"), wake_needed) == Push::ok));
         BOOST_TEST(!wake_needed);  // owed once
-        co_await asio::post(executor, asio::use_awaitable);
-        BOOST_TEST(!woken);  // deferred indeed
+        co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+        BOOST_TEST(!*writer.woken);  // deferred indeed
         BOOST_TEST((queue.try_push_deferred(frame("c"), wake_needed) == Push::ok));
         BOOST_TEST((queue.try_push_deferred(frame("d"), wake_needed) == Push::ok));  // 16 / 4
-        while (!woken) {
-            co_await asio::post(executor, asio::use_awaitable);
-        }
-        BOOST_TEST(batch.size() == 4u);
+        BOOST_TEST(co_await writer.woken_with() == 4u);
         queue.wake();  // the owed wake, now harmless
     });
 }
 
 BOOST_AUTO_TEST_CASE(the_owed_wake_wakes_the_writer) {
     test::run([]() -> awaitable<void> {
-        const auto executor = co_await asio::this_coro::executor;
-        FrameQueue queue(executor, 256);
-        std::vector<Frame> batch;
-        bool woken = false;
-        asio::co_spawn(
-            executor,
-            [&]() -> awaitable<void> {
-                co_await queue.next_batch(batch);
-                woken = true;
-            },
-            asio::detached);
-        co_await asio::post(executor, asio::use_awaitable);
+        FrameQueue queue(co_await asio::this_coro::executor, 256);
+        const auto writer = co_await WaitingWriter::start(queue);
         bool wake_needed = false;
         queue.try_push_deferred(frame("a"), wake_needed);
         BOOST_TEST_REQUIRE(wake_needed);
         queue.wake();
-        while (!woken) {
-            co_await asio::post(executor, asio::use_awaitable);
-        }
-        BOOST_TEST(batch.size() == 1u);
+        BOOST_TEST(co_await writer.woken_with() == 1u);
     });
 }
 

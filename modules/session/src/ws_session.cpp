@@ -167,43 +167,15 @@ bool WsSession::answer(const Answer& reply) {
 
 awaitable<void> WsSession::write_loop() {
     auto& metrics = state_->metrics;
-    auto& layer = ws_.next_layer();
     std::vector<hub::Frame> batch;
     for (;;) {
         const auto next = co_await frames().next_batch(batch);
-        // Several frames: corked, so that up to frames_per_flush whole frames
-        // leave in one system call; one frame: straight through.
-        for (std::size_t done = 0; done < batch.size();) {
-            const auto end = std::min(batch.size(), done + frames_per_flush);
-            const bool corked = end - done > 1;
-            if (corked) {
-                layer.cork();
-            }
-            // The first write is Beast's asynchronous one: it waits for Beast's
-            // write lock, so a ping or pong already under way is done before
-            // the batch. The others only need Beast's framing: written
-            // synchronously while corked, they are appended to the layer's
-            // buffer without an asynchronous operation each.
-            if (auto [ec, n] = co_await ws_.async_write(asio::buffer(*batch[done++]), use_nothrow);
-                ec) {
+        for (std::size_t done = 0; done < batch.size(); done += frames_per_flush) {
+            const auto count = std::min(frames_per_flush, batch.size() - done);
+            if (const auto ec = co_await write_frames({batch.data() + done, count})) {
                 CHAT_LOG_CONN(debug, id()) << "write failed: " << ec.message();
                 abort();
                 co_return;
-            }
-            for (error_code ec; done < end; ++done) {
-                ws_.write(asio::buffer(*batch[done]), ec);
-                if (ec) {
-                    CHAT_LOG_CONN(debug, id()) << "write failed: " << ec.message();
-                    abort();
-                    co_return;
-                }
-            }
-            if (corked) {
-                if (auto [ec] = co_await layer.async_flush(use_nothrow); ec) {
-                    CHAT_LOG_CONN(debug, id()) << "write failed: " << ec.message();
-                    abort();
-                    co_return;
-                }
             }
         }
         metrics.add(metrics.frames_sent, batch.size());
@@ -219,6 +191,32 @@ awaitable<void> WsSession::write_loop() {
             co_return;
         }
     }
+}
+
+awaitable<error_code> WsSession::write_frames(std::span<const hub::Frame> frames) {
+    // Several frames: corked, so that they leave in one system call. The first
+    // write is Beast's asynchronous one: it waits for Beast's write lock, so a
+    // ping or pong already under way is done before the batch. The others only
+    // need Beast's framing: written synchronously while corked, they are
+    // appended to the layer's buffer without an asynchronous operation each.
+    auto& layer = ws_.next_layer();
+    const bool corked = frames.size() > 1;
+    if (corked) {
+        layer.cork();
+    }
+    if (auto [ec, n] = co_await ws_.async_write(asio::buffer(*frames.front()), use_nothrow); ec) {
+        co_return ec;
+    }
+    error_code ec;
+    for (const auto& frame : frames.subspan(1)) {
+        if (ws_.write(asio::buffer(*frame), ec); ec) {
+            co_return ec;
+        }
+    }
+    if (corked) {
+        std::tie(ec) = co_await layer.async_flush(use_nothrow);
+    }
+    co_return ec;
 }
 
 void WsSession::arm_close_deadline() {

@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -37,6 +38,8 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
   private:
     awaitable<void> read_loop();
     awaitable<void> write_loop();
+    /// Writes whole frames, several in one system call; the first error, if any.
+    awaitable<error_code> write_frames(std::span<const hub::Frame> frames);
     awaitable<void> unregister();
     /// Queues an error or heartbeat frame for this client; false if its queue is full.
     bool answer(const Answer& answer);
