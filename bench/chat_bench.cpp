@@ -107,7 +107,9 @@ long process_rss_kib(int pid) {
 double self_cpu_seconds() {
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
-    const auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+    const auto seconds = [](const timeval& t) {
+        return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+    };
     return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
@@ -322,7 +324,7 @@ class Client : public std::enable_shared_from_this<Client> {
             in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(begin_));
             begin_ = 0;
             const auto old_size = in_.size();
-            in_.resize(old_size + 64 * 1024);
+            in_.resize(old_size + std::size_t{64} * 1024);
             auto [ec, n] = co_await socket.async_read_some(
                 asio::buffer(in_.data() + old_size, in_.size() - old_size), use_nothrow);
             in_.resize(old_size + n);
@@ -512,10 +514,10 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
         latency.merge(*h);
     }
     const auto received = run.delivered_in_window.load();
-    const double rate = r.window_seconds > 0 ? r.delivered_in_window_span / r.window_seconds : 0;
+    const auto delivered = static_cast<double>(r.delivered_in_window_span);
+    const double rate = r.window_seconds > 0 ? delivered / r.window_seconds : 0;
     const auto per_delivery = [&](double cpu) {
-        return r.delivered_in_window_span > 0 && cpu >= 0 ? cpu * 1e6 / r.delivered_in_window_span
-                                                          : -1;
+        return r.delivered_in_window_span > 0 && cpu >= 0 ? cpu * 1e6 / delivered : -1;
     };
     std::ostringstream codes;
     bool first = true;
@@ -526,7 +528,7 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
     }
     const long rss_delta = r.rss_after >= 0 && r.rss_before >= 0 ? r.rss_after - r.rss_before : -1;
     const double rss_per_connection =
-        rss_delta >= 0 && connected > 0 ? rss_delta * 1024.0 / connected : -1;
+        rss_delta >= 0 && connected > 0 ? static_cast<double>(rss_delta) * 1024.0 / connected : -1;
     std::cout << std::fixed << std::setprecision(3);
     if (o.json) {
         std::cout << "{\n"
@@ -704,7 +706,7 @@ int main(int argc, char** argv) {
     std::uint64_t expected = 0;
     int connected = 0;
     asio::co_spawn(io, control(run, clients, report, expected, connected),
-                   [&](std::exception_ptr e) {
+                   [&](const std::exception_ptr& e) {
                        if (e) {
                            std::rethrow_exception(e);
                        }

@@ -60,7 +60,7 @@ class Histogram {
         if (value < sub_count) {
             return static_cast<std::size_t>(value);
         }
-        const int shift = std::bit_width(value) - sub_bits;  // >= 1
+        const int shift = static_cast<int>(std::bit_width(value)) - sub_bits;  // >= 1
         const auto sub = value >> shift;
         return static_cast<std::size_t>(shift) * sub_count + static_cast<std::size_t>(sub);
     }
@@ -70,7 +70,7 @@ class Histogram {
         return shift == 0 ? sub : ((sub + 1) << shift) - 1;
     }
 
-    std::array<std::uint64_t, (magnitudes + 1) * sub_count> counts_{};
+    std::array<std::uint64_t, std::size_t{magnitudes + 1} * sub_count> counts_{};
     std::uint64_t total_ = 0;
     std::uint64_t max_ = 0;
 };

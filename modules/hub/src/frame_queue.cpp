@@ -14,8 +14,8 @@ void release_if_large(std::vector<Frame>& frames) {
 }
 }  // namespace
 
-FrameQueue::FrameQueue(asio::any_io_executor writer, std::size_t depth)
-    : depth_(depth == 0 ? 1 : depth), doorbell_(std::move(writer), 1) {}
+FrameQueue::FrameQueue(const asio::any_io_executor& writer, std::size_t depth)
+    : depth_(depth == 0 ? 1 : depth), doorbell_(writer, 1) {}
 
 FrameQueue::~FrameQueue() {
     if (round_) {

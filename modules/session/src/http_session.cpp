@@ -14,7 +14,7 @@ namespace beast = boost::beast;
 
 namespace {
 constexpr std::uint32_t header_limit = 8 * 1024;
-constexpr std::uint64_t body_limit = 8 * 1024;  // GET and HEAD carry none
+constexpr std::uint64_t body_limit = std::uint64_t{8} * 1024;  // GET and HEAD carry none
 }  // namespace
 
 awaitable<void> run_http_session(std::shared_ptr<ServerState> state, beast::tcp_stream stream,
@@ -58,15 +58,16 @@ awaitable<void> run_http_session(std::shared_ptr<ServerState> state, beast::tcp_
             auto session = std::make_shared<WsSession>(state, std::move(stream), id);
             // A coroutine of its own: this one's frame and buffer are not kept
             // for the life of the chat connection.
-            asio::co_spawn(executor, session->run(std::move(request)), [id](std::exception_ptr e) {
-                if (e) {
-                    try {
-                        std::rethrow_exception(e);
-                    } catch (const std::exception& error) {
-                        CHAT_LOG_CONN(error, id) << "chat connection failed: " << error.what();
+            asio::co_spawn(
+                executor, session->run(std::move(request)), [id](const std::exception_ptr& e) {
+                    if (e) {
+                        try {
+                            std::rethrow_exception(e);
+                        } catch (const std::exception& error) {
+                            CHAT_LOG_CONN(error, id) << "chat connection failed: " << error.what();
+                        }
                     }
-                }
-            });
+                });
             co_return;
         }
         state->metrics.add(state->metrics.http_requests);

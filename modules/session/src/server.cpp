@@ -23,7 +23,7 @@ bool out_of_descriptors(const error_code& ec) {
            ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
 }
 
-void log_exception(std::string_view what, std::exception_ptr e) {
+void log_exception(std::string_view what, const std::exception_ptr& e) {
     if (!e) {
         return;
     }
@@ -59,7 +59,7 @@ ServerState::ServerState(asio::io_context& context, Config configuration)
 
 void ServerState::start() {
     auto self = shared_from_this();
-    asio::co_spawn(hub.executor(), hub.run(), [self](std::exception_ptr e) {
+    asio::co_spawn(hub.executor(), hub.run(), [self](const std::exception_ptr& e) {
         log_exception("hub", e);
         asio::post(self->strand_, [self] {
             self->hub_done_ = true;
@@ -67,7 +67,7 @@ void ServerState::start() {
         });
     });
     asio::co_spawn(strand_, accept_loop(),
-                   [self](std::exception_ptr e) { log_exception("listener", e); });
+                   [self](const std::exception_ptr& e) { log_exception("listener", e); });
 }
 
 awaitable<void> ServerState::accept_loop() {
@@ -101,7 +101,7 @@ awaitable<void> ServerState::accept_loop() {
         const auto executor = socket.get_executor();
         asio::co_spawn(executor,
                        run_http_session(self, boost::beast::tcp_stream(std::move(socket)), id),
-                       [](std::exception_ptr e) { log_exception("connection", e); });
+                       [](const std::exception_ptr& e) { log_exception("connection", e); });
     }
 }
 

@@ -61,7 +61,7 @@ class FrameQueue {
     enum class Push { ok, full, closed };
 
     /// `writer` is the executor the consumer waits on (its session's strand).
-    FrameQueue(asio::any_io_executor writer, std::size_t depth);
+    FrameQueue(const asio::any_io_executor& writer, std::size_t depth);
     ~FrameQueue();
     FrameQueue(const FrameQueue&) = delete;
     FrameQueue& operator=(const FrameQueue&) = delete;

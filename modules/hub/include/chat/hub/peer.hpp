@@ -26,8 +26,8 @@ class Peer {
     virtual void close(CloseCode code) = 0;
 
   protected:
-    Peer(PeerId id, asio::any_io_executor writer, std::size_t queue_depth)
-        : id_(id), frames_(std::move(writer), queue_depth) {}
+    Peer(PeerId id, const asio::any_io_executor& writer, std::size_t queue_depth)
+        : id_(id), frames_(writer, queue_depth) {}
 
   private:
     PeerId id_;

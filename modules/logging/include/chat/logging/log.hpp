@@ -33,7 +33,7 @@ struct Config {
     Level level = Level::info;
     bool console = true;        // to stdout
     std::filesystem::path dir;  // empty: no file; else <dir>/sys.log
-    std::size_t rotation_bytes = 10 * 1024 * 1024;
+    std::size_t rotation_bytes = std::size_t{10} * 1024 * 1024;
     std::size_t max_old_files = 5;  // rotated files kept beside sys.log
 };
 

@@ -15,10 +15,10 @@ struct Config {
     unsigned threads = 1;            // I/O threads running the io_context (used by the app)
     std::filesystem::path www_root;  // static files; must exist
 
-    std::chrono::milliseconds idle_timeout{30'000};       // rule 10; ping after half of it
-    std::chrono::milliseconds handshake_timeout{10'000};  // HTTP headers, WS handshake and close
-    std::size_t max_message_bytes = 64 * 1024;            // larger frames: 1009
-    std::size_t max_content_bytes = 4096;                 // rule 5
+    std::chrono::milliseconds idle_timeout{30'000};          // rule 10; ping after half of it
+    std::chrono::milliseconds handshake_timeout{10'000};     // HTTP headers, WS handshake and close
+    std::size_t max_message_bytes = std::size_t{64} * 1024;  // larger frames: 1009
+    std::size_t max_content_bytes = 4096;                    // rule 5
     double rate = 20;  // frames/s per connection; 0 switches the limit off (rule 7)
     double burst = 40;
     unsigned flood_limit = 200;     // frames over the limit before 1008

@@ -135,7 +135,7 @@ class CorkedStream {
 
     /// A batch of large frames must not pin its memory on an idle connection.
     void release_if_large() {
-        constexpr std::size_t kept = 16 * 1024;
+        constexpr std::size_t kept = std::size_t{16} * 1024;
         if (pending_.capacity() > kept) {
             std::vector<char>().swap(pending_);
         }
