@@ -407,7 +407,9 @@ class Client : public std::enable_shared_from_this<Client> {
         }
         if (sender == index_ && in_flight_ > 0) {
             --in_flight_;
-            wake_.cancel();
+            if (run_.options.rate <= 0) {
+                wake_.cancel();  // window mode: room for one more; paced senders keep their pace
+            }
         }
     }
 
