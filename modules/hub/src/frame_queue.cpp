@@ -92,11 +92,6 @@ void FrameQueue::close(std::optional<CloseCode> code) {
     pushed(lock);
 }
 
-bool FrameQueue::is_closed() const {
-    std::lock_guard lock(mutex_);
-    return closed_;
-}
-
 std::size_t FrameQueue::size() const {
     std::lock_guard lock(mutex_);
     return pending_.size() + in_flight_;

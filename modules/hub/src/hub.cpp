@@ -136,8 +136,10 @@ void Hub::log_in(Member& member, std::string name) {
     welcome.set_type("login");
     welcome.set_user_name(member.name);
     auto& everyone = *welcome.mutable_user_list();
-    for (const auto& [other_name, other_id] : names_) {
-        everyone[other_name] = members_.at(other_id).joined;
+    for (const auto& [other_id, other] : members_) {
+        if (!other.name.empty()) {
+            everyone[other.name] = other.joined;
+        }
     }
     send_to(member, welcome);
 

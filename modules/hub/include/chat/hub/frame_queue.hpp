@@ -92,7 +92,6 @@ class FrameQueue {
     /// queued and then a close frame with that code; without one (the connection
     /// is already gone) it stops at once. Idempotent: the first call decides.
     void close(std::optional<CloseCode> code);
-    bool is_closed() const;
     /// Frames queued or being written.
     std::size_t size() const;
 

@@ -81,7 +81,7 @@ class CorkedStream {
     std::size_t write_some(const ConstBufferSequence& buffers, error_code& ec) {
         ec = {};
         if (!corked_ && !flushing_) {
-            return next_.socket().write_some(buffers, ec);
+            return next_.write_some(buffers, ec);
         }
         return append(buffers);
     }
@@ -96,11 +96,11 @@ class CorkedStream {
     }
     template <typename MutableBufferSequence>
     std::size_t read_some(const MutableBufferSequence& buffers, error_code& ec) {
-        return next_.socket().read_some(buffers, ec);
+        return next_.read_some(buffers, ec);
     }
     template <typename MutableBufferSequence>
     std::size_t read_some(const MutableBufferSequence& buffers) {
-        return next_.socket().read_some(buffers);
+        return next_.read_some(buffers);
     }
 
   private:
