@@ -1,0 +1,77 @@
+// Starts a real chat_app for the browser tests and stops it again.
+// CHAT_APP_PATH names the binary (default: the debug preset's).
+
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const chatAppPath = process.env.CHAT_APP_PATH ?? path.join(root, "build/debug/app/chat_app");
+export const wwwRoot = path.join(root, "www");
+
+const startTimeoutMs = 15000;
+
+export class ChatServer {
+  #process;
+  #log = "";
+  port;
+
+  // port 0: any free port; the server's log says which one it took.
+  static async start({ port = 0, args = [] } = {}) {
+    const server = new ChatServer();
+    await server.#spawn(port, args);
+    return server;
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}/`;
+  }
+
+  get log() {
+    return this.#log;
+  }
+
+  async #spawn(port, args) {
+    const child = spawn(
+      chatAppPath,
+      ["--address", "127.0.0.1", "--port", String(port), "--www", wwwRoot, "--log-dir", "", "--threads", "1", ...args],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    this.#process = child;
+    const listening = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`chat_app did not start in ${startTimeoutMs} ms:\n${this.#log}`)), startTimeoutMs);
+      const onData = (chunk) => {
+        this.#log += chunk;
+        const match = /listening on 127\.0\.0\.1:(\d+)/.exec(this.#log);
+        if (match) {
+          clearTimeout(timer);
+          resolve(Number(match[1]));
+        }
+      };
+      child.stdout.setEncoding("utf8").on("data", onData);
+      child.stderr.setEncoding("utf8").on("data", onData);
+      child.once("exit", (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`chat_app exited (${code ?? signal}) before listening:\n${this.#log}`));
+      });
+      child.once("error", (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+    });
+    this.port = await listening;
+  }
+
+  // SIGTERM, as an operator would; resolves with the exit code.
+  async stop() {
+    const child = this.#process;
+    if (child.exitCode !== null || child.signalCode !== null) {
+      return child.exitCode;
+    }
+    const exited = once(child, "exit");
+    child.kill("SIGTERM");
+    const [code] = await exited;
+    return code;
+  }
+}

@@ -1,0 +1,238 @@
+// The page's modules without a browser: backoff, user list, codec, and the
+// connection's login/reconnect logic against a scripted WebSocket.
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { describe, test } from "node:test";
+
+import { backoffDelay } from "../../www/js/backoff.js";
+import { createCodec } from "../../www/js/codec.js";
+import { ChatConnection, State } from "../../www/js/connection.js";
+import { Roster } from "../../www/js/roster.js";
+
+const require = createRequire(import.meta.url);
+const protobuf = require("protobufjs");
+const schema = readFileSync(new URL("../../proto/chat.proto", import.meta.url), "utf8");
+const codec = createCodec(protobuf, schema);
+
+// What a browser's binaryType "arraybuffer" hands over: exactly the frame's
+// bytes (node's encoder returns a view into a larger pool).
+const arrayBufferOf = (bytes) => new Uint8Array(bytes).buffer;
+
+describe("backoffDelay", () => {
+  test("grows exponentially up to the cap, keeping at least half", () => {
+    const options = { baseMs: 500, maxMs: 15000 };
+    assert.equal(backoffDelay(0, options, () => 0), 250);
+    assert.equal(backoffDelay(0, options, () => 1), 500);
+    assert.equal(backoffDelay(3, options, () => 1), 4000);
+    assert.equal(backoffDelay(3, options, () => 0), 2000);
+    assert.equal(backoffDelay(10, options, () => 1), 15000);
+    assert.equal(backoffDelay(1000, options, () => 0.5), 11250);
+  });
+
+  test("jitter spreads the delays of one attempt", () => {
+    const delays = new Set(Array.from({ length: 50 }, () => backoffDelay(4)));
+    assert.ok(delays.size > 10, `only ${delays.size} distinct delays`);
+    for (const delay of delays) {
+      assert.ok(delay >= 4000 && delay <= 8000, `delay ${delay}`);
+    }
+  });
+});
+
+describe("Roster", () => {
+  test("starts from the newcomer's list and follows the deltas", () => {
+    const roster = new Roster();
+    roster.reset({ zoe: "t1", amy: "t2" });
+    roster.join("bob", "t3");
+    assert.equal(roster.size, 3);
+    assert.deepEqual(roster.entries().map(([name]) => name), ["amy", "bob", "zoe"]);
+    assert.ok(roster.leave("zoe"));
+    assert.ok(!roster.leave("zoe"));
+    assert.ok(!roster.has("zoe"));
+    roster.reset({});
+    assert.equal(roster.size, 0);
+  });
+});
+
+describe("codec", () => {
+  test("round-trips every field with the server's schema", () => {
+    const frame = { userName: "ünï", type: "login", content: "", userList: { "ünï": "2026-11-29T05:00:00Z" }, timestamp: 1796000000123, id: 42 };
+    const decoded = codec.decode(arrayBufferOf(codec.encode(frame)));
+    assert.deepEqual(decoded, frame);
+  });
+
+  test("decodes absent fields as defaults and rejects garbage", () => {
+    assert.deepEqual(codec.decode(new Uint8Array()), { userName: "", type: "", content: "", userList: {}, timestamp: 0, id: 0 });
+    assert.throws(() => codec.decode(new Uint8Array([0x0a, 0x05, 0x61])));
+    assert.throws(() => codec.encode({ type: 7 }));
+  });
+});
+
+// A WebSocket whose peer is the test.
+class ScriptedSocket {
+  static CONNECTING = 0;
+  static OPEN = 1;
+  static CLOSING = 2;
+  static CLOSED = 3;
+  static created = [];
+
+  readyState = ScriptedSocket.CONNECTING;
+  sent = [];
+
+  constructor(url) {
+    this.url = url;
+    ScriptedSocket.created.push(this);
+  }
+
+  send(bytes) {
+    assert.equal(this.readyState, ScriptedSocket.OPEN, "send on a socket that is not open");
+    this.sent.push(codec.decode(bytes));
+  }
+
+  close() {
+    this.readyState = ScriptedSocket.CLOSING;
+  }
+
+  // The peer's side.
+  open() {
+    this.readyState = ScriptedSocket.OPEN;
+    this.onopen?.({});
+  }
+
+  receive(fields) {
+    this.onmessage?.({ data: arrayBufferOf(codec.encode(fields)) });
+  }
+
+  drop(code = 1006, reason = "") {
+    this.readyState = ScriptedSocket.CLOSED;
+    this.onclose?.({ code, reason });
+  }
+}
+
+class ManualTimers {
+  pending = new Map();
+  #next = 1;
+
+  setTimeout(callback, delayMs) {
+    const id = this.#next++;
+    this.pending.set(id, { callback, delayMs });
+    return id;
+  }
+
+  clearTimeout(id) {
+    this.pending.delete(id);
+  }
+
+  fireAll() {
+    const due = [...this.pending.values()];
+    this.pending.clear();
+    for (const { callback } of due) {
+      callback();
+    }
+  }
+}
+
+function connectionUnderTest() {
+  ScriptedSocket.created = [];
+  const timers = new ManualTimers();
+  const connection = new ChatConnection({ url: "ws://test/ws", codec, WebSocket: ScriptedSocket, timers });
+  const events = [];
+  for (const type of ["state", "online", "refused", "frame", "error"]) {
+    connection.addEventListener(type, ({ detail }) => events.push({ type, ...detail }));
+  }
+  return { connection, timers, events, sockets: ScriptedSocket.created };
+}
+
+describe("ChatConnection", () => {
+  test("logs in, takes the trimmed name and passes broadcasts on", () => {
+    const { connection, events, sockets } = connectionUnderTest();
+    connection.login("amy");
+    assert.equal(connection.state, State.connecting);
+    sockets[0].open();
+    assert.deepEqual(sockets[0].sent.map((f) => [f.type, f.userName]), [["login", "amy"]]);
+    assert.equal(connection.send("too early"), false);
+    sockets[0].receive({ type: "login", userName: "amy", userList: { amy: "t" } });
+    assert.equal(connection.state, State.online);
+    assert.deepEqual(events.find((e) => e.type === "online"), { type: "online", name: "amy", userList: { amy: "t" }, reconnected: false });
+    assert.ok(connection.send("hi"));
+    assert.deepEqual(sockets[0].sent.at(-1).content, "hi");
+    sockets[0].receive({ type: "message", userName: "bob", content: "<b>x</b>", id: 1, timestamp: 5 });
+    sockets[0].receive({ type: "heartbeat", timestamp: 6 });
+    sockets[0].receive({ type: "error", content: "rate limited" });
+    assert.deepEqual(events.filter((e) => e.type === "frame").map((e) => e.frame.content), ["<b>x</b>"]);
+    assert.deepEqual(events.filter((e) => e.type === "error").map((e) => e.content), ["rate limited"]);
+  });
+
+  test("a refused name waits on the open socket for another", () => {
+    const { connection, timers, events, sockets } = connectionUnderTest();
+    connection.login("amy");
+    sockets[0].open();
+    sockets[0].receive({ type: "error", content: "name taken" });
+    assert.equal(connection.state, State.refused);
+    assert.deepEqual(events.filter((e) => e.type === "refused").map((e) => e.reason), ["name taken"]);
+    assert.equal(timers.pending.size, 0, "a refusal is not retried by itself");
+    connection.login("amy2");
+    assert.equal(sockets.length, 1);
+    assert.equal(sockets[0].sent.at(-1).userName, "amy2");
+    sockets[0].receive({ type: "error", content: "name taken" });
+    // If the socket closes while the user thinks, nothing reconnects...
+    sockets[0].drop(1000);
+    assert.equal(connection.state, State.idle);
+    assert.equal(timers.pending.size, 0);
+    // ...and the next try opens a new one.
+    connection.login("amy3");
+    assert.equal(sockets.length, 2);
+    sockets[1].open();
+    assert.equal(sockets[1].sent.at(-1).userName, "amy3");
+  });
+
+  test("a drop reconnects with backoff and logs in again with the same name", () => {
+    const { connection, timers, events, sockets } = connectionUnderTest();
+    connection.login("  amy ");
+    sockets[0].open();
+    sockets[0].receive({ type: "login", userName: "amy", userList: { amy: "t" } });
+    sockets[0].drop(1001, "");
+    assert.equal(connection.state, State.waiting);
+    const waiting = events.findLast((e) => e.type === "state");
+    assert.equal(waiting.code, 1001);
+    assert.match(waiting.reason, /going away/);
+    assert.equal(timers.pending.size, 1);
+    timers.fireAll();
+    assert.equal(sockets.length, 2);
+    sockets[1].drop(1006); // the server is still down
+    const delays = [...timers.pending.values()].map((t) => t.delayMs);
+    assert.equal(delays.length, 1);
+    assert.ok(delays[0] >= 500 && delays[0] <= 1000, `second delay ${delays[0]}`);
+    timers.fireAll();
+    sockets[2].open();
+    assert.deepEqual(sockets[2].sent.map((f) => [f.type, f.userName]), [["login", "amy"]]);
+    // The old connection still holds the name on the server: retry later.
+    sockets[2].receive({ type: "error", content: "name taken" });
+    assert.equal(connection.state, State.waiting);
+    assert.equal(events.filter((e) => e.type === "refused").length, 0);
+    timers.fireAll();
+    assert.equal(sockets.length, 3, "retried on the same socket");
+    assert.equal(sockets[2].sent.length, 2);
+    sockets[2].receive({ type: "login", userName: "amy", userList: { amy: "t", bob: "u" } });
+    assert.equal(connection.state, State.online);
+    assert.equal(events.findLast((e) => e.type === "online").reconnected, true);
+    // Attempts start over after a success.
+    sockets[2].drop(1006);
+    const [{ delayMs }] = [...timers.pending.values()];
+    assert.ok(delayMs <= 500, `first delay after a success ${delayMs}`);
+  });
+
+  test("logout says so, and the close that follows does not reconnect", () => {
+    const { connection, timers, sockets } = connectionUnderTest();
+    connection.login("amy");
+    sockets[0].open();
+    sockets[0].receive({ type: "login", userName: "amy", userList: { amy: "t" } });
+    connection.logout();
+    assert.equal(sockets[0].sent.at(-1).type, "logout");
+    assert.equal(connection.state, State.closed);
+    sockets[0].drop(1000);
+    assert.equal(connection.state, State.closed);
+    assert.equal(timers.pending.size, 0);
+  });
+});

@@ -1,0 +1,288 @@
+// The page: wires a ChatConnection to the DOM. Every text that came over the
+// wire goes in through textContent, never as HTML.
+
+import { loadCodec } from "./codec.js";
+import { ChatConnection, State, closeReason } from "./connection.js";
+import { Roster } from "./roster.js";
+
+const maxNameCodePoints = 32;
+const maxContentBytes = 4096; // the server's default --max-content-bytes
+const maxShownMessages = 1000; // older ones leave the page: memory stays bounded
+const stickToBottomPx = 48;
+
+const $ = (id) => document.getElementById(id);
+const view = {
+  status: $("status"),
+  logout: $("logout"),
+  loginView: $("login-view"),
+  loginForm: $("login-form"),
+  name: $("name"),
+  join: $("join"),
+  loginError: $("login-error"),
+  chatView: $("chat-view"),
+  users: $("users"),
+  userCount: $("user-count"),
+  messages: $("messages"),
+  jump: $("jump"),
+  sendForm: $("send-form"),
+  text: $("text"),
+  send: $("send"),
+  sendError: $("send-error"),
+};
+
+const roster = new Roster();
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+const encoder = new TextEncoder();
+
+function setStatus(text, state) {
+  view.status.textContent = text;
+  view.status.dataset.state = state;
+}
+
+// Mirrors contract rule 2 so that most mistakes are explained at once; the
+// server stays the judge.
+function nameProblem(raw) {
+  const name = raw.trim();
+  if (name.length === 0) {
+    return "Please enter a name.";
+  }
+  if ([...name].length > maxNameCodePoints) {
+    return `A name has at most ${maxNameCodePoints} characters.`;
+  }
+  if (/\p{Cc}/u.test(name)) {
+    return "A name cannot contain control characters.";
+  }
+  return "";
+}
+
+function showLogin(error = "") {
+  view.chatView.hidden = true;
+  view.logout.hidden = true;
+  view.loginView.hidden = false;
+  view.loginError.textContent = error;
+  view.join.disabled = false;
+  view.name.focus();
+}
+
+function showChat() {
+  view.loginView.hidden = true;
+  view.chatView.hidden = false;
+  view.logout.hidden = false;
+  view.text.focus();
+}
+
+function renderUsers(me) {
+  view.userCount.textContent = String(roster.size);
+  const items = roster.entries().map(([name, since]) => {
+    const item = document.createElement("li");
+    item.textContent = name;
+    if (since) {
+      item.title = `online since ${since}`;
+    }
+    if (name === me) {
+      item.classList.add("me");
+      item.append(" (you)");
+    }
+    return item;
+  });
+  view.users.replaceChildren(...items);
+}
+
+function isNearBottom() {
+  const list = view.messages;
+  return list.scrollHeight - list.scrollTop - list.clientHeight < stickToBottomPx;
+}
+
+function scrollToBottom() {
+  view.messages.scrollTop = view.messages.scrollHeight;
+  view.jump.hidden = true;
+}
+
+// Appends an item; follows it only if the reader was already at the bottom.
+function append(item) {
+  const follow = isNearBottom();
+  view.messages.append(item);
+  while (view.messages.childElementCount > maxShownMessages) {
+    view.messages.firstElementChild.remove();
+  }
+  if (follow) {
+    scrollToBottom();
+  } else {
+    view.jump.hidden = false;
+  }
+}
+
+function timeOf(timestamp) {
+  const date = new Date(timestamp || Date.now());
+  const time = document.createElement("time");
+  time.dateTime = date.toISOString();
+  time.textContent = timeFormat.format(date);
+  return time;
+}
+
+function appendMessage(frame, me) {
+  const item = document.createElement("li");
+  item.className = frame.userName === me ? "msg own" : "msg";
+  item.dataset.id = String(frame.id);
+  const header = document.createElement("header");
+  const who = document.createElement("span");
+  who.className = "who";
+  who.textContent = frame.userName === me ? `${frame.userName} (you)` : frame.userName;
+  header.append(who, timeOf(frame.timestamp));
+  const text = document.createElement("p");
+  text.className = "text";
+  text.textContent = frame.content;
+  item.append(header, text);
+  append(item);
+}
+
+function appendNotice(text, { error = false, timestamp = 0 } = {}) {
+  const item = document.createElement("li");
+  item.className = error ? "notice error" : "notice";
+  item.append(timeOf(timestamp), ` ${text}`);
+  append(item);
+}
+
+function describeState({ state, attempt, delayMs, reason }, name) {
+  switch (state) {
+    case State.connecting:
+      return attempt ? `Reconnecting (attempt ${attempt + 1})…` : "Connecting…";
+    case State.loggingIn:
+      return `Logging in as ${name}…`;
+    case State.online:
+      return `Online as ${name}`;
+    case State.waiting: {
+      const seconds = Math.max(1, Math.round(delayMs / 1000));
+      return `${reason ? `${reason[0].toUpperCase()}${reason.slice(1)}. ` : ""}Trying again in ${seconds} s…`;
+    }
+    case State.refused:
+      return "Not logged in";
+    case State.closed:
+      return "You left the chat";
+    default:
+      return "Not connected";
+  }
+}
+
+function start(codec) {
+  const url = new URL("/ws", window.location.href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  const connection = new ChatConnection({ url: url.href, codec });
+
+  connection.addEventListener("state", ({ detail }) => {
+    setStatus(describeState(detail, connection.name), detail.state);
+    view.send.disabled = detail.state !== State.online;
+    if (detail.state === State.waiting && !view.chatView.hidden) {
+      const why = detail.reason || closeReason(detail.code);
+      appendNotice(`Disconnected: ${why}. Reconnecting…`, { error: true });
+    }
+  });
+  connection.addEventListener("online", ({ detail }) => {
+    roster.reset(detail.userList);
+    renderUsers(detail.name);
+    if (detail.reconnected) {
+      appendNotice("Reconnected. Messages sent while you were away are not shown.");
+    } else {
+      view.messages.replaceChildren();
+      appendNotice(`Welcome, ${detail.name}. ${roster.size === 1 ? "Nobody else is here yet." : `${roster.size} people are online.`}`);
+    }
+    showChat();
+  });
+  connection.addEventListener("refused", ({ detail }) => {
+    showLogin(`The server refused the name: ${detail.reason}.`);
+  });
+  connection.addEventListener("frame", ({ detail: { frame } }) => {
+    const me = connection.name;
+    switch (frame.type) {
+      case "message":
+        appendMessage(frame, me);
+        break;
+      case "login":
+        for (const [name, since] of Object.entries(frame.userList)) {
+          roster.join(name, since);
+        }
+        renderUsers(me);
+        appendNotice(`${frame.userName} joined`, { timestamp: frame.timestamp });
+        break;
+      case "logout":
+        roster.leave(frame.userName);
+        renderUsers(me);
+        appendNotice(`${frame.userName} left`, { timestamp: frame.timestamp });
+        break;
+      default:
+        break;
+    }
+  });
+  connection.addEventListener("error", ({ detail }) => {
+    appendNotice(`Server: ${detail.content}`, { error: true });
+  });
+
+  view.loginForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const problem = nameProblem(view.name.value);
+    view.loginError.textContent = problem;
+    if (problem) {
+      view.name.focus();
+      return;
+    }
+    view.join.disabled = true;
+    connection.login(view.name.value.trim());
+  });
+  connection.addEventListener("state", ({ detail }) => {
+    if (detail.state === State.waiting && view.chatView.hidden) {
+      view.loginError.textContent = `Cannot reach the server: ${detail.reason || closeReason(detail.code)}. Still trying…`;
+    }
+  });
+
+  view.sendForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const content = view.text.value;
+    view.sendError.textContent = "";
+    if (content.trim().length === 0) {
+      return;
+    }
+    const bytes = encoder.encode(content).length;
+    if (bytes > maxContentBytes) {
+      view.sendError.textContent = `Too long: ${bytes} bytes, at most ${maxContentBytes}.`;
+      return;
+    }
+    if (!connection.send(content)) {
+      view.sendError.textContent = "Not connected; your text is kept and can be sent once back online.";
+      return;
+    }
+    view.text.value = "";
+    scrollToBottom();
+  });
+
+  view.messages.addEventListener("scroll", () => {
+    if (isNearBottom()) {
+      view.jump.hidden = true;
+    }
+  });
+  view.jump.addEventListener("click", () => {
+    scrollToBottom();
+    view.text.focus();
+  });
+  view.logout.addEventListener("click", () => {
+    connection.logout();
+    roster.reset({});
+    showLogin();
+  });
+
+  showLogin();
+}
+
+async function main() {
+  if (!globalThis.protobuf) {
+    setStatus("protobuf.js did not load: www/vendor/protobuf.min.js is missing (scripts/www-assets puts it there)", "error");
+    return;
+  }
+  try {
+    start(await loadCodec(globalThis.protobuf, "/chat.proto"));
+  } catch (error) {
+    setStatus(`Cannot start: ${error.message}`, "error");
+    view.join.disabled = true;
+  }
+}
+
+main();
