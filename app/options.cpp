@@ -94,7 +94,13 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
             "longest milliseconds a broadcast may wait for the writers of the previous "
             "one, so that it leaves with others in one system call (0: never waits)")
         ("shutdown-grace", po::value<double>()->default_value(5),
-            "seconds to wait for connections to close on SIGINT/SIGTERM");
+            "seconds to wait for connections to close on SIGINT/SIGTERM")
+        ("max-connections", po::value<long long>()->default_value(0),
+            "chat connections at most; further upgrades get 503 (0: as many as "
+            "file descriptors allow)")
+        ("max-connections-per-address", po::value<long long>()->default_value(0),
+            "TCP connections at most from one client address; further ones get 503 "
+            "(0: no limit)");
     // clang-format on
 
     Parsed parsed;
@@ -148,6 +154,9 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
         server.flood_limit = integer_option<unsigned>(vm, "flood-limit", 0, 1'000'000'000);
         server.queue_depth = integer_option<std::size_t>(vm, "queue-depth", 1, 1'000'000);
         server.shutdown_grace = seconds_option(vm, "shutdown-grace", true);
+        server.max_connections = integer_option<std::size_t>(vm, "max-connections", 0, 100'000'000);
+        server.max_connections_per_address =
+            integer_option<std::size_t>(vm, "max-connections-per-address", 0, 100'000'000);
         const double flush_ms = vm["flush-interval"].as<double>();
         check(std::isfinite(flush_ms) && flush_ms >= 0 && flush_ms <= 1000, "flush-interval",
               flush_ms, "must be milliseconds between 0 and 1000");

@@ -18,7 +18,34 @@ std::string_view label(DropReason reason) {
     return "unknown";
 }
 
+std::string_view label(RefuseReason reason) {
+    switch (reason) {
+        case RefuseReason::server_full:
+            return "server_full";
+        case RefuseReason::address_limit:
+            return "address_limit";
+        case RefuseReason::count:
+            break;
+    }
+    return "unknown";
+}
+
 namespace {
+template <typename Reason, std::size_t N>
+void by_reason(std::string& out, std::string_view name, std::string_view help,
+               const std::array<std::atomic<std::uint64_t>, N>& counters) {
+    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    out.append("# TYPE ").append(name).append(" counter\n");
+    for (std::size_t i = 0; i < N; ++i) {
+        out.append(name)
+            .append("{reason=\"")
+            .append(label(static_cast<Reason>(i)))
+            .append("\"} ")
+            .append(std::to_string(counters[i].load(std::memory_order_relaxed)))
+            .append("\n");
+    }
+}
+
 template <typename Number>
 void metric(std::string& out, std::string_view name, std::string_view type, std::string_view help,
             const std::atomic<Number>& value) {
@@ -46,15 +73,10 @@ std::string Metrics::render() const {
            messages_broadcast);
     metric(out, "chat_http_requests_total", "counter", "Plain HTTP requests answered.",
            http_requests);
-    out.append("# HELP chat_clients_dropped_total Connections the server ended, by reason.\n");
-    out.append("# TYPE chat_clients_dropped_total counter\n");
-    for (std::size_t i = 0; i < dropped_.size(); ++i) {
-        out.append("chat_clients_dropped_total{reason=\"")
-            .append(label(static_cast<DropReason>(i)))
-            .append("\"} ")
-            .append(std::to_string(dropped_[i].load(std::memory_order_relaxed)))
-            .append("\n");
-    }
+    by_reason<DropReason>(out, "chat_clients_dropped_total",
+                          "Connections the server ended, by reason.", dropped_);
+    by_reason<RefuseReason>(out, "chat_connections_refused_total",
+                            "Connections turned away by a connection limit, by reason.", refused_);
     return out;
 }
 

@@ -15,10 +15,23 @@ namespace beast = boost::beast;
 namespace {
 constexpr std::uint32_t header_limit = 8 * 1024;
 constexpr std::uint64_t body_limit = std::uint64_t{8} * 1024;  // GET and HEAD carry none
+
+/// 503 for a connection a limit turned away; the client may come back later.
+http::message_generator unavailable(const Request& request, std::string_view why) {
+    http::response<http::string_body> response{http::status::service_unavailable,
+                                               request.version()};
+    response.set(http::field::server, "chat");
+    response.set(http::field::content_type, "text/plain; charset=utf-8");
+    response.set(http::field::retry_after, "5");
+    response.keep_alive(false);
+    response.body() = why;
+    response.prepare_payload();
+    return response;
+}
 }  // namespace
 
 awaitable<void> run_http_session(std::shared_ptr<ServerState> state, beast::tcp_stream stream,
-                                 std::uint64_t id) {
+                                 std::uint64_t id, std::optional<ConnectionLimits::Ticket> ticket) {
     beast::flat_buffer buffer;
     for (;;) {
         http::request_parser<http::string_body> parser;
@@ -46,6 +59,12 @@ awaitable<void> run_http_session(std::shared_ptr<ServerState> state, beast::tcp_
             break;
         }
         Request request = parser.release();
+        if (!ticket) {
+            co_await beast::async_write(
+                stream, unavailable(request, "too many connections from your address\n"),
+                use_nothrow);
+            break;
+        }
         if (beast::websocket::is_upgrade(request)) {
             if (!Router::is_chat_upgrade(request)) {
                 co_await beast::async_write(
@@ -53,9 +72,20 @@ awaitable<void> run_http_session(std::shared_ptr<ServerState> state, beast::tcp_
                     use_nothrow);
                 break;
             }
+            auto chat_ticket = state->limits.admit_chat();
+            if (!chat_ticket) {
+                state->metrics.refused(hub::RefuseReason::server_full);
+                CHAT_LOG_CONN(info, id) << "refused: the server has "
+                                        << state->config.max_connections << " chat connections";
+                co_await beast::async_write(
+                    stream, unavailable(request, "the server is full, try again later\n"),
+                    use_nothrow);
+                break;
+            }
             stream.expires_never();
             const auto executor = stream.get_executor();
-            auto session = std::make_shared<WsSession>(state, std::move(stream), id);
+            auto session = std::make_shared<WsSession>(state, std::move(stream), id,
+                                                       std::move(*ticket), std::move(*chat_ticket));
             // A coroutine of its own: this one's frame and buffer are not kept
             // for the life of the chat connection.
             asio::co_spawn(

@@ -1,10 +1,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include <boost/beast/core/tcp_stream.hpp>
 
 #include "chat/net/asio.hpp"
+#include "chat/session/connection_limits.hpp"
 
 namespace chat::session {
 
@@ -12,8 +14,11 @@ class ServerState;
 
 /// Serves plain HTTP requests on one connection, one at a time, each bounded by
 /// the handshake timeout, until the client is done or asks for an upgrade to /ws,
-/// which hands the connection to a WsSession.
+/// which hands the connection to a WsSession. Without `ticket` (its address has
+/// its share of connections) the first request is answered 503 and the
+/// connection closed.
 awaitable<void> run_http_session(std::shared_ptr<ServerState> state,
-                                 boost::beast::tcp_stream stream, std::uint64_t id);
+                                 boost::beast::tcp_stream stream, std::uint64_t id,
+                                 std::optional<ConnectionLimits::Ticket> ticket);
 
 }  // namespace chat::session

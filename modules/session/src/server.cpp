@@ -41,6 +41,7 @@ ServerState::ServerState(asio::io_context& context, Config configuration)
       hub(asio::make_strand(context), metrics, clock, config.flush_interval),
       files(config.www_root),
       router(files, metrics),
+      limits(config.max_connections, config.max_connections_per_address),
       strand_(asio::make_strand(context)),
       acceptor_(strand_),
       backoff_(strand_),
@@ -98,9 +99,16 @@ awaitable<void> ServerState::accept_loop() {
         socket.set_option(tcp::no_delay(true), ignored);
         const auto peer = socket.remote_endpoint(ignored);
         CHAT_LOG_CONN(debug, id) << "connection from " << peer;
+        auto ticket = limits.admit_address(peer.address());
+        if (!ticket) {
+            metrics.refused(hub::RefuseReason::address_limit);
+            CHAT_LOG_CONN(info, id) << "refused: " << peer.address() << " has "
+                                    << config.max_connections_per_address << " connections";
+        }
         const auto executor = socket.get_executor();
         asio::co_spawn(executor,
-                       run_http_session(self, boost::beast::tcp_stream(std::move(socket)), id),
+                       run_http_session(self, boost::beast::tcp_stream(std::move(socket)), id,
+                                        std::move(ticket)),
                        [](const std::exception_ptr& e) { log_exception("connection", e); });
     }
 }

@@ -14,6 +14,7 @@
 #include "chat/hub/hub.hpp"
 #include "chat/hub/metrics.hpp"
 #include "chat/session/config.hpp"
+#include "chat/session/connection_limits.hpp"
 #include "chat/session/router.hpp"
 #include "chat/session/static_files.hpp"
 
@@ -30,6 +31,7 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
     hub::Hub hub;
     const StaticFiles files;
     const Router router;
+    ConnectionLimits limits;
 
     hub::PeerId next_connection_id() noexcept { return ++last_connection_id_; }
 

@@ -23,13 +23,16 @@ FrameHandler::Limits limits_of(const Config& config) {
 }
 }  // namespace
 
-WsSession::WsSession(std::shared_ptr<ServerState> state, beast::tcp_stream stream, hub::PeerId id)
+WsSession::WsSession(std::shared_ptr<ServerState> state, beast::tcp_stream stream, hub::PeerId id,
+                     ConnectionLimits::Ticket address_ticket, ConnectionLimits::Ticket chat_ticket)
     : Peer(id, stream.get_executor(), state->config.queue_depth),
       state_(std::move(state)),
       strand_(stream.get_executor()),
       ws_(std::move(stream)),
       close_deadline_(strand_),
-      handler_(id, limits_of(state_->config)) {
+      handler_(id, limits_of(state_->config)),
+      address_ticket_(std::move(address_ticket)),
+      chat_ticket_(std::move(chat_ticket)) {
     state_->session_started();
 }
 
@@ -68,6 +71,10 @@ awaitable<void> WsSession::run(Request upgrade) {
     co_await unregister();  // in case the reader was cut short by an exception
     ended_ = true;          // a close() arriving now must not arm the deadline
     close_deadline_.cancel();
+    // Give the places back now, not when the last reference goes: a client
+    // that saw this connection end may connect again at once.
+    address_ticket_ = {};
+    chat_ticket_ = {};
     metrics.add(metrics.connections_open, -1);
     CHAT_LOG_CONN(info, id()) << "chat connection closed";
 }
@@ -174,7 +181,13 @@ awaitable<void> WsSession::write_loop() {
             const auto count = std::min(frames_per_flush, batch.size() - done);
             if (const auto ec = co_await write_frames({batch.data() + done, count})) {
                 CHAT_LOG_CONN(debug, id()) << "write failed: " << ec.message();
-                abort();
+                // Aborted: Beast is closing the stream (the peer's close frame
+                // came) and its teardown, still to send our close frame, ends
+                // the connection. Any other error: the socket is broken, and
+                // dropping it wakes the reader at once.
+                if (ec != asio::error::operation_aborted) {
+                    abort();
+                }
                 co_return;
             }
         }

@@ -10,6 +10,7 @@
 #include <boost/beast/websocket/stream.hpp>
 
 #include "chat/hub/peer.hpp"
+#include "chat/session/connection_limits.hpp"
 #include "chat/session/corked_stream.hpp"
 #include "chat/session/frame_handler.hpp"
 #include "chat/session/router.hpp"
@@ -27,7 +28,10 @@ class ServerState;
 /// cut off by a deadline once the connection is asked to close.
 class WsSession final : public hub::Peer, public std::enable_shared_from_this<WsSession> {
   public:
-    WsSession(std::shared_ptr<ServerState> state, boost::beast::tcp_stream stream, hub::PeerId id);
+    /// The tickets are the connection's places under the limits, given back
+    /// when the session ends.
+    WsSession(std::shared_ptr<ServerState> state, boost::beast::tcp_stream stream, hub::PeerId id,
+              ConnectionLimits::Ticket address_ticket, ConnectionLimits::Ticket chat_ticket);
     ~WsSession() override;
 
     /// Accepts the upgrade and runs the connection to its end.
@@ -52,6 +56,8 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     boost::beast::websocket::stream<CorkedStream<boost::beast::tcp_stream>> ws_;
     asio::steady_timer close_deadline_;
     FrameHandler handler_;
+    ConnectionLimits::Ticket address_ticket_;
+    ConnectionLimits::Ticket chat_ticket_;
     bool deadline_armed_ = false;  // these three on the strand
     bool ended_ = false;
     bool unregistered_ = false;

@@ -15,6 +15,11 @@ enum class DropReason { slow_consumer, flooding, idle, protocol_error, count };
 
 std::string_view label(DropReason reason);
 
+/// Why the server turned a connection away.
+enum class RefuseReason { server_full, address_limit, count };
+
+std::string_view label(RefuseReason reason);
+
 class Metrics {
   public:
     using Counter = std::atomic<std::uint64_t>;
@@ -38,12 +43,17 @@ class Metrics {
     std::uint64_t dropped_count(DropReason reason) const noexcept {
         return dropped_[static_cast<std::size_t>(reason)].load(std::memory_order_relaxed);
     }
+    void refused(RefuseReason reason) noexcept { add(refused_[static_cast<std::size_t>(reason)]); }
+    std::uint64_t refused_count(RefuseReason reason) const noexcept {
+        return refused_[static_cast<std::size_t>(reason)].load(std::memory_order_relaxed);
+    }
 
     /// Prometheus text exposition format, version 0.0.4.
     std::string render() const;
 
   private:
     std::array<Counter, static_cast<std::size_t>(DropReason::count)> dropped_{};
+    std::array<Counter, static_cast<std::size_t>(RefuseReason::count)> refused_{};
 };
 
 }  // namespace chat::hub

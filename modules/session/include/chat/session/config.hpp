@@ -27,6 +27,11 @@ struct Config {
     // system call); this is the longest one round may hold the next one up.
     std::chrono::microseconds flush_interval{10'000};
     std::chrono::milliseconds shutdown_grace{5'000};  // rule 11
+    // 0: no limit but the file descriptors. Beyond max_connections chat
+    // connections an upgrade gets 503; beyond max_connections_per_address TCP
+    // connections from one address, the new one gets 503 and is closed.
+    std::size_t max_connections = 0;
+    std::size_t max_connections_per_address = 0;
 };
 
 }  // namespace chat::session
