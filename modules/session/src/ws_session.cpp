@@ -215,19 +215,22 @@ awaitable<error_code> WsSession::write_frames(std::span<const hub::Frame> frames
     auto& layer = ws_.next_layer();
     const bool corked = frames.size() > 1;
     if (corked) {
-        layer.cork();
+        layer.cork(asio::buffer(*frames.front()));
     }
-    if (auto [ec, n] = co_await ws_.async_write(asio::buffer(*frames.front()), use_nothrow); ec) {
-        co_return ec;
-    }
-    error_code ec;
+    auto [ec, n] = co_await ws_.async_write(asio::buffer(*frames.front()), use_nothrow);
     for (const auto& frame : frames.subspan(1)) {
-        if (ws_.write(asio::buffer(*frame), ec); ec) {
-            co_return ec;
+        if (ec) {
+            break;
         }
+        ws_.write(asio::buffer(*frame), ec);
     }
     if (corked) {
-        std::tie(ec) = co_await layer.async_flush(use_nothrow);
+        // Even after an error: the batch ends here, and a control frame of
+        // Beast's may be waiting to leave after it.
+        auto [flush_ec] = co_await layer.async_flush(use_nothrow);
+        if (!ec) {
+            ec = flush_ec;
+        }
     }
     co_return ec;
 }

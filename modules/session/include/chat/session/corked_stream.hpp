@@ -3,6 +3,7 @@
 // WebSocket frames leave in one system call.
 
 #include <cstddef>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -22,13 +23,15 @@ namespace chat::session {
 
 /// Beast's websocket::stream::async_write sends each message with its own
 /// system call, and a system call costs more than everything else a delivery
-/// does. Between cork() and async_flush(), writes are only appended to a buffer
-/// (completing through a post, never inline, as Beast requires); the flush then
-/// writes them all at once. Beast keeps doing the framing and the control
-/// frames: outside a batch, writes go straight through, so pings, pongs and
-/// close frames are never held back; a pong made during a batch goes out with
-/// it. While a flush is on the wire, new writes are appended too and the flush
-/// writes them before it completes, so nothing interleaves with it.
+/// does. A batch: cork(first) names the payload of the batch's first frame;
+/// the write that carries it and the synchronous writes after it are only
+/// appended to a buffer (completing through a post, never inline, as Beast
+/// requires), and async_flush() writes them all at once. Beast keeps doing
+/// the framing and the control frames, and those are never held in a batch:
+/// a ping, pong or close frame goes straight through, or, while batch bytes
+/// are waiting or on the wire, right after them, completing only once it has
+/// left. So nothing interleaves, and a teardown that follows Beast's close
+/// frame cannot cut that frame off.
 ///
 /// One writer at a time corks and flushes, on the stream's strand.
 template <typename NextLayer>
@@ -43,13 +46,17 @@ class CorkedStream {
     NextLayer& next_layer() noexcept { return next_; }
     const NextLayer& next_layer() const noexcept { return next_; }
 
-    /// Writes from now on are only appended, until async_flush().
-    void cork() noexcept { corked_ = true; }
+    /// Starts a batch whose first frame carries `first_payload`.
+    void cork(asio::const_buffer first_payload) noexcept {
+        batch_payload_ = first_payload.data();
+        corked_ = true;
+    }
 
-    /// Uncorks and writes everything appended; completes with void(error_code).
+    /// Ends the batch and writes everything appended; completes with void(error_code).
     template <typename FlushToken>
     auto async_flush(FlushToken&& token) {
         corked_ = false;
+        batch_payload_ = nullptr;
         flushing_ = true;
         return asio::async_compose<FlushToken, void(error_code)>(FlushOp{*this}, token, next_);
     }
@@ -63,20 +70,27 @@ class CorkedStream {
     auto async_write_some(const ConstBufferSequence& buffers, WriteToken&& token) {
         return asio::async_initiate<WriteToken, void(error_code, std::size_t)>(
             [this](auto handler, const ConstBufferSequence& data) {
-                if (!corked_ && !flushing_) {
+                if (corked_ && carries_batch_payload(data)) {
+                    const auto size = append(data);
+                    const auto executor = asio::get_associated_executor(handler, get_executor());
+                    asio::post(executor, asio::append(std::move(handler), error_code{}, size));
+                    return;
+                }
+                if (!flushing_ && pending_.empty()) {
                     next_.async_write_some(data, std::move(handler));
                     return;
                 }
-                const auto size = append(data);
-                const auto executor = asio::get_associated_executor(handler, get_executor());
-                asio::post(executor, asio::append(std::move(handler), error_code{}, size));
+                // Batch bytes are waiting or on the wire: this one goes after
+                // them, and completes when it has left.
+                after_flush_size_ = append(data);
+                after_flush_ = std::make_unique<Waiting<decltype(handler)>>(std::move(handler));
             },
             token, buffers);
     }
 
-    // Synchronous forms, for Beast's synchronous write while corked: the frame is
-    // only appended, so nothing blocks. Uncorked, they would block the strand;
-    // the session never does that.
+    // Synchronous forms, for Beast's synchronous write of the batch's other
+    // frames: only appended, so nothing blocks. Outside a batch they would
+    // block the strand; the session never does that.
     template <typename ConstBufferSequence>
     std::size_t write_some(const ConstBufferSequence& buffers, error_code& ec) {
         ec = {};
@@ -104,6 +118,18 @@ class CorkedStream {
     }
 
   private:
+    /// Beast writes a frame as its header followed by the caller's payload.
+    template <typename ConstBufferSequence>
+    bool carries_batch_payload(const ConstBufferSequence& data) const {
+        for (auto it = asio::buffer_sequence_begin(data); it != asio::buffer_sequence_end(data);
+             ++it) {
+            if (asio::const_buffer(*it).data() == batch_payload_) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     template <typename ConstBufferSequence>
     std::size_t append(const ConstBufferSequence& data) {
         const auto size = asio::buffer_size(data);
@@ -123,8 +149,12 @@ class CorkedStream {
             auto& s = stream;
             s.writing_.clear();
             if (ec || s.pending_.empty()) {
+                s.pending_.clear();  // after an error nothing more can leave
                 s.flushing_ = false;
                 s.release_if_large();
+                if (auto waiting = std::move(s.after_flush_)) {
+                    waiting->complete(s.get_executor(), ec, ec ? 0 : s.after_flush_size_);
+                }
                 self.complete(ec);
                 return;
             }
@@ -144,11 +174,34 @@ class CorkedStream {
         }
     }
 
+    // A write's handler, kept until its bytes have left. (Asio 1.26's
+    // any_completion_handler recurses without end when moved into a post.)
+    struct WaitingWrite {
+        WaitingWrite() = default;
+        WaitingWrite(const WaitingWrite&) = delete;
+        WaitingWrite& operator=(const WaitingWrite&) = delete;
+        virtual ~WaitingWrite() = default;
+        virtual void complete(const executor_type& io, error_code ec, std::size_t size) = 0;
+    };
+    template <typename Handler>
+    struct Waiting final : WaitingWrite {
+        explicit Waiting(Handler&& h) : handler(std::move(h)) {}
+        void complete(const executor_type& io, error_code ec, std::size_t size) override {
+            const auto executor = asio::get_associated_executor(handler, io);
+            asio::post(executor, asio::append(std::move(handler), ec, size));
+        }
+        Handler handler;
+    };
+
     NextLayer next_;
     std::vector<char> pending_;  // appended, not yet on the wire
     std::vector<char> writing_;  // on the wire now
+    const void* batch_payload_ = nullptr;
     bool corked_ = false;
     bool flushing_ = false;
+    // Beast writes one message at a time, so at most one write waits here.
+    std::unique_ptr<WaitingWrite> after_flush_;
+    std::size_t after_flush_size_ = 0;
 };
 
 // Beast closes a WebSocket stream through these, found by ADL.
