@@ -1,0 +1,72 @@
+// libFuzzer target: bytes in as client frames, through decode, validation
+// and rate limiting, to the action and the hub command the session would act
+// on. The input is split at 0xFF bytes into up to 64 frames (0xFF never
+// starts a valid protobuf field, so seeds stay readable), sent 10 ms apart
+// so that both the rate limiter's refusals and its refills are reached.
+// Checked: every command the hub would get is one the contract allows.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+#include <variant>
+
+#include "chat/session/frame_handler.hpp"
+#include "chat/session/validation.hpp"
+
+namespace {
+
+using chat::session::Answer;
+using chat::session::Disconnect;
+using chat::session::Forward;
+
+void require(bool condition) {
+    if (!condition) {
+        std::abort();  // libFuzzer saves the input that got here
+    }
+}
+
+void check(const chat::session::Action& action, std::size_t max_content_bytes) {
+    if (const auto* forward = std::get_if<Forward>(&action)) {
+        const auto* broadcast = std::get_if<chat::hub::Broadcast>(&forward->command);
+        if (broadcast == nullptr) {
+            return;  // the session's own Register/Unregister: no client bytes in them
+        }
+        require(broadcast->from == 1);
+        if (broadcast->kind == chat::hub::Broadcast::Kind::login) {
+            // Rule 2: the hub only ever sees a valid name, already trimmed.
+            require(!chat::session::name_error(broadcast->text).has_value());
+            require(chat::session::trim_white_space(broadcast->text) == broadcast->text);
+        } else {
+            // Rule 5: valid UTF-8, not blank, within the limit.
+            require(!chat::session::content_error(broadcast->text, max_content_bytes));
+        }
+    } else if (const auto* answer = std::get_if<Answer>(&action)) {
+        require(answer->type == "error" || answer->type == "heartbeat");
+    } else {
+        const auto& disconnect = std::get<Disconnect>(action);
+        require(static_cast<int>(disconnect.code) >= 1000);
+    }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    constexpr std::size_t max_content_bytes = 4096;
+    chat::session::FrameHandler handler(1, {max_content_bytes, 20, 40, 200});
+    auto now = chat::session::RateLimiter::Clock::time_point{} + std::chrono::hours(1);
+    const std::string_view input(reinterpret_cast<const char*>(data), size);
+    std::size_t start = 0;
+    for (int frames = 0; frames < 64 && start <= input.size(); ++frames) {
+        const auto end = input.find('\xff', start);
+        const auto frame = input.substr(start, end == std::string_view::npos ? end : end - start);
+        check(handler.handle(frame, now), max_content_bytes);
+        now += std::chrono::milliseconds(10);
+        if (end == std::string_view::npos) {
+            break;
+        }
+        start = end + 1;
+    }
+    return 0;
+}
