@@ -7,14 +7,14 @@ namespace chat::session {
 ConnectionLimits::Ticket::Ticket(Ticket&& other) noexcept
     : limits_(std::exchange(other.limits_, nullptr)),
       kind_(std::exchange(other.kind_, Kind::none)),
-      address_(other.address_) {}
+      address_(std::move(other.address_)) {}
 
 ConnectionLimits::Ticket& ConnectionLimits::Ticket::operator=(Ticket&& other) noexcept {
     if (this != &other) {
         release();
         limits_ = std::exchange(other.limits_, nullptr);
         kind_ = std::exchange(other.kind_, Kind::none);
-        address_ = other.address_;
+        address_ = std::move(other.address_);
     }
     return *this;
 }

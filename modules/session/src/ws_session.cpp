@@ -113,7 +113,7 @@ awaitable<void> WsSession::read_loop() {
         const std::string_view frame(static_cast<const char*>(buffer.data().data()), size);
         auto action = handler_.handle(frame, RateLimiter::Clock::now());
         buffer.consume(buffer.size());
-        if (buffer.capacity() > 16 * 1024) {
+        if (buffer.capacity() > std::size_t{16} * 1024) {
             buffer.shrink_to_fit();  // one large frame must not pin its buffer
         }
 

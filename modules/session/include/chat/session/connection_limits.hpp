@@ -35,7 +35,8 @@ class ConnectionLimits {
       private:
         friend class ConnectionLimits;
         enum class Kind { none, address, chat };
-        Ticket(ConnectionLimits* limits, Kind kind, boost::asio::ip::address address) noexcept
+        Ticket(ConnectionLimits* limits, Kind kind,
+               const boost::asio::ip::address& address) noexcept
             : limits_(limits), kind_(kind), address_(address) {}
         void release() noexcept;
 
