@@ -285,6 +285,13 @@ BOOST_AUTO_TEST_CASE(beyond_the_per_address_limit_connections_get_503) {
 }
 
 BOOST_AUTO_TEST_CASE(out_of_file_descriptors_accept_backs_off_and_recovers) {
+#ifdef CHAT_UBSAN
+    // UBSan's vptr check probes memory through a pipe: in a process with no
+    // descriptor left it reports an "invalid vptr" at the next virtual call
+    // and aborts. So this runs in the debug and tsan presets only.
+    BOOST_TEST_MESSAGE("skipped under UBSan: its checks need a free file descriptor");
+    return;
+#endif
     ChatApp app({"--address", "127.0.0.1", "--port", "0", "--threads", "2", "--log-dir", "",
                  "--log-level", "info"});
     const auto port = app.port();
