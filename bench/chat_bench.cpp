@@ -62,6 +62,7 @@ struct Options {
     double duration = 10;  // s
     int threads = 1;
     int connect_concurrency = 200;
+    int flooders = 0;  // extra clients sending as fast as they can, reconnecting when closed
     bool json = false;
     bool idle = false;
     int server_pid = 0;
@@ -129,8 +130,11 @@ struct Run {
     std::atomic<std::uint64_t> delivered_in_window{0};
     std::atomic<std::uint64_t> errors{0};
     std::atomic<std::uint64_t> gaps{0};
-    std::mutex mutex;  // guards the two below, touched rarely
+    std::atomic<std::uint64_t> flood_sent{0};
+    std::atomic<std::uint64_t> flood_logins{0};
+    std::mutex mutex;  // guards the three below, touched rarely
     std::map<int, int> close_codes;
+    std::map<int, int> flood_close_codes;
     std::vector<std::unique_ptr<Histogram>> histograms;
 
     Histogram& thread_histogram() {
@@ -147,6 +151,10 @@ struct Run {
     void closed(int code) {
         std::lock_guard lock(mutex);
         ++close_codes[code];
+    }
+    void flooder_closed(int code) {
+        std::lock_guard lock(mutex);
+        ++flood_close_codes[code];
     }
 };
 
@@ -452,6 +460,9 @@ std::optional<Options> parse(int argc, char** argv) {
         ("warmup", po::value(&o.warmup)->default_value(o.warmup), "seconds before measuring")
         ("duration", po::value(&o.duration)->default_value(o.duration), "seconds measured")
         ("threads", po::value(&o.threads)->default_value(o.threads), "I/O threads")
+        ("flooders", po::value(&o.flooders)->default_value(o.flooders),
+            "extra clients that send as fast as they can, ignoring the rate limit, and log "
+            "in again when the server closes them (their close codes are reported)")
         ("connect-concurrency", po::value(&o.connect_concurrency)->default_value(o.connect_concurrency),
             "logins in progress at once")
         ("idle", po::bool_switch(&o.idle), "hold the clients logged in and report the server's RSS per connection")
@@ -521,13 +532,18 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
     const auto per_delivery = [&](double cpu) {
         return r.delivered_in_window_span > 0 && cpu >= 0 ? cpu * 1e6 / delivered : -1;
     };
-    std::ostringstream codes;
-    bool first = true;
-    for (const auto& [code, count] : run.close_codes) {
-        codes << (first ? "" : ", ") << (o.json ? "\"" : "") << code << (o.json ? "\": " : ": ")
-              << count;
-        first = false;
-    }
+    const auto format_codes = [&](const std::map<int, int>& seen) {
+        std::ostringstream codes;
+        bool first = true;
+        for (const auto& [code, count] : seen) {
+            codes << (first ? "" : ", ") << (o.json ? "\"" : "") << code << (o.json ? "\": " : ": ")
+                  << count;
+            first = false;
+        }
+        return codes.str();
+    };
+    const auto codes = format_codes(run.close_codes);
+    const auto flood_codes = format_codes(run.flood_close_codes);
     const long rss_delta = r.rss_after >= 0 && r.rss_before >= 0 ? r.rss_after - r.rss_before : -1;
     const double rss_per_connection =
         rss_delta >= 0 && connected > 0 ? static_cast<double>(rss_delta) * 1024.0 / connected : -1;
@@ -553,7 +569,11 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
                   << "},\n"
                   << "  \"errors\": " << run.errors.load() << ", \"gaps\": " << run.gaps.load()
                   << ", \"connect_failures\": " << run.connect_failures.load()
-                  << ", \"close_codes\": {" << codes.str() << "},\n"
+                  << ", \"close_codes\": {" << codes << "},\n"
+                  << "  \"flooders\": " << o.flooders
+                  << ", \"flood_logins\": " << run.flood_logins.load()
+                  << ", \"flood_sent\": " << run.flood_sent.load() << ", \"flood_close_codes\": {"
+                  << flood_codes << "},\n"
                   << "  \"server_cpu_seconds\": " << r.server_cpu
                   << ", \"server_cpu_us_per_delivery\": " << per_delivery(r.server_cpu)
                   << ", \"bench_cpu_seconds\": " << r.bench_cpu
@@ -582,14 +602,85 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
                   << std::setprecision(3) << "cpu per delivery (us)  server "
                   << per_delivery(r.server_cpu) << "  bench " << per_delivery(r.bench_cpu) << "\n";
     }
-    std::cout << "errors         " << run.errors.load() << "; close codes seen: {" << codes.str()
+    std::cout << "errors         " << run.errors.load() << "; close codes seen: {" << codes
               << "}\n";
+    if (o.flooders > 0) {
+        std::cout << "flooders       " << o.flooders << ": " << run.flood_logins.load()
+                  << " logins, " << run.flood_sent.load() << " frames sent; close codes {"
+                  << flood_codes << "}\n";
+    }
 }
 
 awaitable<void> pause(std::chrono::duration<double> seconds) {
     asio::steady_timer timer(co_await asio::this_coro::executor,
                              std::chrono::duration_cast<Clock::duration>(seconds));
     co_await timer.async_wait(use_nothrow);
+}
+
+/// One abusive client: logs in, then sends messages as fast as the socket takes
+/// them, ignoring the rate limit and the server's errors, until the server
+/// closes it; then does it again under a new name, for as long as the others
+/// send. Its frames are not counted as deliveries.
+struct Flooder {
+    websocket::stream<beast::tcp_stream> ws;
+    bool closed = false;
+    explicit Flooder(asio::any_io_executor executor) : ws(std::move(executor)) {}
+};
+
+awaitable<void> drain_flooder(Run& run, std::shared_ptr<Flooder> flooder) {
+    beast::flat_buffer buffer;
+    for (;;) {
+        auto [ec, n] = co_await flooder->ws.async_read(buffer, use_nothrow);
+        buffer.consume(buffer.size());
+        if (ec) {
+            run.flooder_closed(ec == websocket::error::closed ? flooder->ws.reason().code : 1006);
+            flooder->closed = true;
+            co_return;
+        }
+    }
+}
+
+awaitable<void> flood(Run& run, int index) {
+    const auto& o = run.options;
+    const auto executor = co_await asio::this_coro::executor;
+    ChatRequest message;
+    message.set_type("message");
+    message.set_content(std::string(static_cast<std::size_t>(o.size), 'f'));
+    const auto bytes = message.SerializeAsString();
+    for (int round = 0; run.sending.load(std::memory_order_relaxed); ++round) {
+        auto flooder = std::make_shared<Flooder>(executor);
+        auto& tcp_layer = beast::get_lowest_layer(flooder->ws);
+        tcp::resolver resolver(executor);
+        auto [rec, endpoints] = co_await resolver.async_resolve(o.host, o.port, use_nothrow);
+        tcp_layer.expires_after(10s);
+        if (rec || std::get<0>(co_await tcp_layer.async_connect(endpoints, use_nothrow)) ||
+            std::get<0>(co_await flooder->ws.async_handshake(o.host, o.path, use_nothrow))) {
+            co_await pause(std::chrono::duration<double>(0.1));
+            continue;
+        }
+        tcp_layer.expires_never();
+        flooder->ws.binary(true);
+        ChatRequest login;
+        login.set_type("login");
+        login.set_user_name("flood" + std::to_string(getpid()) + "-" + std::to_string(index) + "-" +
+                            std::to_string(round));
+        const auto login_bytes = login.SerializeAsString();
+        if (std::get<0>(co_await flooder->ws.async_write(asio::buffer(login_bytes), use_nothrow))) {
+            continue;
+        }
+        run.flood_logins.fetch_add(1, std::memory_order_relaxed);
+        asio::co_spawn(executor, drain_flooder(run, flooder), asio::detached);
+        while (!flooder->closed && run.sending.load(std::memory_order_relaxed)) {
+            if (std::get<0>(co_await flooder->ws.async_write(asio::buffer(bytes), use_nothrow))) {
+                break;
+            }
+            run.flood_sent.fetch_add(1, std::memory_order_relaxed);
+        }
+        if (!flooder->closed) {
+            tcp_layer.expires_after(5s);
+            co_await flooder->ws.async_close(websocket::close_code::normal, use_nothrow);
+        }
+    }
 }
 
 /// Runs the phases: logins, (idle hold | warm-up, measurement, drain), closes.
@@ -620,6 +711,10 @@ awaitable<void> control(Run& run, std::vector<std::shared_ptr<Client>>& clients,
                 auto& client = clients[static_cast<std::size_t>(i)];
                 asio::co_spawn(client->executor(), client->send_loop(), asio::detached);
             }
+        }
+        for (int i = 0; i < o.flooders; ++i) {
+            asio::co_spawn(asio::make_strand(co_await asio::this_coro::executor), flood(run, i),
+                           asio::detached);
         }
         co_await pause(std::chrono::duration<double>(o.warmup));
         const double server_cpu0 = o.server_pid ? process_cpu_seconds(o.server_pid) : -1;
