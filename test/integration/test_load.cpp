@@ -2,7 +2,10 @@
 // dropped while the others keep receiving (rule 9).
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <map>
+
+#include <boost/asio/steady_timer.hpp>
 
 #include "server_test.hpp"
 
@@ -88,10 +91,21 @@ BOOST_AUTO_TEST_CASE(a_client_that_stops_reading_is_dropped_and_the_others_keep_
 
             const std::string content(4000, 'm');
             constexpr int max_messages = 20'000;  // 80 MB: far more than any buffer
+            // The sender runs at most this far ahead of the readers, well
+            // within their queues (256): in this one test thread it could
+            // otherwise outrun them, and they would be dropped as slow too.
+            constexpr std::uint64_t max_ahead = 64;
             bool slow_dropped = false;
             int sent = 0;
+            std::map<const ChatClient*, std::uint64_t> seen_id{{&sender, 0}, {&reader, 0}};
+            asio::steady_timer progress(co_await asio::this_coro::executor);
+            const auto slowest = [&] { return std::min(seen_id[&sender], seen_id[&reader]); };
             const auto send = [&]() -> awaitable<void> {
                 for (; sent < max_messages && !slow_dropped; ++sent) {
+                    while (static_cast<std::uint64_t>(sent) > slowest() + max_ahead) {
+                        progress.expires_at(asio::steady_timer::time_point::max());
+                        co_await progress.async_wait(use_nothrow);  // a reader cancels it
+                    }
                     co_await sender.send(make_request("message", {}, content));
                 }
                 co_await sender.send(make_request("message", {}, "end"));
@@ -111,6 +125,8 @@ BOOST_AUTO_TEST_CASE(a_client_that_stops_reading_is_dropped_and_the_others_keep_
                     BOOST_TEST_REQUIRE(frame->type() == "message");
                     BOOST_TEST_REQUIRE(frame->id() == last_id + 1);
                     last_id = frame->id();
+                    seen_id[&client] = last_id;
+                    progress.cancel();
                     if (frame->content() == "end") {
                         break;
                     }

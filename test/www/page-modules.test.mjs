@@ -235,4 +235,21 @@ describe("ChatConnection", () => {
     assert.equal(connection.state, State.closed);
     assert.equal(timers.pending.size, 0);
   });
+
+  test("logging in again while the old socket still closes starts a new one at once", () => {
+    const { connection, timers, sockets } = connectionUnderTest();
+    connection.login("amy");
+    sockets[0].open();
+    sockets[0].receive({ type: "login", userName: "amy", userList: { amy: "t" } });
+    connection.logout();
+    sockets[0].close(); // closing, the server's close frame not yet in
+    connection.login("amy");
+    assert.equal(sockets.length, 2, "a new socket, no wait for a retry");
+    sockets[0].drop(1000); // the old one's close arrives late and is ignored
+    assert.equal(timers.pending.size, 0);
+    sockets[1].open();
+    assert.deepEqual(sockets[1].sent.map((f) => f.type), ["login"]);
+    sockets[1].receive({ type: "login", userName: "amy", userList: { amy: "t" } });
+    assert.equal(connection.state, State.online);
+  });
 });

@@ -64,7 +64,9 @@ export class ChatConnection extends EventTarget {
     this.#cancelRetry();
     if (this.#isOpen()) {
       this.#sendLogin();
-    } else if (this.#socket === null) {
+    } else if (this.#socket === null || this.#socket.readyState >= this.#WebSocket.CLOSING) {
+      // None, or one still closing after a logout: start afresh.
+      this.#forgetSocket();
       this.#open();
     }
     // else: the socket is still opening; its open handler sends the login.
@@ -90,6 +92,13 @@ export class ChatConnection extends EventTarget {
       this.#socket.close(1000, "logout");
     }
     this.#setState(State.closed);
+  }
+
+  #forgetSocket() {
+    if (this.#socket !== null) {
+      this.#socket.onopen = this.#socket.onmessage = this.#socket.onclose = this.#socket.onerror = null;
+      this.#socket = null;
+    }
   }
 
   #isOpen() {
