@@ -69,6 +69,16 @@ awaitable<void> Hub::run() {
             commands_.close();  // the last one has left; later senders learn the hub is gone
         }
     }
+    // Asio's close() leaves buffered commands in the channel, and a Register
+    // holds its session, which holds the server that holds this hub: one
+    // racing the stop would keep them all alive (and the shutdown waiting for
+    // its grace period). Discard what is buffered, then close for good.
+    commands_.reset();
+    commands_.close();
+    // A Register received just as stop() closed the channel made a member
+    // that can no longer unregister (its session is closed with 1001 all the
+    // same): let go of the sessions, or they and the server never end.
+    members_.clear();
     CHAT_LOG(debug) << "hub stopped";
 }
 

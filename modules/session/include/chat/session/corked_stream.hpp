@@ -10,9 +10,11 @@
 #include <boost/asio/append.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/compose.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/role.hpp>
 #include <boost/beast/websocket/teardown.hpp>
@@ -40,7 +42,8 @@ class CorkedStream {
     using executor_type = typename NextLayer::executor_type;
 
     template <typename... Args>
-    explicit CorkedStream(Args&&... args) : next_(std::forward<Args>(args)...) {}
+    explicit CorkedStream(Args&&... args)
+        : next_(std::forward<Args>(args)...), flushed_(next_.get_executor()) {}
 
     executor_type get_executor() noexcept { return next_.get_executor(); }
     NextLayer& next_layer() noexcept { return next_; }
@@ -81,9 +84,16 @@ class CorkedStream {
                     return;
                 }
                 // Batch bytes are waiting or on the wire: this one goes after
-                // them, and completes when it has left.
-                after_flush_size_ = append(data);
-                after_flush_ = std::make_unique<Waiting<decltype(handler)>>(std::move(handler));
+                // them, and completes when it has left. The wait is a timer's,
+                // so that a shutdown destroys it like any pending operation.
+                const auto size = append(data);
+                const auto executor = asio::get_associated_executor(handler, get_executor());
+                flushed_.expires_at(asio::steady_timer::time_point::max());
+                flushed_.async_wait(
+                    asio::bind_executor(executor, [handler = std::move(handler), size,
+                                                   result = flush_result_](error_code) mutable {
+                        std::move(handler)(*result, *result ? 0 : size);
+                    }));
             },
             token, buffers);
     }
@@ -152,9 +162,8 @@ class CorkedStream {
                 s.pending_.clear();  // after an error nothing more can leave
                 s.flushing_ = false;
                 s.release_if_large();
-                if (auto waiting = std::move(s.after_flush_)) {
-                    waiting->complete(s.get_executor(), ec, ec ? 0 : s.after_flush_size_);
-                }
+                *s.flush_result_ = ec;
+                s.flushed_.cancel();  // completes a write waiting for this flush
                 self.complete(ec);
                 return;
             }
@@ -174,34 +183,16 @@ class CorkedStream {
         }
     }
 
-    // A write's handler, kept until its bytes have left. (Asio 1.26's
-    // any_completion_handler recurses without end when moved into a post.)
-    struct WaitingWrite {
-        WaitingWrite() = default;
-        WaitingWrite(const WaitingWrite&) = delete;
-        WaitingWrite& operator=(const WaitingWrite&) = delete;
-        virtual ~WaitingWrite() = default;
-        virtual void complete(const executor_type& io, error_code ec, std::size_t size) = 0;
-    };
-    template <typename Handler>
-    struct Waiting final : WaitingWrite {
-        explicit Waiting(Handler&& h) : handler(std::move(h)) {}
-        void complete(const executor_type& io, error_code ec, std::size_t size) override {
-            const auto executor = asio::get_associated_executor(handler, io);
-            asio::post(executor, asio::append(std::move(handler), ec, size));
-        }
-        Handler handler;
-    };
-
     NextLayer next_;
     std::vector<char> pending_;  // appended, not yet on the wire
     std::vector<char> writing_;  // on the wire now
     const void* batch_payload_ = nullptr;
     bool corked_ = false;
     bool flushing_ = false;
-    // Beast writes one message at a time, so at most one write waits here.
-    std::unique_ptr<WaitingWrite> after_flush_;
-    std::size_t after_flush_size_ = 0;
+    // A write that came during a flush waits on this (Beast writes one
+    // message at a time, so one at most), and gets the flush's result.
+    asio::steady_timer flushed_;
+    std::shared_ptr<error_code> flush_result_ = std::make_shared<error_code>();
 };
 
 // Beast closes a WebSocket stream through these, found by ADL.
