@@ -15,19 +15,6 @@ namespace beast = boost::beast;
 namespace {
 constexpr std::uint32_t header_limit = 8 * 1024;
 constexpr std::uint64_t body_limit = std::uint64_t{8} * 1024;  // GET and HEAD carry none
-
-/// 503 for a connection a limit turned away; the client may come back later.
-http::message_generator unavailable(const Request& request, std::string_view why) {
-    http::response<http::string_body> response{http::status::service_unavailable,
-                                               request.version()};
-    response.set(http::field::server, "chat");
-    response.set(http::field::content_type, "text/plain; charset=utf-8");
-    response.set(http::field::retry_after, "5");
-    response.keep_alive(false);
-    response.body() = why;
-    response.prepare_payload();
-    return response;
-}
 }  // namespace
 
 awaitable<void> run_http_session(std::shared_ptr<ServerState> state, beast::tcp_stream stream,
@@ -61,7 +48,9 @@ awaitable<void> run_http_session(std::shared_ptr<ServerState> state, beast::tcp_
         Request request = parser.release();
         if (!ticket) {
             co_await beast::async_write(
-                stream, unavailable(request, "too many connections from your address\n"),
+                stream,
+                Router::plain(request, http::status::service_unavailable,
+                              "too many connections from your address\n", false),
                 use_nothrow);
             break;
         }
@@ -78,7 +67,9 @@ awaitable<void> run_http_session(std::shared_ptr<ServerState> state, beast::tcp_
                 CHAT_LOG_CONN(info, id) << "refused: the server has "
                                         << state->config.max_connections << " chat connections";
                 co_await beast::async_write(
-                    stream, unavailable(request, "the server is full, try again later\n"),
+                    stream,
+                    Router::plain(request, http::status::service_unavailable,
+                                  "the server is full, try again later\n", false),
                     use_nothrow);
                 break;
             }

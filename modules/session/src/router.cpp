@@ -33,6 +33,9 @@ http::message_generator Router::plain(const Request& request, http::status statu
     if (status == http::status::method_not_allowed) {
         response.set(http::field::allow, "GET, HEAD");
     }
+    if (status == http::status::service_unavailable) {
+        response.set(http::field::retry_after, "5");  // a connection limit: come back later
+    }
     if (request.method() != http::verb::head) {
         response.body() = text;
     }
