@@ -172,9 +172,13 @@ function start(codec) {
   connection.addEventListener("state", ({ detail }) => {
     setStatus(describeState(detail, connection.name), detail.state);
     view.send.disabled = detail.state !== State.online;
-    if (detail.state === State.waiting && !view.chatView.hidden) {
+    if (detail.state === State.waiting) {
       const why = detail.reason || closeReason(detail.code);
-      appendNotice(`Disconnected: ${why}. Reconnecting…`, { error: true });
+      if (view.chatView.hidden) {
+        view.loginError.textContent = `Cannot reach the server: ${why}. Still trying…`;
+      } else {
+        appendNotice(`Disconnected: ${why}. Reconnecting…`, { error: true });
+      }
     }
   });
   connection.addEventListener("online", ({ detail }) => {
@@ -227,11 +231,6 @@ function start(codec) {
     }
     view.join.disabled = true;
     connection.login(view.name.value.trim());
-  });
-  connection.addEventListener("state", ({ detail }) => {
-    if (detail.state === State.waiting && view.chatView.hidden) {
-      view.loginError.textContent = `Cannot reach the server: ${detail.reason || closeReason(detail.code)}. Still trying…`;
-    }
   });
 
   view.sendForm.addEventListener("submit", (event) => {
