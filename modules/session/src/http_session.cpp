@@ -19,6 +19,10 @@ constexpr std::uint64_t body_limit = std::uint64_t{8} * 1024;  // GET and HEAD c
 
 awaitable<void> run_http_session(std::shared_ptr<ServerState> state, beast::tcp_stream stream,
                                  std::uint64_t id, std::optional<ConnectionLimits::Ticket> ticket) {
+    // A local, not the parameter: a coroutine frame destroys its locals before
+    // its parameters, so the place is given back while `state` (which owns the
+    // limits) is alive, even when the frame is destroyed at shutdown.
+    auto place = std::move(ticket);
     beast::flat_buffer buffer;
     for (;;) {
         http::request_parser<http::string_body> parser;
@@ -46,7 +50,7 @@ awaitable<void> run_http_session(std::shared_ptr<ServerState> state, beast::tcp_
             break;
         }
         Request request = parser.release();
-        if (!ticket) {
+        if (!place) {
             co_await beast::async_write(
                 stream,
                 Router::plain(request, http::status::service_unavailable,
@@ -76,7 +80,7 @@ awaitable<void> run_http_session(std::shared_ptr<ServerState> state, beast::tcp_
             stream.expires_never();
             const auto executor = stream.get_executor();
             auto session = std::make_shared<WsSession>(state, std::move(stream), id,
-                                                       std::move(*ticket), std::move(*chat_ticket));
+                                                       std::move(*place), std::move(*chat_ticket));
             // A coroutine of its own: this one's frame and buffer are not kept
             // for the life of the chat connection.
             asio::co_spawn(
