@@ -90,9 +90,10 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
         ("queue-depth", po::value<long long>()->default_value(
             static_cast<long long>(defaults.queue_depth)),
             "outgoing frames queued per connection before it is dropped as too slow")
-        ("flush-interval", po::value<double>()->default_value(10),
-            "longest milliseconds a broadcast may wait for the writers of the previous "
-            "one, so that it leaves with others in one system call (0: never waits)")
+        ("writers-awake", po::value<long long>()->default_value(
+            static_cast<long long>(defaults.writers_awake)),
+            "connections writing at once; the others wait their turn while their "
+            "frames gather, to leave several per system call")
         ("shutdown-grace", po::value<double>()->default_value(5),
             "seconds to wait for connections to close on SIGINT/SIGTERM")
         ("max-connections", po::value<long long>()->default_value(0),
@@ -157,11 +158,7 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
         server.max_connections = integer_option<std::size_t>(vm, "max-connections", 0, 100'000'000);
         server.max_connections_per_address =
             integer_option<std::size_t>(vm, "max-connections-per-address", 0, 100'000'000);
-        const double flush_ms = vm["flush-interval"].as<double>();
-        check(std::isfinite(flush_ms) && flush_ms >= 0 && flush_ms <= 1000, "flush-interval",
-              flush_ms, "must be milliseconds between 0 and 1000");
-        server.flush_interval =
-            std::chrono::microseconds(static_cast<long long>(std::llround(flush_ms * 1000)));
+        server.writers_awake = integer_option<std::size_t>(vm, "writers-awake", 1, 1'000'000);
 
         options.log.dir = vm["log-dir"].as<std::string>();
         const auto level = vm["log-level"].as<std::string>();

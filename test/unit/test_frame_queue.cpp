@@ -194,6 +194,23 @@ BOOST_AUTO_TEST_CASE(the_owed_wake_wakes_the_writer) {
     });
 }
 
+BOOST_AUTO_TEST_CASE(a_writer_back_with_a_turn_owed_waits_for_it_and_loses_nothing) {
+    test::run([]() -> awaitable<void> {
+        FrameQueue queue(co_await asio::this_coro::executor, 256);
+        bool wake_needed = false;
+        for (int i = 0; i < 40; ++i) {  // a writer still writing: more than it keeps when idle
+            queue.try_push_deferred(frame(std::to_string(i)), wake_needed);
+            BOOST_TEST(wake_needed == (i == 0));
+        }
+        const auto writer = co_await WaitingWriter::start(queue);
+        BOOST_TEST(!*writer.woken);  // back, it waits for its turn
+        queue.wake();                // the turn
+        BOOST_TEST_REQUIRE(co_await writer.woken_with() == 40u);
+        BOOST_TEST(*writer.batch->front() == "0");
+        BOOST_TEST(*writer.batch->back() == "39");
+    });
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(frame_clock)

@@ -41,7 +41,7 @@ BOOST_AUTO_TEST_CASE(defaults_are_the_contracts) {
     BOOST_TEST(server.flood_limit == 200u);
     BOOST_TEST(server.queue_depth == 256u);
     BOOST_TEST(server.shutdown_grace.count() == 5'000);
-    BOOST_TEST(server.flush_interval.count() == 10'000);
+    BOOST_TEST(server.writers_awake == 16u);
     BOOST_TEST(parsed.options->log.dir == "logs");
 }
 
@@ -74,8 +74,8 @@ BOOST_AUTO_TEST_CASE(every_option_is_read) {
                                "16",
                                "--shutdown-grace",
                                "0",
-                               "--flush-interval",
-                               "0.5"});
+                               "--writers-awake",
+                               "3"});
     BOOST_TEST_REQUIRE(parsed.options.has_value(), parsed.output);
     const auto& server = parsed.options->server;
     BOOST_TEST(server.address == "127.0.0.1");
@@ -92,7 +92,7 @@ BOOST_AUTO_TEST_CASE(every_option_is_read) {
     BOOST_TEST(server.flood_limit == 9u);
     BOOST_TEST(server.queue_depth == 16u);
     BOOST_TEST(server.shutdown_grace.count() == 0);
-    BOOST_TEST(server.flush_interval.count() == 500);
+    BOOST_TEST(server.writers_awake == 3u);
 }
 
 BOOST_AUTO_TEST_CASE(environment_variables_under_the_command_line) {

@@ -8,7 +8,7 @@ namespace {
 constexpr std::size_t kept_capacity = 32;
 
 void release_if_large(std::vector<Frame>& frames) {
-    if (frames.capacity() > kept_capacity) {
+    if (frames.empty() && frames.capacity() > kept_capacity) {
         std::vector<Frame>().swap(frames);
     }
 }
@@ -16,12 +16,6 @@ void release_if_large(std::vector<Frame>& frames) {
 
 FrameQueue::FrameQueue(const asio::any_io_executor& writer, std::size_t depth)
     : depth_(depth == 0 ? 1 : depth), doorbell_(writer, 1) {}
-
-FrameQueue::~FrameQueue() {
-    if (round_) {
-        round_->leave();  // a writer that ended without coming back
-    }
-}
 
 std::optional<FrameQueue::Push> FrameQueue::refusal() const {
     if (closed_) {
@@ -58,24 +52,34 @@ FrameQueue::Push FrameQueue::try_push_deferred(const Frame& frame, bool& wake_ne
         return *refused;
     }
     pending_.push_back(frame);
-    if (!waiting_) {
-        return Push::ok;  // the writer is busy and will look again
-    }
     // Deferring must never be what fills the queue: a quarter full, wake now.
-    if (pending_.size() + in_flight_ >= depth_ / 4) {
+    if (waiting_ && filling()) {
         return pushed(lock);
     }
+    // Owed once, whether the writer waits or is still writing: back from a
+    // write, it waits for this turn rather than write a few frames at once.
     wake_needed = !std::exchange(wake_owed_, true);
     return Push::ok;
 }
 
-void FrameQueue::wake(const std::shared_ptr<WakeRound>& round) {
+bool FrameQueue::filling() const {
+    return pending_.size() + in_flight_ >= depth_ / 4;
+}
+
+bool FrameQueue::wake(WakeQueue::Turn& turn) {
     std::unique_lock lock(mutex_);
     wake_owed_ = false;
-    if (round && waiting_ && !round_) {
-        round->join();
-        round_ = round;
+    if (!waiting_) {
+        return false;  // busy: it looks again by itself, or it has ended
     }
+    turn_ = std::move(turn);
+    pushed(lock);
+    return true;
+}
+
+void FrameQueue::wake() {
+    std::unique_lock lock(mutex_);
+    wake_owed_ = false;
     pushed(lock);
 }
 
@@ -97,21 +101,27 @@ std::size_t FrameQueue::size() const {
     return pending_.size() + in_flight_;
 }
 
-awaitable<FrameQueue::Batch> FrameQueue::next_batch(std::vector<Frame>& frames) {
-    frames.clear();
-    std::shared_ptr<WakeRound> done;
+void FrameQueue::end_turn() {
+    WakeQueue::Turn turn;
     {
         std::lock_guard lock(mutex_);
-        done = std::move(round_);  // back for more: the round's work is written
+        turn = std::move(turn_);
     }
-    if (done) {
-        done->leave();
-    }
+    // Given back outside the lock: the next writer in line is woken.
+}
+
+awaitable<FrameQueue::Batch> FrameQueue::next_batch(std::vector<Frame>& frames) {
+    frames.clear();
+    end_turn();  // back for more: what the turn was for has left
     for (;;) {
+        WakeQueue::Turn unused;  // woken in its turn with nothing to take
         {
             std::lock_guard lock(mutex_);
             in_flight_ = 0;
-            if (!pending_.empty()) {
+            // Frames the hub owes a turn for wait for it (and for more frames),
+            // unless the queue is filling or closing.
+            const bool wait_for_turn = wake_owed_ && !filling() && !closed_;
+            if (!pending_.empty() && !wait_for_turn) {
                 frames.swap(pending_);
                 in_flight_ = frames.size();
                 co_return Batch{closed_, close_code_};
@@ -121,8 +131,10 @@ awaitable<FrameQueue::Batch> FrameQueue::next_batch(std::vector<Frame>& frames) 
             }
             release_if_large(frames);
             release_if_large(pending_);
+            unused = std::move(turn_);
             waiting_ = true;
         }
+        unused.reset();
         // A push between unlocking and here left a signal in the doorbell's buffer.
         auto [ec] = co_await doorbell_.async_receive(use_nothrow);
         if (ec) {

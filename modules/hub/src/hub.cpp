@@ -28,6 +28,9 @@ std::string rfc3339_now() {
     return std::string(text, length) + fraction;
 }
 
+/// Commands handled per wake-up of the hub at most.
+constexpr std::size_t commands_per_wake = 64;
+
 Frame serialise(const ChatRequest& message) {
     return std::make_shared<const std::string>(message.SerializeAsString());
 }
@@ -35,16 +38,32 @@ Frame serialise(const ChatRequest& message) {
 }  // namespace
 
 Hub::Hub(asio::any_io_executor executor, Metrics& metrics, FrameClock& clock,
-         std::chrono::microseconds flush_interval, std::size_t capacity)
+         std::size_t writers_awake, std::size_t capacity)
     : executor_(std::move(executor)),
       metrics_(metrics),
       clock_(clock),
       commands_(executor_, capacity),
-      flush_interval_(flush_interval),
-      wake_timer_(executor_) {}
+      writers_idle_(std::make_shared<asio::steady_timer>(executor_)) {
+    writers_ = std::make_shared<WakeQueue>(
+        writers_awake, [executor = executor_, idle = std::weak_ptr(writers_idle_)] {
+            asio::post(executor, [idle] {
+                if (const auto timer = idle.lock()) {
+                    timer->cancel();
+                }
+            });
+        });
+}
 
 awaitable<bool> Hub::send(Command command) {
     const error_code no_error;
+    // Without a wait when there is room: an asynchronous send completes through
+    // the scheduler's queue, behind every handler already in it.
+    if (commands_.try_send(no_error, std::move(command))) {
+        co_return true;
+    }
+    if (!commands_.is_open()) {
+        co_return false;
+    }
     auto [ec] = co_await commands_.async_send(no_error, std::move(command), use_nothrow);
     co_return !ec;
 }
@@ -55,18 +74,30 @@ void Hub::stop() {
 
 awaitable<void> Hub::run() {
     for (;;) {
-        auto [ec, command] = co_await commands_.async_receive(use_nothrow);
+        auto [ec, received] = co_await commands_.async_receive(use_nothrow);
         if (ec) {
             break;  // closed by the last Unregister after stop()
         }
-        // One command at a time: each wait lets writers run between commands,
-        // which keeps them up with the hub (draining several commands back to
-        // back without yielding starved them and filled queues).
-        std::visit([this](auto& c) { handle(c); }, command);
-        drop_slow_peers();
+        // Then what else is waiting, without going through the scheduler's
+        // queue for each (up to a bound, so that the writers woken meanwhile
+        // get their turns): more frames per writer's turn.
+        Command command = std::move(received);
+        std::size_t handled = 0;
+        bool more = true;
+        while (more) {
+            std::visit([this](auto& c) { handle(c); }, command);
+            drop_slow_peers();
+            more =
+                ++handled < commands_per_wake &&
+                commands_.try_receive([&](error_code, Command next) { command = std::move(next); });
+        }
         schedule_wakes();
         if (stopping_ && members_.empty()) {
             commands_.close();  // the last one has left; later senders learn the hub is gone
+        }
+        while (writers_->busy()) {
+            writers_idle_->expires_at(asio::steady_timer::time_point::max());
+            co_await writers_idle_->async_wait(use_nothrow);
         }
     }
     // Asio's close() leaves buffered commands in the channel, and a Register
@@ -231,45 +262,10 @@ void Hub::deliver(const std::shared_ptr<Peer>& peer, const Frame& frame) {
 }
 
 void Hub::schedule_wakes() {
-    if (to_wake_.empty()) {
-        return;
-    }
-    if (round_ == 0) {
-        wake_writers();
-        return;
-    }
-    if (!timer_armed_) {
-        timer_armed_ = true;
-        wake_timer_.expires_after(flush_interval_);
-        wake_timer_.async_wait([this](error_code ec) {
-            if (!ec) {  // cancelled when the round ends first, or the hub is destroyed
-                timer_armed_ = false;
-                wake_writers();
-            }
-        });
-    }
-}
-
-void Hub::wake_writers() {
-    if (timer_armed_) {
-        timer_armed_ = false;
-        wake_timer_.cancel();
-    }
-    const auto number = round_ = ++last_round_;
-    auto round = std::make_shared<WakeRound>(
-        [this, number] { asio::post(executor_, [this, number] { round_done(number); }); });
     for (const auto& peer : to_wake_) {
-        peer->frames().wake(round);
+        writers_->request(peer);
     }
     to_wake_.clear();
-    round->leave();  // the hub's own share: done at once if nobody was waiting
-}
-
-void Hub::round_done(std::uint64_t number) {
-    if (number == round_) {  // not a round the timer already gave up on
-        round_ = 0;
-        schedule_wakes();
-    }
 }
 
 void Hub::drop_slow_peers() {

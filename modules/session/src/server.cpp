@@ -38,7 +38,7 @@ void log_exception(std::string_view what, const std::exception_ptr& e) {
 ServerState::ServerState(asio::io_context& context, Config configuration)
     : io(context),
       config(std::move(configuration)),
-      hub(asio::make_strand(context), metrics, clock, config.flush_interval),
+      hub(asio::make_strand(context), metrics, clock, config.writers_awake),
       files(config.www_root),
       router(files, metrics),
       limits(config.max_connections, config.max_connections_per_address),

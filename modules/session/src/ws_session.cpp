@@ -5,6 +5,7 @@
 
 #include "chat/chat.pb.h"
 #include "chat/logging/log.hpp"
+#include "chat/session/frame_header.hpp"
 #include "server_state.hpp"
 
 namespace chat::session {
@@ -14,10 +15,6 @@ namespace websocket = beast::websocket;
 using namespace asio::experimental::awaitable_operators;
 
 namespace {
-/// Frames written per system call at most: enough to amortise the call, few
-/// enough that a pong made meanwhile is not held back long.
-constexpr std::size_t frames_per_flush = 64;
-
 FrameHandler::Limits limits_of(const Config& config) {
     return {config.max_content_bytes, config.rate, config.burst, config.flood_limit};
 }
@@ -51,8 +48,14 @@ awaitable<void> WsSession::run(Request upgrade) {
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& response) { response.set(http::field::server, "chat"); }));
     ws_.read_message_max(config.max_message_bytes);
-    ws_.binary(true);
-    ws_.auto_fragment(false);  // one frame per message: fewer bytes, nothing gained by pieces
+    // The writer frames its messages itself (binary, one frame each) and
+    // writes without waiting whenever the socket has room (SharedWriteStream).
+    error_code failed;
+    beast::get_lowest_layer(ws_).socket().non_blocking(true, failed);
+    if (failed) {
+        CHAT_LOG_CONN(warning, id()) << "cannot make the socket non-blocking: " << failed.message();
+        co_return;
+    }
 
     if (auto [ec] = co_await ws_.async_accept(upgrade, use_nothrow); ec) {
         CHAT_LOG_CONN(debug, id()) << "WebSocket handshake failed: " << ec.message();
@@ -177,23 +180,22 @@ awaitable<void> WsSession::write_loop() {
     std::vector<hub::Frame> batch;
     for (;;) {
         const auto next = co_await frames().next_batch(batch);
-        for (std::size_t done = 0; done < batch.size(); done += frames_per_flush) {
-            const auto count = std::min(frames_per_flush, batch.size() - done);
-            if (const auto ec = co_await write_frames({batch.data() + done, count})) {
-                CHAT_LOG_CONN(debug, id()) << "write failed: " << ec.message();
-                // Aborted: Beast is closing the stream (the peer's close frame
-                // came) and its teardown, still to send our close frame, ends
-                // the connection. Any other error: the socket is broken, and
-                // dropping it wakes the reader at once.
-                if (ec != asio::error::operation_aborted) {
-                    abort();
-                }
-                co_return;
+        if (!batch.empty()) {
+            // Beast closing (the peer's close frame came, or the stream failed):
+            // its close frame may be on the wire, and nothing may follow it.
+            if (!ws_.is_open()) {
+                break;
             }
+            if (const auto ec = co_await write_frames(batch)) {
+                CHAT_LOG_CONN(debug, id()) << "write failed: " << ec.message();
+                abort();  // the socket is broken; dropping it wakes the reader at once
+                break;
+            }
+            metrics.add(metrics.frames_sent, batch.size());
         }
-        metrics.add(metrics.frames_sent, batch.size());
         if (next.last) {
-            if (next.close_code) {
+            frames().end_turn();  // the close handshake waits for the peer, not the others
+            if (next.close_code && ws_.is_open()) {
                 const websocket::close_reason reason(
                     static_cast<websocket::close_code>(*next.close_code));
                 if (auto [ec] = co_await ws_.async_close(reason, use_nothrow); ec) {
@@ -204,34 +206,27 @@ awaitable<void> WsSession::write_loop() {
             co_return;
         }
     }
+    frames().end_turn();
 }
 
-awaitable<error_code> WsSession::write_frames(std::span<const hub::Frame> frames) {
-    // Several frames: corked, so that they leave in one system call. The first
-    // write is Beast's asynchronous one: it waits for Beast's write lock, so a
-    // ping or pong already under way is done before the batch. The others only
-    // need Beast's framing: written synchronously while corked, they are
-    // appended to the layer's buffer without an asynchronous operation each.
-    auto& layer = ws_.next_layer();
-    const bool corked = frames.size() > 1;
-    if (corked) {
-        layer.cork(asio::buffer(*frames.front()));
+awaitable<error_code> WsSession::write_frames(std::span<const hub::Frame> batch) {
+    // Each frame as its header and the shared payload: gathered, not copied.
+    std::vector<FrameHeader> headers;
+    std::vector<asio::const_buffer> buffers;
+    headers.reserve(batch.size());
+    buffers.reserve(2 * batch.size());
+    for (const auto& frame : batch) {
+        const auto& header = headers.emplace_back(frame->size());
+        buffers.emplace_back(header.bytes.data(), header.size);
+        buffers.emplace_back(frame->data(), frame->size());
     }
-    auto [ec, n] = co_await ws_.async_write(asio::buffer(*frames.front()), use_nothrow);
-    for (const auto& frame : frames.subspan(1)) {
-        if (ec) {
-            break;
-        }
-        ws_.write(asio::buffer(*frame), ec);
+    if (ws_.next_layer().write_now(buffers)) {
+        co_return error_code{};
     }
-    if (corked) {
-        // Even after an error: the batch ends here, and a control frame of
-        // Beast's may be waiting to leave after it.
-        auto [flush_ec] = co_await layer.async_flush(use_nothrow);
-        if (!ec) {
-            ec = flush_ec;
-        }
-    }
+    // The socket is full (the peer reads slowly) or Beast is writing: the
+    // rest leaves when it can. Meanwhile other writers may take their turns.
+    frames().end_turn();
+    auto [ec] = co_await ws_.next_layer().async_wait_written(use_nothrow);
     co_return ec;
 }
 

@@ -11,9 +11,9 @@
 
 #include "chat/hub/peer.hpp"
 #include "chat/session/connection_limits.hpp"
-#include "chat/session/corked_stream.hpp"
 #include "chat/session/frame_handler.hpp"
 #include "chat/session/router.hpp"
+#include "chat/session/shared_write_stream.hpp"
 
 namespace chat::session {
 
@@ -42,8 +42,8 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
   private:
     awaitable<void> read_loop();
     awaitable<void> write_loop();
-    /// Writes whole frames, several in one system call; the first error, if any.
-    awaitable<error_code> write_frames(std::span<const hub::Frame> frames);
+    /// Writes the batch's frames, as few system calls as the socket allows; the error, if any.
+    awaitable<error_code> write_frames(std::span<const hub::Frame> batch);
     awaitable<void> unregister();
     /// Queues an error or heartbeat frame for this client; false if its queue is full.
     bool answer(const Answer& answer);
@@ -53,7 +53,7 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
 
     std::shared_ptr<ServerState> state_;
     const asio::any_io_executor strand_;
-    boost::beast::websocket::stream<CorkedStream<boost::beast::tcp_stream>> ws_;
+    boost::beast::websocket::stream<SharedWriteStream<boost::beast::tcp_stream>> ws_;
     asio::steady_timer close_deadline_;
     FrameHandler handler_;
     ConnectionLimits::Ticket address_ticket_;

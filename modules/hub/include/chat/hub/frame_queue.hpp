@@ -5,7 +5,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -15,6 +14,7 @@
 #include <boost/asio/experimental/concurrent_channel.hpp>
 
 #include "chat/hub/frame_clock.hpp"
+#include "chat/hub/wake_queue.hpp"
 #include "chat/net/asio.hpp"
 
 namespace chat::hub {
@@ -31,27 +31,6 @@ enum class CloseCode : std::uint16_t {
     too_big = 1009,
 };
 
-/// The writers the hub woke together. The hub starts no new round while one is
-/// running: what it queues meanwhile goes out in the next round, several frames
-/// per system call, as in an event loop; an idle server wakes writers at once.
-/// Each woken writer leaves the round when it comes back for more frames.
-class WakeRound {
-  public:
-    using Done = std::function<void()>;
-    explicit WakeRound(Done on_done) : on_done_(std::move(on_done)) {}
-    void join() noexcept { outstanding_.fetch_add(1, std::memory_order_relaxed); }
-    /// The last to leave calls on_done (from its own thread).
-    void leave() {
-        if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-            on_done_();
-        }
-    }
-
-  private:
-    std::atomic<int> outstanding_{1};  // the hub's own share, until it has woken everyone
-    Done on_done_;
-};
-
 /// Producers (the hub, the session's reader) push from any thread without ever
 /// waiting; one consumer (the session's writer) takes everything queued at once.
 /// At most `depth` frames are queued or being written: a push beyond that fails,
@@ -62,19 +41,20 @@ class FrameQueue {
 
     /// `writer` is the executor the consumer waits on (its session's strand).
     FrameQueue(const asio::any_io_executor& writer, std::size_t depth);
-    ~FrameQueue();
     FrameQueue(const FrameQueue&) = delete;
     FrameQueue& operator=(const FrameQueue&) = delete;
 
     Push try_push(const Frame& frame);
 
     /// The same without waking the writer: when `wake_needed` comes back true,
-    /// the writer is waiting and the caller must call wake() (soon). The hub
-    /// uses this to wake each writer once for many frames. A queue a quarter
-    /// full wakes its writer at once all the same.
+    /// the caller owes the writer a wake() (the hub: a turn in its WakeQueue),
+    /// and until then the writer leaves these frames queued, so that many go
+    /// in one write. A queue a quarter full wakes its writer at once all the same.
     Push try_push_deferred(const Frame& frame, bool& wake_needed);
-    /// Wakes the writer if it waits; it then joins `round` until it is back for more.
-    void wake(const std::shared_ptr<WakeRound>& round = nullptr);
+    /// Wakes the writer if it waits. With a turn: only if it waits, and then it
+    /// holds the turn until it takes its frames; true if it took the turn.
+    bool wake(WakeQueue::Turn& turn);
+    void wake();
 
     /// Pushes the frame `make(stamp)` builds, stamped by `clock` under the queue's
     /// lock, so that its time is never earlier than a frame queued before it.
@@ -104,11 +84,17 @@ class FrameQueue {
     /// The writer's wait: replaces `frames` with everything queued, waiting until
     /// there is something or the queue is closed. The frames handed out count
     /// towards `depth` until the next call. Only one consumer may call it.
+    /// Woken in its turn, the writer holds the turn until it calls this again
+    /// or end_turn(): the hub takes new commands once every turn has ended.
     awaitable<Batch> next_batch(std::vector<Frame>& frames);
+    /// The writer ends its turn before it is back (its socket is full: the
+    /// rest of its write waits for the peer, and the others need not).
+    void end_turn();
 
   private:
     std::optional<Push> refusal() const;              // under the lock
     Push pushed(std::unique_lock<std::mutex>& lock);  // under the lock; releases it
+    bool filling() const;                             // under the lock
 
     mutable std::mutex mutex_;
     std::vector<Frame> pending_;
@@ -116,9 +102,9 @@ class FrameQueue {
     const std::size_t depth_;
     bool closed_ = false;
     std::optional<CloseCode> close_code_;
-    bool waiting_ = false;              // the writer waits on the doorbell
-    bool wake_owed_ = false;            // a deferred pusher has promised a wake()
-    std::shared_ptr<WakeRound> round_;  // the round the writer was woken in
+    bool waiting_ = false;    // the writer waits on the doorbell
+    bool wake_owed_ = false;  // the hub has put the writer in line for a turn
+    WakeQueue::Turn turn_;    // the writer was woken in its turn
     // Wakes the writer: one buffered signal at most. It is never cancelled, which
     // keeps clear of Asio 1.81's channel bug (toolchain.md, pitfall 2).
     asio::experimental::concurrent_channel<void(error_code)> doorbell_;

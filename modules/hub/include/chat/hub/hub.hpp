@@ -16,6 +16,7 @@
 #include "chat/hub/frame_clock.hpp"
 #include "chat/hub/metrics.hpp"
 #include "chat/hub/peer.hpp"
+#include "chat/hub/wake_queue.hpp"
 #include "chat/net/asio.hpp"
 
 namespace chat {
@@ -31,17 +32,18 @@ namespace chat::hub {
 /// queue gets that recipient closed (1008) and removed, never a blocked hub.
 ///
 /// A system call costs more than everything else a delivery does, so the hub
-/// wakes writers in rounds (WakeRound): while the writers of one round write,
-/// what it queues waits for the next, and leaves with the frames queued beside
-/// it in one write. An idle server wakes writers at once; `flush_interval` is
-/// the longest a round may hold the next one up (a writer stuck on a full
-/// socket must not hold everybody's frames).
+/// does not wake a writer per frame: writers it owes a wake-up take turns in a
+/// WakeQueue, at most `writers_awake` at once, and each leaves with all that
+/// was queued for it meanwhile, in one write. The hub takes the next commands
+/// once every writer it woke has taken its frames: it never outruns its own
+/// writers (that would fill queues and drop clients that read fine), and the
+/// commands that arrived meanwhile are handled, and written, together.
 class Hub {
   public:
     /// `executor` must be a strand (or a single-threaded context): run() and
     /// stop()'s work happen on it. `capacity` bounds the commands waiting.
     Hub(asio::any_io_executor executor, Metrics& metrics, FrameClock& clock,
-        std::chrono::microseconds flush_interval = {}, std::size_t capacity = 4096);
+        std::size_t writers_awake = 16, std::size_t capacity = 4096);
 
     const asio::any_io_executor& executor() const noexcept { return executor_; }
 
@@ -80,11 +82,8 @@ class Hub {
     void send_to(Member& member, ChatRequest& message);
     void reply_error(Member& member, const std::string& reason);
     void deliver(const std::shared_ptr<Peer>& peer, const Frame& frame);
-    /// Wakes the writers of the frames queued since the last round: now if no
-    /// round runs, else when it ends or flush_interval_ has passed.
+    /// Puts the writers owed a wake-up in line.
     void schedule_wakes();
-    void wake_writers();
-    void round_done(std::uint64_t round);
     /// Closes and removes connections whose queue was full; their leave notices
     /// may find more.
     void drop_slow_peers();
@@ -99,11 +98,10 @@ class Hub {
     std::vector<std::shared_ptr<Peer>> online_;      // users online, for the fan-out
     std::vector<PeerId> too_slow_;                   // full queues met during a fan-out
     std::vector<std::shared_ptr<Peer>> to_wake_;     // writers owed a wake-up
-    const std::chrono::microseconds flush_interval_;
-    asio::steady_timer wake_timer_;  // the longest a round holds the next one up
-    std::uint64_t round_ = 0;        // the running round's number; 0: none
-    std::uint64_t last_round_ = 0;
-    bool timer_armed_ = false;
+    std::shared_ptr<WakeQueue> writers_;             // shared: a writer's turn may outlive the hub
+    // Cancelled (on the hub's strand) when the writers have all taken their
+    // frames; shared so that a late signal finds it gone rather than dangling.
+    std::shared_ptr<asio::steady_timer> writers_idle_;
     std::uint64_t last_message_id_ = 0;
     bool stopping_ = false;
 };

@@ -23,9 +23,9 @@ struct Config {
     double burst = 40;
     unsigned flood_limit = 200;     // frames over the limit before 1008
     std::size_t queue_depth = 256;  // outgoing frames per connection (rule 9)
-    // The hub wakes writers in rounds and queues meanwhile (several frames per
-    // system call); this is the longest one round may hold the next one up.
-    std::chrono::microseconds flush_interval{10'000};
+    // Writers awake at once; the others wait their turn, and meanwhile their
+    // frames gather, to leave several per system call (hub::WakeQueue).
+    std::size_t writers_awake = 16;
     std::chrono::milliseconds shutdown_grace{5'000};  // rule 11
     // 0: no limit but the file descriptors. Beyond max_connections chat
     // connections an upgrade gets 503; beyond max_connections_per_address TCP

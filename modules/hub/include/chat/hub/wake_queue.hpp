@@ -1,0 +1,84 @@
+#pragma once
+// Writers owed a wake-up take turns, so that readers and the hub are never
+// queued behind a thousand of them.
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+
+namespace chat::hub {
+
+class Peer;
+
+/// Asio runs handlers first in, first out. Woken all at once after a broadcast,
+/// a thousand writers would put a thousand handlers ahead of every reader and
+/// of the hub, so the next message would reach the hub only after all of them
+/// had written, one frame each: input and output in lock step, one system call
+/// per delivery. Here at most `awake_limit` writers are awake; the others wait
+/// their turn in line, and meanwhile the hub keeps queueing frames for them, so
+/// each leaves with everything queued since its last turn, in one system call.
+/// An idle server wakes a writer at once; a busy one batches as much as its
+/// own speed requires, with no timer.
+class WakeQueue : public std::enable_shared_from_this<WakeQueue> {
+  public:
+    /// One of the awake places. The writer holds it from its wake-up until it
+    /// takes its frames; giving it back (or destroying it) wakes the next in line.
+    class Turn {
+      public:
+        Turn() = default;
+        Turn(Turn&& other) noexcept = default;
+        Turn& operator=(Turn&& other) noexcept {
+            if (this != &other) {
+                reset();
+                queue_ = std::move(other.queue_);
+            }
+            return *this;
+        }
+        Turn(const Turn&) = delete;
+        Turn& operator=(const Turn&) = delete;
+        ~Turn() { reset(); }
+
+        /// Gives the place back.
+        void reset() {
+            if (auto queue = std::move(queue_)) {
+                queue->pass_on();
+            }
+        }
+        explicit operator bool() const noexcept { return queue_ != nullptr; }
+
+      private:
+        friend class WakeQueue;
+        explicit Turn(std::shared_ptr<WakeQueue> queue) : queue_(std::move(queue)) {}
+        std::shared_ptr<WakeQueue> queue_;
+    };
+
+    /// `on_idle` is called (from any thread, without a lock held) each time the
+    /// last writer owed a wake-up has taken its frames.
+    explicit WakeQueue(std::size_t awake_limit, std::function<void()> on_idle = {})
+        : awake_limit_(awake_limit == 0 ? 1 : awake_limit), on_idle_(std::move(on_idle)) {}
+
+    /// Wakes `peer`'s writer now if a place is free, else when its turn comes.
+    /// Thread-safe. A writer no longer waiting when its turn comes is skipped.
+    void request(const std::shared_ptr<Peer>& peer);
+
+    /// Some writer owed a wake-up has not taken its frames yet.
+    bool busy() const;
+    /// Writers awake now (for tests and metrics).
+    std::size_t awake() const;
+    /// Writers in line.
+    std::size_t waiting() const;
+
+  private:
+    /// A place was given back: the first in line whose writer waits gets it.
+    void pass_on();
+
+    mutable std::mutex mutex_;
+    std::deque<std::weak_ptr<Peer>> line_;  // weak: a connection that ended is skipped
+    std::size_t awake_ = 0;
+    const std::size_t awake_limit_;
+    const std::function<void()> on_idle_;
+};
+
+}  // namespace chat::hub
