@@ -164,9 +164,9 @@ struct WaitingWriter {
     std::shared_ptr<bool> woken = std::make_shared<bool>(false);
 };
 
-BOOST_AUTO_TEST_CASE(a_deferred_push_owes_one_wake_and_a_quarter_full_queue_wakes_at_once) {
+BOOST_AUTO_TEST_CASE(a_deferred_push_owes_one_wake_and_a_half_full_queue_wakes_at_once) {
     test::run([]() -> awaitable<void> {
-        FrameQueue queue(co_await asio::this_coro::executor, 16);
+        FrameQueue queue(co_await asio::this_coro::executor, 8);
         const auto writer = co_await WaitingWriter::start(queue);
         bool wake_needed = false;
         BOOST_TEST((queue.try_push_deferred(frame("a"), wake_needed) == Push::ok));
@@ -176,7 +176,7 @@ BOOST_AUTO_TEST_CASE(a_deferred_push_owes_one_wake_and_a_quarter_full_queue_wake
         co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
         BOOST_TEST(!*writer.woken);  // deferred indeed
         BOOST_TEST((queue.try_push_deferred(frame("c"), wake_needed) == Push::ok));
-        BOOST_TEST((queue.try_push_deferred(frame("d"), wake_needed) == Push::ok));  // 16 / 4
+        BOOST_TEST((queue.try_push_deferred(frame("d"), wake_needed) == Push::ok));  // 8 / 2
         BOOST_TEST(co_await writer.woken_with() == 4u);
         queue.wake();  // the owed wake, now harmless
     });

@@ -226,6 +226,20 @@ BOOST_AUTO_TEST_CASE(with_one_writer_awake_every_frame_still_arrives_in_order) {
         1);
 }
 
+BOOST_AUTO_TEST_CASE(an_unregister_with_a_code_closes_the_queue_after_what_came_before) {
+    hub_test([](HubTest& h) -> awaitable<void> {
+        auto ann = co_await h.user("ann");
+        co_await h.say(*ann, "last words");
+        hub::Command logout = hub::Unregister{ann->id(), CloseCode::normal};
+        co_await h.hub.send(std::move(logout));
+        BOOST_TEST((co_await ann->expect("message")).content() == "last words");
+        std::vector<hub::Frame> rest;
+        while (!(co_await ann->frames().next_batch(rest)).last) {
+        }
+        BOOST_TEST((ann->closed_with == CloseCode::normal));
+    });
+}
+
 BOOST_AUTO_TEST_CASE(leaving_is_announced_to_the_others_only) {
     hub_test([](HubTest& h) -> awaitable<void> {
         auto ann = co_await h.user("ann");

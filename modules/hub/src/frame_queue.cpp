@@ -52,7 +52,9 @@ FrameQueue::Push FrameQueue::try_push_deferred(const Frame& frame, bool& wake_ne
         return *refused;
     }
     pending_.push_back(frame);
-    // Deferring must never be what fills the queue: a quarter full, wake now.
+    // Deferring must never be what fills the queue: half full, wake now. (The
+    // hub queues at most 64 commands' frames per round of turns, below half
+    // of the default depth, so this is for small queues and long lines.)
     if (waiting_ && filling()) {
         return pushed(lock);
     }
@@ -63,7 +65,7 @@ FrameQueue::Push FrameQueue::try_push_deferred(const Frame& frame, bool& wake_ne
 }
 
 bool FrameQueue::filling() const {
-    return pending_.size() + in_flight_ >= depth_ / 4;
+    return pending_.size() + in_flight_ >= depth_ / 2;
 }
 
 bool FrameQueue::wake(WakeQueue::Turn& turn) {

@@ -136,9 +136,14 @@ void Hub::handle(Register& command) {
 }
 
 void Hub::handle(Unregister& command) {
-    if (const auto member = members_.find(command.peer); member != members_.end()) {
-        leave(member);
+    const auto member = members_.find(command.peer);
+    if (member == members_.end()) {
+        return;  // dropped as too slow, and closed, while this was on its way
     }
+    if (command.close) {
+        member->second.peer->close(*command.close);
+    }
+    leave(member);
 }
 
 void Hub::handle(Broadcast& command) {

@@ -71,7 +71,7 @@ awaitable<void> WsSession::run(Request upgrade) {
         close(hub::CloseCode::going_away);  // shutting down
     }
     co_await (read_loop() && write_loop());
-    co_await unregister();  // in case the reader was cut short by an exception
+    co_await unregister(std::nullopt);  // in case the reader was cut short by an exception
     ended_ = true;          // a close() arriving now must not arm the deadline
     close_deadline_.cancel();
     // Give the places back now, not when the last reference goes: a client
@@ -145,23 +145,22 @@ awaitable<void> WsSession::read_loop() {
             break;
         }
     }
-    end_reading(close_code);
-    co_await unregister();
-}
-
-void WsSession::end_reading(std::optional<hub::CloseCode> code) {
-    frames().close(code);
-    if (code) {
-        arm_close_deadline();
+    if (!close_code) {
+        frames().close(std::nullopt);  // the peer is gone: nothing more to write
+    }
+    // With a code, the hub closes the queue: after the frames it queued before,
+    // the broadcasts of this client's own last messages among them.
+    if (!co_await unregister(close_code) && close_code) {
+        close(*close_code);  // the hub has stopped
     }
 }
 
-awaitable<void> WsSession::unregister() {
+awaitable<bool> WsSession::unregister(std::optional<hub::CloseCode> code) {
     if (std::exchange(unregistered_, true)) {
-        co_return;
+        co_return true;
     }
-    hub::Command leave = hub::Unregister{id()};
-    co_await state_->hub.send(std::move(leave));
+    hub::Command leave = hub::Unregister{id(), code};
+    co_return co_await state_->hub.send(std::move(leave));
 }
 
 bool WsSession::answer(const Answer& reply) {

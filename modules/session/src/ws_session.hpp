@@ -22,8 +22,10 @@ class ServerState;
 /// The reader turns each binary frame into an action (FrameHandler) and either
 /// forwards it to the hub, answers the client through its own queue, or ends
 /// the connection. The writer drains the queue. The reader owns the end: when
-/// it stops it closes the queue (with the close code the writer is to send, if
-/// any) and unregisters from the hub, exactly once. Idle pings and the idle
+/// it stops it unregisters from the hub, exactly once, with the close code the
+/// writer is to send, if any; the hub closes the queue with it after the frames
+/// it queued before (if the peer is gone, the reader closes the queue at once).
+/// Idle pings and the idle
 /// timeout are Beast's (rule 10); a writer stuck on a peer that never reads is
 /// cut off by a deadline once the connection is asked to close.
 class WsSession final : public hub::Peer, public std::enable_shared_from_this<WsSession> {
@@ -44,10 +46,10 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     awaitable<void> write_loop();
     /// Writes the batch's frames, as few system calls as the socket allows; the error, if any.
     awaitable<error_code> write_frames(std::span<const hub::Frame> batch);
-    awaitable<void> unregister();
+    /// Tells the hub, once; false if the hub has stopped taking commands.
+    awaitable<bool> unregister(std::optional<hub::CloseCode> code);
     /// Queues an error or heartbeat frame for this client; false if its queue is full.
     bool answer(const Answer& answer);
-    void end_reading(std::optional<hub::CloseCode> code);
     void arm_close_deadline();  // on the strand
     void abort();               // on the strand: drop the TCP connection
 

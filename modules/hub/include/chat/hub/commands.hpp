@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -12,14 +13,27 @@ namespace chat::hub {
 class Peer;
 using PeerId = std::uint64_t;
 
+/// WebSocket close codes the service uses (RFC 6455, section 7.4.1).
+enum class CloseCode : std::uint16_t {
+    normal = 1000,
+    going_away = 1001,
+    unsupported_data = 1003,
+    policy_violation = 1008,
+    too_big = 1009,
+};
+
 /// A connection opened: the hub starts tracking it (not yet logged in).
 struct Register {
     std::shared_ptr<Peer> peer;
 };
 
-/// A connection ended: the hub forgets it and, if it was logged in, tells the others.
+/// A connection ended: the hub forgets it and, if it was logged in, tells the
+/// others. With a close code (a logout, a client's error) the hub closes the
+/// connection's queue with it: after every frame the hub queued before,
+/// including the broadcasts of the client's own earlier messages.
 struct Unregister {
     PeerId peer = 0;
+    std::optional<CloseCode> close = std::nullopt;
 };
 
 /// A client's login or message, already checked for form by its session. The hub

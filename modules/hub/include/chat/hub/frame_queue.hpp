@@ -13,6 +13,7 @@
 
 #include <boost/asio/experimental/concurrent_channel.hpp>
 
+#include "chat/hub/commands.hpp"
 #include "chat/hub/frame_clock.hpp"
 #include "chat/hub/wake_queue.hpp"
 #include "chat/net/asio.hpp"
@@ -21,15 +22,6 @@ namespace chat::hub {
 
 /// A serialized ChatRequest, shared by every recipient: serialised once, never copied.
 using Frame = std::shared_ptr<const std::string>;
-
-/// WebSocket close codes the service uses (RFC 6455, section 7.4.1).
-enum class CloseCode : std::uint16_t {
-    normal = 1000,
-    going_away = 1001,
-    unsupported_data = 1003,
-    policy_violation = 1008,
-    too_big = 1009,
-};
 
 /// Producers (the hub, the session's reader) push from any thread without ever
 /// waiting; one consumer (the session's writer) takes everything queued at once.
@@ -49,7 +41,7 @@ class FrameQueue {
     /// The same without waking the writer: when `wake_needed` comes back true,
     /// the caller owes the writer a wake() (the hub: a turn in its WakeQueue),
     /// and until then the writer leaves these frames queued, so that many go
-    /// in one write. A queue a quarter full wakes its writer at once all the same.
+    /// in one write. A queue half full wakes its writer at once all the same.
     Push try_push_deferred(const Frame& frame, bool& wake_needed);
     /// Wakes the writer if it waits. With a turn: only if it waits, and then it
     /// holds the turn until it takes its frames; true if it took the turn.
