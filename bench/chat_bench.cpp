@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -28,6 +29,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -228,6 +230,11 @@ class Client : public std::enable_shared_from_this<Client> {
         wake_.cancel();
     }
 
+    /// Sends messages: paced at --rate, or (rate 0) keeping --window of its own
+    /// in flight. All the messages due at once leave in one write of masked
+    /// frames straight onto the socket, as a browser's would one by one: a
+    /// Beast write per message would cost the load generator an asynchronous
+    /// operation each and make it, not the server, the bottleneck.
     awaitable<void> send_loop() {
         const auto self = shared_from_this();
         const auto& o = run_.options;
@@ -235,40 +242,46 @@ class Client : public std::enable_shared_from_this<Client> {
             o.rate > 0 ? std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / o.rate))
                        : std::chrono::nanoseconds(0);
         auto next = Clock::now();
+        sender_ = true;
         std::string content;
-        for (std::uint64_t seq = 0; run_.sending.load(std::memory_order_relaxed); ++seq) {
+        ChatRequest message;
+        message.set_type("message");
+        while (run_.sending.load(std::memory_order_relaxed) && !closed_) {
+            int due = 0;
             if (o.rate > 0) {
-                next += interval;
-                wake_.expires_at(next);
-                co_await wake_.async_wait(use_nothrow);
-            } else {
-                while (in_flight_ >= o.window && run_.sending.load(std::memory_order_relaxed)) {
-                    wake_.expires_at(Clock::time_point::max());
-                    co_await wake_.async_wait(use_nothrow);  // an ack cancels it
-                    if (closed_) {
-                        co_return;
-                    }
+                if (Clock::now() < next) {
+                    wake_.expires_at(next);
+                    co_await wake_.async_wait(use_nothrow);  // a pong to send cancels it
+                } else {
+                    due = 1;
+                    next += interval;
                 }
+            } else if (in_flight_ >= o.window) {
+                wake_.expires_at(Clock::time_point::max());
+                co_await wake_.async_wait(use_nothrow);  // an ack or a pong to send cancels it
+            } else {
+                due = o.window - in_flight_;
             }
-            if (closed_ || !run_.sending.load(std::memory_order_relaxed)) {
+            if (!run_.sending.load(std::memory_order_relaxed) || closed_) {
                 break;
             }
             const auto sent_at = now_ns();
-            content = std::to_string(index_) + ":" + std::to_string(sent_at) + ";";
-            if (static_cast<int>(content.size()) < o.size) {
-                content.resize(static_cast<std::size_t>(o.size), 'x');
+            for (int i = 0; i < due; ++i) {
+                content = std::to_string(index_) + ":" + std::to_string(sent_at) + ";";
+                if (static_cast<int>(content.size()) < o.size) {
+                    content.resize(static_cast<std::size_t>(o.size), 'x');
+                }
+                message.set_content(content);
+                append_frame(0x2, message.SerializeAsString());
             }
-            ChatRequest message;
-            message.set_type("message");
-            message.set_content(content);
-            const auto bytes = message.SerializeAsString();
-            ++in_flight_;
-            if (auto [ec, n] = co_await ws_.async_write(asio::buffer(bytes), use_nothrow); ec) {
+            in_flight_ += due;
+            if (!co_await flush()) {
                 break;
             }
-            run_.sent_total.fetch_add(1, std::memory_order_relaxed);
+            run_.sent_total.fetch_add(static_cast<std::uint64_t>(due), std::memory_order_relaxed);
             if (in_window(sent_at)) {
-                run_.sent_in_window.fetch_add(1, std::memory_order_relaxed);
+                run_.sent_in_window.fetch_add(static_cast<std::uint64_t>(due),
+                                              std::memory_order_relaxed);
             }
         }
     }
@@ -282,6 +295,9 @@ class Client : public std::enable_shared_from_this<Client> {
 
     awaitable<void> close() {
         const auto self = shared_from_this();
+        while (flushing_) {  // Beast's close frame must not land inside our write
+            co_await asio::post(ws_.get_executor(), asio::use_awaitable);
+        }
         beast::get_lowest_layer(ws_).expires_after(5s);
         co_await ws_.async_close(websocket::close_code::normal, use_nothrow);
     }
@@ -308,6 +324,14 @@ class Client : public std::enable_shared_from_this<Client> {
                 }
                 if (opcode == 0x9) {  // ping
                     const auto echoed = payload.substr(0, 125);
+                    if (sender_) {
+                        // Our own writes go straight onto the socket: the pong
+                        // goes with them, never in the middle of one.
+                        append_frame(0xA, echoed);
+                        consumed_ = frame_size_;
+                        wake_.cancel();
+                        continue;
+                    }
                     const websocket::ping_data data(echoed.data(), echoed.size());
                     consumed_ = frame_size_;
                     co_await ws_.async_pong(data, use_nothrow);
@@ -341,6 +365,53 @@ class Client : public std::enable_shared_from_this<Client> {
                 co_return std::nullopt;
             }
         }
+    }
+
+    /// A client's frame (RFC 6455, 5.2-5.3: always masked) at the end of out_.
+    void append_frame(int opcode, std::string_view payload) {
+        out_.push_back(static_cast<char>(0x80 | opcode));
+        const auto size = payload.size();
+        if (size < 126) {
+            out_.push_back(static_cast<char>(0x80 | size));
+        } else if (size <= 0xFFFF) {
+            out_.push_back(static_cast<char>(0x80 | 126));
+            out_.push_back(static_cast<char>(size >> 8));
+            out_.push_back(static_cast<char>(size & 0xFF));
+        } else {
+            out_.push_back(static_cast<char>(0x80 | 127));
+            for (int shift = 56; shift >= 0; shift -= 8) {
+                out_.push_back(
+                    static_cast<char>((static_cast<std::uint64_t>(size) >> shift) & 0xFF));
+            }
+        }
+        mask_state_ ^= mask_state_ << 13;  // xorshift32: a fresh key per frame
+        mask_state_ ^= mask_state_ >> 17;
+        mask_state_ ^= mask_state_ << 5;
+        const std::array<char, 4> key{
+            static_cast<char>(mask_state_), static_cast<char>(mask_state_ >> 8),
+            static_cast<char>(mask_state_ >> 16), static_cast<char>(mask_state_ >> 24)};
+        out_.append(key.data(), key.size());
+        const auto start = out_.size();
+        out_.append(payload);
+        for (std::size_t i = 0; i < size; ++i) {
+            out_[start + i] = static_cast<char>(out_[start + i] ^ key[i % 4]);
+        }
+    }
+
+    /// Writes out_ (and what is appended meanwhile); false if the connection broke.
+    awaitable<bool> flush() {
+        while (!out_.empty()) {
+            std::swap(out_, wire_);
+            out_.clear();
+            flushing_ = true;
+            auto [ec, n] = co_await asio::async_write(beast::get_lowest_layer(ws_).socket(),
+                                                      asio::buffer(wire_), use_nothrow);
+            flushing_ = false;
+            if (ec) {
+                co_return false;
+            }
+        }
+        co_return true;
     }
 
     struct Frame {
@@ -433,6 +504,11 @@ class Client : public std::enable_shared_from_this<Client> {
     std::size_t consumed_ = 0;  // bytes the last message used, from begin_
     std::size_t frame_size_ = 0;
     std::string message_;  // a fragmented message being put together
+    bool sender_ = false;  // writes its own frames (send_loop), pongs included
+    std::string out_;      // frames to write
+    std::string wire_;     // frames being written
+    bool flushing_ = false;
+    std::uint32_t mask_state_ = 0x9E3779B9u;
     int close_code_ = 0;
     std::uint64_t last_id_ = 0;
 };
