@@ -57,9 +57,13 @@ awaitable<void> WsSession::run(Request upgrade) {
         co_return;
     }
 
-    if (auto [ec] = co_await ws_.async_accept(upgrade, use_nothrow); ec) {
-        CHAT_LOG_CONN(debug, id()) << "WebSocket handshake failed: " << ec.message();
-        co_return;
+    {
+        // Its headers would otherwise stay in this frame for the whole connection.
+        const Request request = std::move(upgrade);
+        if (auto [ec] = co_await ws_.async_accept(request, use_nothrow); ec) {
+            CHAT_LOG_CONN(debug, id()) << "WebSocket handshake failed: " << ec.message();
+            co_return;
+        }
     }
     auto& metrics = state_->metrics;
     metrics.add(metrics.connections_open, 1);
@@ -72,7 +76,7 @@ awaitable<void> WsSession::run(Request upgrade) {
     }
     co_await (read_loop() && write_loop());
     co_await unregister(std::nullopt);  // in case the reader was cut short by an exception
-    ended_ = true;          // a close() arriving now must not arm the deadline
+    ended_ = true;                      // a close() arriving now must not arm the deadline
     close_deadline_.cancel();
     // Give the places back now, not when the last reference goes: a client
     // that saw this connection end may connect again at once.

@@ -149,7 +149,7 @@ class SharedWriteStream {
                 drain();
                 return;
             }
-            release_if_large();
+            release();
             drained_.cancel();
         });
     }
@@ -171,15 +171,11 @@ class SharedWriteStream {
             }));
     }
 
-    /// A large batch must not pin its memory on an idle connection.
-    void release_if_large() {
-        constexpr std::size_t kept = std::size_t{16} * 1024;
-        if (pending_.capacity() > kept) {
-            std::vector<char>().swap(pending_);
-        }
-        if (writing_.capacity() > kept) {
-            std::vector<char>().swap(writing_);
-        }
+    /// Nothing is kept for the next time: copies are the exception (Beast's
+    /// control frames, a full socket), and an idle connection should cost little.
+    void release() {
+        std::vector<char>().swap(pending_);
+        std::vector<char>().swap(writing_);
     }
 
     NextLayer next_;
