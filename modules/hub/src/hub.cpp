@@ -28,8 +28,8 @@ std::string rfc3339_now() {
     return std::string(text, length) + fraction;
 }
 
-/// Commands handled per wake-up of the hub at most.
-constexpr std::size_t commands_per_wake = 64;
+/// Commands the hub runs ahead of its writers at most (see run()).
+constexpr std::size_t commands_per_round = 64;
 
 Frame serialise(const ChatRequest& message) {
     return std::make_shared<const std::string>(message.SerializeAsString());
@@ -78,26 +78,35 @@ awaitable<void> Hub::run() {
         if (ec) {
             break;  // closed by the last Unregister after stop()
         }
-        // Then what else is waiting, without going through the scheduler's
-        // queue for each (up to a bound, so that the writers woken meanwhile
-        // get their turns): more frames per writer's turn.
+        // Then what else is waiting, without a trip through the scheduler's
+        // queue for each.
         Command command = std::move(received);
-        std::size_t handled = 0;
         bool more = true;
         while (more) {
             std::visit([this](auto& c) { handle(c); }, command);
             drop_slow_peers();
             more =
-                ++handled < commands_per_wake &&
+                ++since_idle_ < commands_per_round &&
                 commands_.try_receive([&](error_code, Command next) { command = std::move(next); });
         }
         schedule_wakes();
         if (stopping_ && members_.empty()) {
             commands_.close();  // the last one has left; later senders learn the hub is gone
         }
-        while (writers_->busy()) {
+        // A new message goes out with the writers' turns already under way (a
+        // writer not yet reached takes it in its turn), but the hub runs at
+        // most commands_per_round commands ahead of its writers: then it waits
+        // until every writer it woke has written, so that no queue gathers
+        // more than that many commands' frames between two turns.
+        if (!writers_->busy()) {
+            since_idle_ = 0;
+        }
+        while (since_idle_ >= commands_per_round && writers_->busy()) {
             writers_idle_->expires_at(asio::steady_timer::time_point::max());
             co_await writers_idle_->async_wait(use_nothrow);
+        }
+        if (!writers_->busy()) {
+            since_idle_ = 0;
         }
     }
     // Asio's close() leaves buffered commands in the channel, and a Register

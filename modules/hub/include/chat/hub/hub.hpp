@@ -34,10 +34,9 @@ namespace chat::hub {
 /// A system call costs more than everything else a delivery does, so the hub
 /// does not wake a writer per frame: writers it owes a wake-up take turns in a
 /// WakeQueue, at most `writers_awake` at once, and each leaves with all that
-/// was queued for it meanwhile, in one write. The hub takes the next commands
-/// once every writer it woke has taken its frames: it never outruns its own
-/// writers (that would fill queues and drop clients that read fine), and the
-/// commands that arrived meanwhile are handled, and written, together.
+/// was queued for it meanwhile, in one write. The hub runs at most 64 commands
+/// ahead of its writers, then waits until every writer it woke has written:
+/// outrunning them would fill queues and drop clients that read fine.
 class Hub {
   public:
     /// `executor` must be a strand (or a single-threaded context): run() and
@@ -102,6 +101,7 @@ class Hub {
     // Cancelled (on the hub's strand) when the writers have all taken their
     // frames; shared so that a late signal finds it gone rather than dangling.
     std::shared_ptr<asio::steady_timer> writers_idle_;
+    std::size_t since_idle_ = 0;  // commands handled since the writers were last all done
     std::uint64_t last_message_id_ = 0;
     bool stopping_ = false;
 };
