@@ -24,7 +24,8 @@ for path in sorted(folder.glob("*.json")):
         continue
     rows.append(
         f"| {path.stem} | {r['connected']} clients, {r['senders']} senders"
-        f"{', rate ' + str(r['rate']) if r['rate'] else ''} | {r['login_seconds']:.2f} s | "
+        f"{', rate ' + str(r['rate']) if r['rate'] else ', window ' + str(r['window'])} | "
+        f"{r['login_seconds']:.2f} s | "
         f"{r['deliveries_per_second']:,.0f} | {r['lost']} | "
         f"{lat['p50'] / 1000:.1f} / {lat['p99'] / 1000:.1f} / {lat['max'] / 1000:.1f} | "
         f"{r['server_cpu_us_per_delivery']:.2f} | {r['bench_cpu_us_per_delivery']:.2f} | | "
