@@ -3,6 +3,7 @@
 
 #include <deque>
 
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include "chat/chat.pb.h"
 #include "chat/hub/hub.hpp"
@@ -112,6 +113,12 @@ struct HubTest {
     bool finished = false;
     hub::PeerId last_id_ = 0;
 };
+
+/// A writer that is woken in its turn, takes its frames and does not come back.
+awaitable<void> take_and_keep_the_turn(std::shared_ptr<TestPeer> peer,
+                                       std::shared_ptr<std::vector<hub::Frame>> batch) {
+    co_await peer->frames().next_batch(*batch);
+}
 
 template <typename Test>
 void hub_test(Test test, std::size_t writers_awake = 16) {
@@ -237,6 +244,40 @@ BOOST_AUTO_TEST_CASE(an_unregister_with_a_code_closes_the_queue_after_what_came_
         while (!(co_await ann->frames().next_batch(rest)).last) {
         }
         BOOST_TEST((ann->closed_with == CloseCode::normal));
+    });
+}
+
+BOOST_AUTO_TEST_CASE(the_hub_runs_at_most_64_commands_ahead_of_its_writers) {
+    hub_test([](HubTest& h) -> awaitable<void> {
+        const auto executor = co_await asio::this_coro::executor;
+        const auto settle = [&]() -> awaitable<void> {
+            for (int i = 0; i < 50; ++i) {
+                co_await asio::post(executor, asio::use_awaitable);
+            }
+        };
+        auto ann = co_await h.user("ann");
+        auto bob = co_await h.user("bob");
+        co_await ann->expect("login");
+        // bob's writer waits, is woken in its turn and then keeps it (a write
+        // that has not left yet).
+        auto held = std::make_shared<std::vector<hub::Frame>>();
+        asio::co_spawn(executor, take_and_keep_the_turn(bob, held), asio::detached);
+        co_await settle();
+        for (int i = 0; i < 100; ++i) {
+            co_await h.say(*ann, std::to_string(i));
+        }
+        co_await settle();
+        // At most 64 commands since the writers were last all done (the
+        // logins before count too): the rest wait in the channel.
+        const auto handled = h.metrics.messages_broadcast.load();
+        BOOST_TEST(handled <= 64u);
+        BOOST_TEST(handled >= 56u);
+        BOOST_TEST(held->size() == handled);  // taken in bob's turn, which he keeps
+        bob->frames().end_turn();             // written: the hub goes on
+        while (h.metrics.messages_broadcast.load() < 100u) {
+            co_await asio::post(executor, asio::use_awaitable);
+        }
+        BOOST_TEST(h.metrics.dropped_count(hub::DropReason::slow_consumer) == 0u);
     });
 }
 

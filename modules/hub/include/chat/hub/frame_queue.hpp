@@ -2,7 +2,6 @@
 // The bounded queue of outgoing frames of one connection: the only thing the
 // hub and a session share.
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -44,7 +43,8 @@ class FrameQueue {
     /// in one write. A queue half full wakes its writer at once all the same.
     Push try_push_deferred(const Frame& frame, bool& wake_needed);
     /// Wakes the writer if it waits. With a turn: only if it waits, and then it
-    /// holds the turn until it takes its frames; true if it took the turn.
+    /// holds the turn until it is back for more (its write has left) or ends
+    /// it; true if it took the turn.
     bool wake(WakeQueue::Turn& turn);
     void wake();
 

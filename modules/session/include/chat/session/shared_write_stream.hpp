@@ -62,8 +62,11 @@ class SharedWriteStream {
     /// false if some waits: async_wait_written() then tells when it has.
     template <typename ConstBufferSequence>
     bool write_now(const ConstBufferSequence& buffers) {
+        if (result_) {
+            return false;  // broken: the wait reports why
+        }
         boost::beast::buffers_suffix<ConstBufferSequence> rest(buffers);
-        if (!draining_ && !result_) {
+        if (!draining_) {
             while (asio::buffer_size(rest) > 0) {
                 error_code ec;
                 const auto n = next_.write_some(rest, ec);
