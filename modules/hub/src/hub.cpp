@@ -64,6 +64,9 @@ awaitable<bool> Hub::send(Command command) {
     if (!commands_.is_open()) {
         co_return false;
     }
+    // A try_send that fails moves nothing: the channel constructs its message
+    // only once it has room (Asio's channel_service::try_send).
+    // NOLINTNEXTLINE(bugprone-use-after-move)
     auto [ec] = co_await commands_.async_send(no_error, std::move(command), use_nothrow);
     co_return !ec;
 }
