@@ -101,9 +101,6 @@ awaitable<void> Hub::run() {
         // most commands_per_round commands ahead of its writers: then it waits
         // until every writer it woke has written, so that no queue gathers
         // more than that many commands' frames between two turns.
-        if (!writers_->busy()) {
-            since_idle_ = 0;
-        }
         while (since_idle_ >= commands_per_round && writers_->busy()) {
             writers_idle_->expires_at(asio::steady_timer::time_point::max());
             co_await writers_idle_->async_wait(use_nothrow);
