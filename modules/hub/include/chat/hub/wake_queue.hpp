@@ -23,8 +23,9 @@ class Peer;
 /// own speed requires, with no timer.
 class WakeQueue : public std::enable_shared_from_this<WakeQueue> {
   public:
-    /// One of the awake places. The writer holds it from its wake-up until it
-    /// takes its frames; giving it back (or destroying it) wakes the next in line.
+    /// One of the awake places. The writer holds it from its wake-up until its
+    /// write has left, or until it ends the turn early (its socket is full);
+    /// giving it back (or destroying it) wakes the next in line.
     class Turn {
       public:
         Turn() = default;
@@ -55,7 +56,7 @@ class WakeQueue : public std::enable_shared_from_this<WakeQueue> {
     };
 
     /// `on_idle` is called (from any thread, without a lock held) each time the
-    /// last writer owed a wake-up has taken its frames.
+    /// last turn given out has ended.
     explicit WakeQueue(std::size_t awake_limit, std::function<void()> on_idle = {})
         : awake_limit_(awake_limit == 0 ? 1 : awake_limit), on_idle_(std::move(on_idle)) {}
 
@@ -63,7 +64,7 @@ class WakeQueue : public std::enable_shared_from_this<WakeQueue> {
     /// Thread-safe. A writer no longer waiting when its turn comes is skipped.
     void request(const std::shared_ptr<Peer>& peer);
 
-    /// Some writer owed a wake-up has not taken its frames yet.
+    /// Some turn has not ended yet.
     bool busy() const;
     /// Writers awake now (for tests and metrics).
     std::size_t awake() const;

@@ -65,9 +65,13 @@ class SharedWriteStream {
         if (result_) {
             return false;  // broken: the wait reports why
         }
+        auto left = asio::buffer_size(buffers);
+        if (left == 0) {
+            return true;
+        }
         boost::beast::buffers_suffix<ConstBufferSequence> rest(buffers);
         if (!draining_) {
-            while (asio::buffer_size(rest) > 0) {
+            for (;;) {
                 error_code ec;
                 const auto n = next_.write_some(rest, ec);
                 if (ec == asio::error::would_block || ec == asio::error::try_again) {
@@ -78,9 +82,10 @@ class SharedWriteStream {
                     return false;
                 }
                 rest.consume(n);
-            }
-            if (asio::buffer_size(rest) == 0) {
-                return true;
+                left -= n;
+                if (left == 0) {
+                    return true;
+                }
             }
         }
         append(rest);
