@@ -1,9 +1,8 @@
 // chat_app: parses the options, sets up logging, and runs a chat server on
 // --threads I/O threads until SIGINT or SIGTERM has shut it down gracefully.
 
-#include <sys/resource.h>
-
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -14,6 +13,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include "chat/logging/log.hpp"
+#include "chat/net/file_limit.hpp"
 #include "chat/session/server.hpp"
 #include "options.hpp"
 
@@ -33,16 +33,6 @@ std::string bundled_www(const char* argv0) {
         }
     }
     return CHAT_SOURCE_WWW_DIR;
-}
-
-/// Each connection is a file descriptor; the soft limit (often 1024) is raised
-/// to the hard one, as Go's runtime does for its servers.
-void raise_file_limit() {
-    rlimit limit{};
-    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-        limit.rlim_cur = limit.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &limit);
-    }
 }
 
 /// protobuf reports malformed client input (invalid UTF-8 in a string field) on
@@ -68,18 +58,28 @@ int main(int argc, char* argv[]) {
 
     try {
         const chat::logging::Logging logging(options.log);
-        raise_file_limit();
+        chat::net::raise_file_limit();
         google::protobuf::SetLogHandler(protobuf_log);
 
         boost::asio::io_context io(static_cast<int>(options.server.threads));
         chat::session::Server server(io, options.server);
 
+        // The first SIGINT/SIGTERM shuts down gracefully; a second one during
+        // the grace period ends the process at once, as Ctrl-C twice should.
         boost::asio::signal_set signals(io, SIGINT, SIGTERM);
         signals.async_wait([&](const boost::system::error_code& ec, int signal) {
-            if (!ec) {
-                CHAT_LOG(info) << "signal " << signal << ": shutting down";
-                server.stop();
+            if (ec) {
+                return;
             }
+            CHAT_LOG(info) << "signal " << signal << ": shutting down";
+            server.stop();
+            signals.async_wait([](const boost::system::error_code& again, int second) {
+                if (!again) {
+                    // Both log sinks flush each record: nothing is lost.
+                    CHAT_LOG(warning) << "signal " << second << " again: exiting now";
+                    std::_Exit(128 + second);
+                }
+            });
         });
         server.start();
         CHAT_LOG(info) << "chat_app running on " << options.server.threads << " threads";

@@ -38,6 +38,7 @@
 
 #include "chat/chat.pb.h"
 #include "chat/net/asio.hpp"
+#include "chat/net/file_limit.hpp"
 #include "histogram.hpp"
 #include "wire.hpp"
 
@@ -578,14 +579,6 @@ std::optional<Options> parse(int argc, char** argv) {
     }
 }
 
-void raise_file_limit() {
-    rlimit limit{};
-    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-        limit.rlim_cur = limit.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &limit);
-    }
-}
-
 struct Report {
     double login_seconds = 0;
     double window_seconds = 0;
@@ -848,7 +841,7 @@ int main(int argc, char** argv) {
     if (!options) {
         return 0;
     }
-    raise_file_limit();
+    chat::net::raise_file_limit();
     Run run;
     run.options = *options;
     const auto& o = run.options;

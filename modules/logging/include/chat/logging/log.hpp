@@ -10,10 +10,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <filesystem>
 #include <iosfwd>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include <boost/log/sources/global_logger_storage.hpp>
@@ -28,6 +30,9 @@ enum class Level { trace, debug, info, warning, error };
 /// "trace", "debug", "info", "warning" (or "warn"), "error"; nullopt otherwise.
 std::optional<Level> parse_level(std::string_view text);
 std::ostream& operator<<(std::ostream& out, Level level);
+
+/// What an exception says, for a log line: its what(), or "unknown exception".
+std::string describe(const std::exception_ptr& error);
 
 struct Config {
     Level level = Level::info;
