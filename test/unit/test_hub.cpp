@@ -69,8 +69,8 @@ class TestPeer final : public hub::Peer {
 
 /// A hub on the test's io_context (one thread: a strand by itself).
 struct HubTest {
-    explicit HubTest(asio::any_io_executor executor, std::size_t writers_awake = 16)
-        : executor_(executor), hub(executor, metrics, clock, writers_awake, 1024) {
+    explicit HubTest(asio::any_io_executor executor, hub::HubLimits limits = {.capacity = 1024})
+        : executor_(executor), hub(executor, metrics, clock, limits) {
         asio::co_spawn(executor, hub.run(), [this](std::exception_ptr e) {
             finished = true;
             if (e) {
@@ -121,10 +121,10 @@ awaitable<void> take_and_keep_the_turn(std::shared_ptr<TestPeer> peer,
 }
 
 template <typename Test>
-void hub_test(Test test, std::size_t writers_awake = 16) {
+void hub_test(Test test, hub::HubLimits limits = {.capacity = 1024}) {
     test::run(
         [&]() -> awaitable<void> {
-            HubTest h(co_await asio::this_coro::executor, writers_awake);
+            HubTest h(co_await asio::this_coro::executor, limits);
             co_await test(h);
             h.hub.stop();
         },
@@ -230,7 +230,7 @@ BOOST_AUTO_TEST_CASE(with_one_writer_awake_every_frame_still_arrives_in_order) {
             }
             BOOST_TEST(h.metrics.dropped_count(hub::DropReason::slow_consumer) == 0u);
         },
-        1);
+        {.writers_awake = 1, .capacity = 1024});
 }
 
 BOOST_AUTO_TEST_CASE(an_unregister_with_a_code_closes_the_queue_after_what_came_before) {
@@ -279,6 +279,42 @@ BOOST_AUTO_TEST_CASE(the_hub_runs_at_most_64_commands_ahead_of_its_writers) {
         }
         BOOST_TEST(h.metrics.dropped_count(hub::DropReason::slow_consumer) == 0u);
     });
+}
+
+BOOST_AUTO_TEST_CASE(a_writer_that_keeps_its_turn_is_dropped_and_the_hub_goes_on) {
+    hub_test(
+        [](HubTest& h) -> awaitable<void> {
+            const auto executor = co_await asio::this_coro::executor;
+            auto ann = co_await h.user("ann");
+            auto bob = co_await h.user("bob");
+            co_await ann->expect("login");
+            // bob's writer takes its turn and never gives it back (a stuck writer).
+            auto held = std::make_shared<std::vector<hub::Frame>>();
+            asio::co_spawn(executor, take_and_keep_the_turn(bob, held), asio::detached);
+            for (int i = 0; i < 200; ++i) {
+                co_await h.say(*ann, std::to_string(i));
+            }
+            // Without the bound the hub would wait for bob for good after 64
+            // commands, and ann would never see the rest. bob's leave comes
+            // in between, once his turn is overdue.
+            int next = 0;
+            bool bob_left = false;
+            while (next < 200) {
+                const auto frame = co_await ann->next();
+                if (frame.type() == "logout") {
+                    BOOST_TEST(frame.user_name() == "bob");
+                    BOOST_TEST(!std::exchange(bob_left, true));
+                    continue;
+                }
+                BOOST_TEST_REQUIRE(frame.content() == std::to_string(next++));
+            }
+            BOOST_TEST(bob_left);
+            BOOST_TEST((bob->closed_with == CloseCode::internal_error));
+            BOOST_TEST(h.metrics.dropped_count(hub::DropReason::stalled_writer) == 1u);
+            auto bob_again = co_await h.user("bob");  // his name is free again
+            BOOST_TEST(h.metrics.users_online.load() == 2);
+        },
+        {.turn_limit = std::chrono::milliseconds(200), .capacity = 1024});
 }
 
 BOOST_AUTO_TEST_CASE(leaving_is_announced_to_the_others_only) {

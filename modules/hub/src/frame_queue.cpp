@@ -98,6 +98,19 @@ void FrameQueue::close(std::optional<CloseCode> code) {
     pushed(lock);
 }
 
+void FrameQueue::end_consumer() {
+    WakeQueue::Turn turn;
+    {
+        std::lock_guard lock(mutex_);
+        closed_ = true;
+        pending_.clear();
+        in_flight_ = 0;
+        waiting_ = false;
+        turn = std::move(turn_);
+    }
+    // Given back outside the lock: the next writer in line is woken.
+}
+
 std::size_t FrameQueue::size() const {
     std::lock_guard lock(mutex_);
     return pending_.size() + in_flight_;

@@ -38,14 +38,15 @@ Frame serialise(const ChatRequest& message) {
 }  // namespace
 
 Hub::Hub(asio::any_io_executor executor, Metrics& metrics, FrameClock& clock,
-         std::size_t writers_awake, std::size_t capacity)
+         const HubLimits& limits)
     : executor_(std::move(executor)),
       metrics_(metrics),
       clock_(clock),
-      commands_(executor_, capacity),
-      writers_idle_(std::make_shared<asio::steady_timer>(executor_)) {
+      commands_(executor_, limits.capacity),
+      writers_idle_(std::make_shared<asio::steady_timer>(executor_)),
+      turn_limit_(limits.turn_limit) {
     writers_ = std::make_shared<WakeQueue>(
-        writers_awake, [executor = executor_, idle = std::weak_ptr(writers_idle_)] {
+        limits.writers_awake, [executor = executor_, idle = std::weak_ptr(writers_idle_)] {
             asio::post(executor, [idle] {
                 if (const auto timer = idle.lock()) {
                     timer->cancel();
@@ -101,25 +102,49 @@ awaitable<void> Hub::run() {
         // most commands_per_round commands ahead of its writers: then it waits
         // until every writer it woke has written, so that no queue gathers
         // more than that many commands' frames between two turns.
-        while (since_idle_ >= commands_per_round && writers_->busy()) {
-            writers_idle_->expires_at(asio::steady_timer::time_point::max());
-            co_await writers_idle_->async_wait(use_nothrow);
+        if (since_idle_ >= commands_per_round) {
+            co_await wait_for_writers();
         }
         if (!writers_->busy()) {
             since_idle_ = 0;
         }
     }
-    // Asio's close() leaves buffered commands in the channel, and a Register
-    // holds its session, which holds the server that holds this hub: one
-    // racing the stop would keep them all alive (and the shutdown waiting for
-    // its grace period). Discard what is buffered, then close for good.
-    commands_.reset();
-    commands_.close();
     // A Register received just as stop() closed the channel made a member
     // that can no longer unregister (its session is closed with 1001 all the
-    // same): let go of the sessions, or they and the server never end.
-    members_.clear();
+    // same), and Asio's close() keeps buffered commands: let go of both.
+    abandon();
     CHAT_LOG(debug) << "hub stopped";
+}
+
+awaitable<void> Hub::wait_for_writers() {
+    while (writers_->busy()) {
+        writers_idle_->expires_after(turn_limit_);
+        if (auto [ec] = co_await writers_idle_->async_wait(use_nothrow); ec) {
+            continue;  // cancelled: the writers may all be done
+        }
+        for (const auto& peer : writers_->revoke_overdue(turn_limit_)) {
+            const auto member = members_.find(peer->id());
+            CHAT_LOG_CONN(error, peer->id())
+                << "dropped: its writer held its turn for over " << turn_limit_.count() << " ms";
+            metrics_.dropped(DropReason::stalled_writer);
+            peer->close(CloseCode::internal_error);
+            if (member != members_.end()) {
+                leave(member);
+            }
+        }
+        drop_slow_peers();
+        schedule_wakes();
+    }
+}
+
+void Hub::abandon() {
+    commands_.reset();  // discards what is buffered
+    commands_.close();
+    members_.clear();
+    names_.clear();
+    online_.clear();
+    too_slow_.clear();
+    to_wake_.clear();
 }
 
 void Hub::begin_stop() {

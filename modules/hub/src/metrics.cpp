@@ -10,6 +10,8 @@ std::string_view label(DropReason reason) {
             return "flooding";
         case DropReason::idle:
             return "idle";
+        case DropReason::stalled_writer:
+            return "stalled_writer";
         case DropReason::protocol_error:
             return "protocol_error";
         case DropReason::count:

@@ -20,6 +20,7 @@ enum class CloseCode : std::uint16_t {
     unsupported_data = 1003,
     policy_violation = 1008,
     too_big = 1009,
+    internal_error = 1011,
 };
 
 /// A connection opened: the hub starts tracking it (not yet logged in).

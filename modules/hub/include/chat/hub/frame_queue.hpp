@@ -64,6 +64,12 @@ class FrameQueue {
     /// queued and then a close frame with that code; without one (the connection
     /// is already gone) it stops at once. Idempotent: the first call decides.
     void close(std::optional<CloseCode> code);
+    /// The writer has ended, however it ended (an error, an exception, its
+    /// coroutine destroyed): the queue closes without a close frame, drops
+    /// what it holds, gives back the writer's turn and takes no turn again.
+    /// Without this a writer gone while it waited would be handed turns it
+    /// can never give back.
+    void end_consumer();
     /// Frames queued or being written.
     std::size_t size() const;
 

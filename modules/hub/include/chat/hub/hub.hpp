@@ -2,6 +2,7 @@
 // The hub: an actor coroutine that alone owns the connections, the users online
 // and the order of messages.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -25,6 +26,16 @@ class ChatRequest;
 
 namespace chat::hub {
 
+/// The hub's bounds.
+struct HubLimits {
+    std::size_t writers_awake = 16;  // writers woken at once (WakeQueue)
+    /// A writer holds its turn for microseconds (a non-blocking write). One
+    /// that holds it for this long is stuck: the hub takes the turn back and
+    /// drops that connection rather than wait for it.
+    std::chrono::milliseconds turn_limit{3'000};
+    std::size_t capacity = 4096;  // commands waiting in the hub's channel
+};
+
 /// Consumes one channel of commands (Register, Unregister, Broadcast) on its
 /// own strand and needs no lock: the users, the names and the message counter
 /// are touched by run() alone. Each outgoing ChatRequest is serialised once and
@@ -36,13 +47,14 @@ namespace chat::hub {
 /// WakeQueue, at most `writers_awake` at once, and each leaves with all that
 /// was queued for it meanwhile, in one write. The hub runs at most 64 commands
 /// ahead of its writers, then waits until every writer it woke has written:
-/// outrunning them would fill queues and drop clients that read fine.
+/// outrunning them would fill queues and drop clients that read fine. That
+/// wait is bounded by `turn_limit`: no single writer can hold the hub.
 class Hub {
   public:
     /// `executor` must be a strand (or a single-threaded context): run() and
-    /// stop()'s work happen on it. `capacity` bounds the commands waiting.
+    /// stop()'s work happen on it.
     Hub(asio::any_io_executor executor, Metrics& metrics, FrameClock& clock,
-        std::size_t writers_awake = 16, std::size_t capacity = 4096);
+        const HubLimits& limits = {});
 
     const asio::any_io_executor& executor() const noexcept { return executor_; }
 
@@ -57,6 +69,12 @@ class Hub {
     /// From any thread: every connection, present or registering later, is
     /// closed with 1001; run() returns when the last one has unregistered.
     void stop();
+
+    /// Only once no thread runs the executor, when it was stopped before run()
+    /// returned (a shutdown's grace period over): lets go of every connection
+    /// and of the commands still queued. Sessions hold their server, which
+    /// holds this hub; kept, they would never be freed.
+    void abandon();
 
   private:
     struct Member {
@@ -86,6 +104,9 @@ class Hub {
     /// Closes and removes connections whose queue was full; their leave notices
     /// may find more.
     void drop_slow_peers();
+    /// Waits until the writers woken have all written, at most turn_limit_
+    /// at a time; a writer that holds its turn longer is dropped.
+    awaitable<void> wait_for_writers();
 
     asio::any_io_executor executor_;
     Metrics& metrics_;
@@ -101,6 +122,7 @@ class Hub {
     // Cancelled (on the hub's strand) when the writers have all taken their
     // frames; shared so that a late signal finds it gone rather than dangling.
     std::shared_ptr<asio::steady_timer> writers_idle_;
+    const std::chrono::milliseconds turn_limit_;
     std::size_t since_idle_ = 0;  // commands handled since the writers were last all done
     std::uint64_t last_message_id_ = 0;
     bool stopping_ = false;

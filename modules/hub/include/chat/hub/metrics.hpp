@@ -11,7 +11,7 @@
 namespace chat::hub {
 
 /// Why the server ended a connection it did not want to keep.
-enum class DropReason { slow_consumer, flooding, idle, protocol_error, count };
+enum class DropReason { slow_consumer, flooding, idle, protocol_error, stalled_writer, count };
 
 std::string_view label(DropReason reason);
 
