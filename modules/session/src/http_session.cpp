@@ -83,16 +83,13 @@ awaitable<void> run_http_session(std::shared_ptr<ServerState> state, beast::tcp_
                                                        std::move(*place), std::move(*chat_ticket));
             // A coroutine of its own: this one's frame and buffer are not kept
             // for the life of the chat connection.
-            asio::co_spawn(
-                executor, session->run(std::move(request)), [id](const std::exception_ptr& e) {
-                    if (e) {
-                        try {
-                            std::rethrow_exception(e);
-                        } catch (const std::exception& error) {
-                            CHAT_LOG_CONN(error, id) << "chat connection failed: " << error.what();
-                        }
-                    }
-                });
+            asio::co_spawn(executor, session->run(std::move(request)),
+                           [id](const std::exception_ptr& e) {
+                               if (e) {
+                                   CHAT_LOG_CONN(error, id)
+                                       << "chat connection failed: " << logging::describe(e);
+                               }
+                           });
             co_return;
         }
         state->metrics.add(state->metrics.http_requests);

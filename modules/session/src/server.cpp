@@ -24,13 +24,8 @@ bool out_of_descriptors(const error_code& ec) {
 }
 
 void log_exception(std::string_view what, const std::exception_ptr& e) {
-    if (!e) {
-        return;
-    }
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& error) {
-        CHAT_LOG(error) << what << " failed: " << error.what();
+    if (e) {
+        CHAT_LOG(error) << what << " failed: " << logging::describe(e);
     }
 }
 }  // namespace
@@ -38,7 +33,8 @@ void log_exception(std::string_view what, const std::exception_ptr& e) {
 ServerState::ServerState(asio::io_context& context, Config configuration)
     : io(context),
       config(std::move(configuration)),
-      hub(asio::make_strand(context), metrics, clock, config.writers_awake),
+      hub(asio::make_strand(context), metrics, clock,
+          hub::HubLimits{.writers_awake = config.writers_awake}),
       files(config.www_root),
       router(files, metrics),
       limits(config.max_connections, config.max_connections_per_address),
@@ -152,7 +148,12 @@ void ServerState::maybe_finish() {
 Server::Server(asio::io_context& io, Config config)
     : state_(std::make_shared<ServerState>(io, std::move(config))) {}
 
-Server::~Server() = default;
+Server::~Server() {
+    // A shutdown whose grace period ran out stopped the io_context with
+    // connections still registered: the hub lets go of them, or they and this
+    // state would keep each other alive.
+    state_->hub.abandon();
+}
 
 asio::ip::tcp::endpoint Server::local_endpoint() const {
     return state_->acceptor().local_endpoint();

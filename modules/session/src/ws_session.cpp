@@ -18,6 +18,15 @@ namespace {
 FrameHandler::Limits limits_of(const Config& config) {
     return {config.max_content_bytes, config.rate, config.burst, config.flood_limit};
 }
+
+/// Tells the queue that its consumer has ended, when the writer's frame goes.
+struct ConsumerEnd {
+    explicit ConsumerEnd(hub::FrameQueue& queue) : frames(queue) {}
+    ConsumerEnd(const ConsumerEnd&) = delete;
+    ConsumerEnd& operator=(const ConsumerEnd&) = delete;
+    ~ConsumerEnd() { frames.end_consumer(); }
+    hub::FrameQueue& frames;
+};
 }  // namespace
 
 WsSession::WsSession(std::shared_ptr<ServerState> state, beast::tcp_stream stream, hub::PeerId id,
@@ -74,8 +83,21 @@ awaitable<void> WsSession::run(Request upgrade) {
     if (!co_await state_->hub.send(std::move(join))) {
         close(hub::CloseCode::going_away);  // shutting down
     }
-    co_await (read_loop() && write_loop());
-    co_await unregister(std::nullopt);  // in case the reader was cut short by an exception
+    // Whatever ends the connection (an error, an exception in either loop or
+    // after them), the session unregisters and gives its places back: a
+    // connection the hub still counted would keep its name taken.
+    std::exception_ptr failure;
+    try {
+        co_await (read_loop() && write_loop());
+        inject_fault(FaultPoint::session_end);
+    } catch (...) {
+        failure = std::current_exception();
+    }
+    if (failure) {
+        CHAT_LOG_CONN(error, id()) << "chat connection failed: " << logging::describe(failure);
+        abort();
+    }
+    co_await unregister(std::nullopt);  // unless the reader did
     ended_ = true;                      // a close() arriving now must not arm the deadline
     close_deadline_.cancel();
     // Give the places back now, not when the last reference goes: a client
@@ -84,6 +106,12 @@ awaitable<void> WsSession::run(Request upgrade) {
     chat_ticket_ = {};
     metrics.add(metrics.connections_open, -1);
     CHAT_LOG_CONN(info, id()) << "chat connection closed";
+}
+
+void WsSession::inject_fault(FaultPoint point) const {
+    if (state_->config.inject_fault) {
+        state_->config.inject_fault(point, id());
+    }
 }
 
 void WsSession::close(hub::CloseCode code) {
@@ -111,6 +139,7 @@ awaitable<void> WsSession::read_loop() {
             break;  // Beast has closed or torn down the connection already
         }
         metrics.add(metrics.frames_received);
+        inject_fault(FaultPoint::reader);
         if (!ws_.got_binary()) {
             CHAT_LOG_CONN(info, id()) << "dropped: text frame";
             metrics.dropped(hub::DropReason::protocol_error);
@@ -180,6 +209,9 @@ bool WsSession::answer(const Answer& reply) {
 
 awaitable<void> WsSession::write_loop() {
     auto& metrics = state_->metrics;
+    // However this coroutine ends, even destroyed while it waits, the queue
+    // learns that nobody takes frames any more (and takes back a turn).
+    const ConsumerEnd consumer_end{frames()};
     std::vector<hub::Frame> batch;
     for (;;) {
         const auto next = co_await frames().next_batch(batch);
@@ -195,6 +227,7 @@ awaitable<void> WsSession::write_loop() {
                 break;
             }
             metrics.add(metrics.frames_sent, batch.size());
+            inject_fault(FaultPoint::writer);
         }
         if (next.last) {
             frames().end_turn();  // the close handshake waits for the peer, not the others

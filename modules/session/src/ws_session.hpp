@@ -10,6 +10,7 @@
 #include <boost/beast/websocket/stream.hpp>
 
 #include "chat/hub/peer.hpp"
+#include "chat/session/config.hpp"
 #include "chat/session/connection_limits.hpp"
 #include "chat/session/frame_handler.hpp"
 #include "chat/session/router.hpp"
@@ -52,6 +53,7 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     bool answer(const Answer& answer);
     void arm_close_deadline();  // on the strand
     void abort();               // on the strand: drop the TCP connection
+    void inject_fault(FaultPoint point) const;
 
     std::shared_ptr<ServerState> state_;
     const asio::any_io_executor strand_;

@@ -5,9 +5,17 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace chat::session {
+
+/// Where a test may make a connection fail (Config::inject_fault).
+enum class FaultPoint {
+    reader,       // after a frame was read, before it is acted on
+    writer,       // after a batch was written
+    session_end,  // after the reader and the writer, before the session's cleanup
+};
 
 struct Config {
     std::string address = "0.0.0.0";
@@ -32,6 +40,10 @@ struct Config {
     // connections from one address, the new one gets 503 and is closed.
     std::size_t max_connections = 0;
     std::size_t max_connections_per_address = 0;
+
+    /// Tests only: called with the connection's id at each FaultPoint; it may
+    /// throw, to prove that a failing connection cannot wedge the server.
+    std::function<void(FaultPoint, std::uint64_t connection)> inject_fault;
 };
 
 }  // namespace chat::session
