@@ -181,6 +181,25 @@ BOOST_AUTO_TEST_CASE(rule_7_flooding_is_rate_limited_then_closed_with_1008) {
     });
 }
 
+BOOST_AUTO_TEST_CASE(rule_7_a_ping_flood_is_closed_with_1008_without_error_frames) {
+    with_server([](TestServer& server) -> awaitable<void> {
+        auto ann = co_await logged_in(server, "ann");
+        auto client = co_await logged_in(server, "pinger");
+        co_await ann.expect("login");
+        // Beast answers pings by itself; they must still take tokens: burst 40
+        // + 200 over the limit + some.
+        for (int i = 0; i < 300; ++i) {
+            if (auto [ec] = co_await client.stream().async_ping({}, use_nothrow); ec) {
+                break;
+            }
+        }
+        // No error frame for a control frame: nothing comes but the close.
+        BOOST_TEST(co_await client.expect_close() == 1008);
+        BOOST_TEST(server.metrics().dropped_count(hub::DropReason::flooding) == 1u);
+        BOOST_TEST((co_await ann.expect("logout")).user_name() == "pinger");
+    });
+}
+
 BOOST_AUTO_TEST_CASE(rule_8_broadcasts_and_notices_in_one_order_for_everyone) {
     with_server([](TestServer& server) -> awaitable<void> {
         auto ann = co_await logged_in(server, "ann");

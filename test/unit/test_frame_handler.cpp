@@ -114,4 +114,20 @@ BOOST_AUTO_TEST_CASE(rate_limit_then_flood_close) {
     BOOST_TEST((std::get<Disconnect>(last).reason == hub::DropReason::flooding));
 }
 
+BOOST_AUTO_TEST_CASE(pings_share_the_bucket_and_count_toward_the_flood_close) {
+    auto h = handler({.rate = 20, .burst = 5, .flood_limit = 3});
+    for (int i = 0; i < 3; ++i) {
+        BOOST_TEST(!h.handle_control(now));  // tokens taken
+    }
+    std::get<Answer>(h.handle(frame("heartbeat"), now));
+    std::get<Answer>(h.handle(frame("heartbeat"), now));  // the burst is spent
+    error_of(h.handle(frame("heartbeat"), now));          // one over the limit
+    BOOST_TEST(!h.handle_control(now));                   // two, silently
+    BOOST_TEST(!h.handle_control(now));                   // three
+    const auto flood = h.handle_control(now);
+    BOOST_TEST_REQUIRE(flood.has_value());
+    BOOST_TEST((flood->code == hub::CloseCode::policy_violation));
+    BOOST_TEST((flood->reason == hub::DropReason::flooding));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -18,6 +18,13 @@ FrameHandler::FrameHandler(hub::PeerId peer, const Limits& limits) noexcept
       max_content_bytes_(limits.max_content_bytes),
       limiter_(limits.rate, limits.burst, limits.flood_limit) {}
 
+std::optional<Disconnect> FrameHandler::handle_control(RateLimiter::Clock::time_point now) {
+    if (limiter_.admit(now) == RateLimiter::Verdict::disconnect) {
+        return Disconnect{hub::CloseCode::policy_violation, hub::DropReason::flooding};
+    }
+    return std::nullopt;
+}
+
 Action FrameHandler::handle(std::string_view frame, RateLimiter::Clock::time_point now) {
     switch (limiter_.admit(now)) {
         case RateLimiter::Verdict::accept:

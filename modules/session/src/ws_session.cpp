@@ -57,6 +57,19 @@ awaitable<void> WsSession::run(Request upgrade) {
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& response) { response.set(http::field::server, "chat"); }));
     ws_.read_message_max(config.max_message_bytes);
+    // Beast answers pings itself, so they never reach the reader: the rate
+    // limit sees them here (rule 7).
+    ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+        if (kind == websocket::frame_type::close) {
+            return;
+        }
+        if (const auto flood = handler_.handle_control(RateLimiter::Clock::now());
+            flood && !std::exchange(ping_flood_, true)) {
+            CHAT_LOG_CONN(info, id()) << "dropped: " << hub::label(*flood->reason) << " (pings)";
+            state_->metrics.dropped(*flood->reason);
+            close(flood->code);
+        }
+    });
     // The writer frames its messages itself (binary, one frame each) and
     // writes without waiting whenever the socket has room (SharedWriteStream).
     error_code failed;

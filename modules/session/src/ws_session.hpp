@@ -65,6 +65,7 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     bool deadline_armed_ = false;  // these three on the strand
     bool ended_ = false;
     bool unregistered_ = false;
+    bool ping_flood_ = false;  // closed for flooding with pings (on the strand)
 };
 
 }  // namespace chat::session

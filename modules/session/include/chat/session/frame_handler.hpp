@@ -49,6 +49,11 @@ class FrameHandler {
     /// this handler (they point to constant text).
     Action handle(std::string_view frame, RateLimiter::Clock::time_point now);
 
+    /// A ping or pong the client sent: it takes a token like any frame (rule
+    /// 7), gets no error frame when over the limit, and counts toward the
+    /// flood limit; the Disconnect when that is reached.
+    std::optional<Disconnect> handle_control(RateLimiter::Clock::time_point now);
+
   private:
     hub::PeerId peer_;
     std::size_t max_content_bytes_;
