@@ -67,7 +67,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     static const World world;
     static const chat::session::StaticFiles files(world.root);
     static chat::hub::Metrics metrics;
-    static const chat::session::Router router(files, metrics);
+    static const chat::session::Config config;
+    static const std::atomic<bool> accepting{true};
+    static const chat::session::Router router(files, metrics, config, accepting);
 
     http::request_parser<http::string_body> parser;
     parser.header_limit(8 * 1024);
@@ -81,7 +83,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // Any target, parsed or not, goes through path resolution.
     const std::string raw(reinterpret_cast<const char*>(data), size);
     for (const auto& target : {raw.substr(0, raw.find(' ')), raw}) {
-        const auto found = files.resolve(target);
+        const auto found = files.resolve(chat::session::target_path(target));
         if (const auto* file = std::get_if<chat::session::StaticFiles::Found>(&found)) {
             require(inside(file->file, world.root));
             require(file->file.filename() != "secret.txt");
@@ -91,8 +93,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return 0;
     }
     auto request = parser.release();
+    chat::session::join_list_fields(request);
     const auto target = std::string(request.target());
-    const auto found = files.resolve(target);
+    const auto found = files.resolve(chat::session::target_path(target));
     if (const auto* file = std::get_if<chat::session::StaticFiles::Found>(&found)) {
         require(inside(file->file, world.root));
     }

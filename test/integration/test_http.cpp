@@ -3,16 +3,54 @@
 
 #include <fstream>
 
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+
 #include "chat/proto/schema.hpp"
 #include "server_test.hpp"
 
 using namespace chat;
 using namespace chat::test;
+namespace bhttp = boost::beast::http;
 
 namespace {
 
 bool contains(const std::string& text, std::string_view part) {
     return text.find(part) != std::string::npos;
+}
+
+/// Writes `request` as it is on `stream` and reads one response.
+awaitable<bhttp::response<bhttp::string_body>> exchange(boost::beast::tcp_stream& stream,
+                                                        std::string request) {
+    stream.expires_after(default_timeout);
+    co_await asio::async_write(stream, asio::buffer(request), asio::use_awaitable);
+    boost::beast::flat_buffer buffer;
+    bhttp::response<bhttp::string_body> response;
+    co_await bhttp::async_read(stream, buffer, response, asio::use_awaitable);
+    stream.expires_never();
+    co_return response;
+}
+
+awaitable<boost::beast::tcp_stream> connect_to(std::uint16_t port) {
+    boost::beast::tcp_stream stream(co_await asio::this_coro::executor);
+    co_await stream.async_connect(asio::ip::tcp::endpoint(asio::ip::address_v4::loopback(), port),
+                                  asio::use_awaitable);
+    co_return stream;
+}
+
+/// A raw request on a connection of its own: its status.
+awaitable<unsigned> raw_status(std::uint16_t port, std::string request) {
+    auto stream = co_await connect_to(port);
+    co_return (co_await exchange(stream, std::move(request))).result_int();
+}
+
+std::string upgrade_request(std::string_view target, std::string_view connection_lines) {
+    return "GET " + std::string(target) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+           std::string(connection_lines) +
+           "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
 }
 
 /// A www folder with a secret file beside it, outside.
@@ -109,6 +147,84 @@ BOOST_AUTO_TEST_CASE(an_upgrade_on_any_path_but_ws_is_404) {
             BOOST_TEST((co_await http_request(server.port(), "/ws", "GET", key)).status == 101u);
         },
         config());
+}
+
+BOOST_AUTO_TEST_CASE(a_connection_field_on_two_lines_is_one_list) {
+    // RFC 9110, section 5.3: "Connection: close" and "Connection: Upgrade" on
+    // two lines are "close, Upgrade".
+    with_server(
+        [](TestServer& server) -> awaitable<void> {
+            const auto two_lines = "Connection: keep-alive\r\nConnection: Upgrade\r\n";
+            BOOST_TEST(co_await raw_status(server.port(), upgrade_request("/ws", two_lines)) ==
+                       101u);
+            BOOST_TEST(co_await raw_status(server.port(), upgrade_request("/", two_lines)) == 404u);
+            BOOST_TEST(co_await raw_status(server.port(),
+                                           upgrade_request("/ws", "Connection: Upgrade\r\n")) ==
+                       101u);
+            // An Upgrade field on two lines too.
+            const auto split_upgrade =
+                "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+                "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+            BOOST_TEST(co_await raw_status(server.port(), split_upgrade) == 101u);
+        },
+        config());
+}
+
+BOOST_AUTO_TEST_CASE(a_body_over_the_limit_is_refused_for_its_method_first) {
+    with_server(
+        [](TestServer& server) -> awaitable<void> {
+            const std::string body(16 * 1024, 'x');  // the limit is 8 KiB
+            const auto with_body = [&](std::string_view method) {
+                return std::string(method) +
+                       " / HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+                       "\r\n\r\n" + body;
+            };
+            BOOST_TEST(co_await raw_status(server.port(), with_body("POST")) == 405u);
+            BOOST_TEST(co_await raw_status(server.port(), with_body("PUT")) == 405u);
+            BOOST_TEST(co_await raw_status(server.port(), with_body("GET")) == 413u);
+            BOOST_TEST(co_await raw_status(server.port(),
+                                           "POST / HTTP/1.1\r\nHost: x\r\n"
+                                           "Content-Length: 3\r\n\r\nabc") == 405u);
+        },
+        config());
+}
+
+BOOST_AUTO_TEST_CASE(config_tells_clients_the_limits) {
+    auto c = config();
+    c.max_content_bytes = 1234;
+    c.idle_timeout = std::chrono::seconds(42);
+    with_server(
+        [](TestServer& server) -> awaitable<void> {
+            const auto answer = co_await http_request(server.port(), "/config");
+            BOOST_TEST(answer.status == 200u);
+            BOOST_TEST(contains(answer.content_type, "application/json"));
+            BOOST_TEST(contains(answer.body, "\"maxContentBytes\":1234"), answer.body);
+            BOOST_TEST(contains(answer.body, "\"idleTimeoutMs\":42000"), answer.body);
+            const auto head = co_await http_request(server.port(), "/config", "HEAD");
+            BOOST_TEST(head.body.empty());
+            BOOST_TEST(head.content_length == std::to_string(answer.body.size()));
+        },
+        c);
+}
+
+BOOST_AUTO_TEST_CASE(healthz_answers_503_once_the_server_stops) {
+    auto c = config();
+    c.shutdown_grace = std::chrono::seconds(2);
+    with_server(
+        [](TestServer& server) -> awaitable<void> {
+            // The listener closes at once; a connection kept alive still asks.
+            auto stream = co_await connect_to(server.port());
+            const std::string health = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+            BOOST_TEST((co_await exchange(stream, health)).result_int() == 200u);
+            auto ann = co_await logged_in(server, "ann");  // holds the shutdown until she goes
+            server.stop();
+            BOOST_TEST(co_await ann.wait_close() == 1001);
+            const auto stopping = co_await exchange(stream, health);
+            BOOST_TEST(stopping.result_int() == 503u);
+            BOOST_TEST(stopping[bhttp::field::retry_after] == "5");
+        },
+        c);
 }
 
 BOOST_AUTO_TEST_CASE(no_path_escapes_the_www_folder) {

@@ -3,6 +3,7 @@
 
 #include <fstream>
 
+#include "chat/session/router.hpp"
 #include "chat/session/static_files.hpp"
 #include "test_server.hpp"
 
@@ -46,7 +47,7 @@ BOOST_AUTO_TEST_CASE(serves_files_of_the_folder) {
     const StaticFiles files(www);
     BOOST_TEST(found(files, "/", "home.html"));
     BOOST_TEST(found(files, "/home.html", "home.html"));
-    BOOST_TEST(found(files, "/home.html?v=2#top", "home.html"));
+    BOOST_TEST(found(files, chat::session::target_path("/home.html?v=2#top"), "home.html"));
     BOOST_TEST(found(files, "/app.js", "app.js"));
     BOOST_TEST(found(files, "/sub/a%20b.css", "a b.css"));
     BOOST_TEST(found(files, "//app.js", "app.js"));
@@ -80,6 +81,25 @@ BOOST_AUTO_TEST_CASE(what_is_not_a_visible_file_inside_is_not_found) {
                                "//etc/passwd", "/etc/passwd", "/%2fetc%2fpasswd"}) {
         BOOST_TEST(refused(files, target, not_found), target);
     }
+}
+
+BOOST_AUTO_TEST_CASE(the_assets_folder_is_looked_up_after_the_root) {
+    const auto assets = dir.path() / "assets";
+    fs::create_directories(assets / "vendor");
+    std::ofstream(assets / "vendor" / "lib.js") << "lib";
+    std::ofstream(assets / "app.js") << "shadowed";
+    fs::create_symlink(dir.path() / "secret.txt", assets / "link.txt");
+    const StaticFiles files(www, assets);
+    const auto lib = std::get<StaticFiles::Found>(files.resolve("/vendor/lib.js"));
+    BOOST_TEST(lib.file == fs::canonical(assets / "vendor" / "lib.js"));
+    const auto app = std::get<StaticFiles::Found>(files.resolve("/app.js"));  // the root's wins
+    BOOST_TEST(app.file == fs::canonical(www / "app.js"));
+    using enum StaticFiles::Refused;
+    BOOST_TEST(refused(files, "/link.txt", not_found));  // no way out of the assets either
+    BOOST_TEST(refused(files, "/vendor/../app.js", bad_request));
+    // A missing assets folder is no error: the page says what is missing.
+    const StaticFiles without(www, dir.path() / "no-such-folder");
+    BOOST_TEST(refused(without, "/vendor/lib.js", not_found));
 }
 
 BOOST_AUTO_TEST_CASE(a_missing_root_is_an_error_naming_it) {

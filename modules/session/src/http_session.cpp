@@ -1,5 +1,8 @@
 #include "http_session.hpp"
 
+#include <array>
+#include <chrono>
+
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -15,6 +18,46 @@ namespace beast = boost::beast;
 namespace {
 constexpr std::uint32_t header_limit = 8 * 1024;
 constexpr std::uint64_t body_limit = std::uint64_t{8} * 1024;  // GET and HEAD carry none
+
+/// The answer to a request that could not be read, if it gets one: a body
+/// over the limit is refused for its method first (only GET and HEAD are
+/// served, and they carry none), then for its size.
+std::optional<http::status> refusal(const error_code& ec,
+                                    const http::request_parser<http::string_body>& parser) {
+    if (ec.category() != http::make_error_code(http::error::bad_target).category() ||
+        ec == http::error::partial_message) {
+        return std::nullopt;  // the peer went away, or the socket failed
+    }
+    if (ec == http::error::header_limit) {
+        return http::status::request_header_fields_too_large;
+    }
+    if (ec == http::error::body_limit) {
+        const auto method = parser.get().method();  // the header is read by then
+        return method == http::verb::get || method == http::verb::head
+                   ? http::status::payload_too_large
+                   : http::status::method_not_allowed;
+    }
+    return http::status::bad_request;
+}
+
+/// Closing a socket with unread input resets the connection, and the client
+/// may lose the answer it was sent: after a refusal, read what the client is
+/// still sending (its body) for a moment before closing.
+awaitable<void> linger(beast::tcp_stream& stream) {
+    constexpr std::size_t drain_limit = 64 * 1024;
+    constexpr std::chrono::milliseconds drain_time{500};
+    error_code ignored;
+    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    stream.expires_after(drain_time);
+    std::array<char, 4096> sink{};
+    for (std::size_t drained = 0; drained < drain_limit;) {
+        auto [ec, n] = co_await stream.async_read_some(asio::buffer(sink), use_nothrow);
+        if (ec) {
+            break;  // the client's end, or the time is up
+        }
+        drained += n;
+    }
+}
 }  // namespace
 
 awaitable<void> run_http_session(std::shared_ptr<ServerState> state, beast::tcp_stream stream,
@@ -35,21 +78,20 @@ awaitable<void> run_http_session(std::shared_ptr<ServerState> state, beast::tcp_
         }
         if (ec) {
             CHAT_LOG_CONN(debug, id) << "HTTP read ended: " << ec.message();
-            const bool malformed =
-                ec.category() == http::make_error_code(http::error::bad_target).category() &&
-                ec != http::error::partial_message;
-            if (malformed) {
-                // A malformed request is answered before the connection closes.
-                Request bad;
-                const auto status = ec == http::error::header_limit
-                                        ? http::status::request_header_fields_too_large
-                                        : http::status::bad_request;
+            if (const auto status = refusal(ec, parser)) {
+                // A malformed or oversized request is answered before the connection
+                // closes: as the request's version, where its header was read.
+                const Request unread;
+                const Request& request = parser.is_header_done() ? parser.get() : unread;
                 co_await beast::async_write(
-                    stream, Router::plain(bad, status, "bad request\n", false), use_nothrow);
+                    stream, Router::plain(request, *status, http::obsolete_reason(*status), false),
+                    use_nothrow);
+                co_await linger(stream);
             }
             break;
         }
         Request request = parser.release();
+        join_list_fields(request);
         if (!place) {
             co_await beast::async_write(
                 stream,

@@ -1,5 +1,7 @@
 #include "chat/session/router.hpp"
 
+#include <array>
+
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/file_body.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
@@ -11,6 +13,7 @@ namespace chat::session {
 namespace {
 constexpr std::string_view server_name = "chat";
 constexpr std::string_view chat_path = "/ws";
+constexpr std::string_view plain_text = "text/plain; charset=utf-8";
 
 template <typename Body>
 void common_fields(http::response<Body>& response, const Request& request, bool keep_alive) {
@@ -18,7 +21,65 @@ void common_fields(http::response<Body>& response, const Request& request, bool 
     response.set("X-Content-Type-Options", "nosniff");
     response.keep_alive(keep_alive && request.keep_alive());
 }
+
+/// Every answer but a file's: for HEAD the same fields, Content-Length
+/// included, and no body.
+http::message_generator text(const Request& request, http::status status,
+                             std::string_view content_type, std::string body, bool keep_alive) {
+    http::response<http::string_body> response{status, request.version()};
+    common_fields(response, request, keep_alive);
+    response.set(http::field::content_type, content_type);
+    if (status == http::status::method_not_allowed) {
+        response.set(http::field::allow, "GET, HEAD");
+    }
+    if (status == http::status::service_unavailable) {
+        response.set(http::field::retry_after, "5");  // full, or stopping: come back later
+    }
+    const auto length = body.size();
+    if (request.method() != http::verb::head) {
+        response.body() = std::move(body);
+    }
+    response.content_length(length);
+    return response;
+}
+
+std::string client_config_json(const Config& config) {
+    return "{\"maxContentBytes\":" + std::to_string(config.max_content_bytes) +
+           ",\"maxMessageBytes\":" + std::to_string(config.max_message_bytes) +
+           ",\"idleTimeoutMs\":" + std::to_string(config.idle_timeout.count()) + "}\n";
+}
 }  // namespace
+
+std::string_view target_path(std::string_view target) {
+    return target.substr(0, target.find_first_of("?#"));
+}
+
+void join_list_fields(Request& request) {
+    constexpr std::array fields{http::field::connection, http::field::upgrade,
+                                http::field::sec_websocket_extensions,
+                                http::field::sec_websocket_protocol};
+    for (const auto field : fields) {
+        const auto [first, last] = request.equal_range(field);
+        if (first == last || std::next(first) == last) {
+            continue;
+        }
+        std::string joined;
+        for (auto line = first; line != last; ++line) {
+            if (!joined.empty()) {
+                joined += ", ";
+            }
+            joined.append(line->value());
+        }
+        request.set(field, joined);  // replaces every line
+    }
+}
+
+Router::Router(const StaticFiles& files, const hub::Metrics& metrics, const Config& config,
+               const std::atomic<bool>& accepting)
+    : files_(files),
+      metrics_(metrics),
+      accepting_(accepting),
+      client_config_(client_config_json(config)) {}
 
 bool Router::is_chat_upgrade(const Request& request) {
     return boost::beast::websocket::is_upgrade(request) &&
@@ -26,24 +87,8 @@ bool Router::is_chat_upgrade(const Request& request) {
 }
 
 http::message_generator Router::plain(const Request& request, http::status status,
-                                      std::string_view text, bool keep_alive) {
-    http::response<http::string_body> response{status, request.version()};
-    common_fields(response, request, keep_alive);
-    response.set(http::field::content_type, "text/plain; charset=utf-8");
-    if (status == http::status::method_not_allowed) {
-        response.set(http::field::allow, "GET, HEAD");
-    }
-    if (status == http::status::service_unavailable) {
-        response.set(http::field::retry_after, "5");  // a connection limit: come back later
-    }
-    if (request.method() != http::verb::head) {
-        response.body() = text;
-    }
-    response.prepare_payload();
-    if (request.method() == http::verb::head) {
-        response.content_length(text.size());
-    }
-    return response;
+                                      std::string_view body, bool keep_alive) {
+    return text(request, status, plain_text, std::string(body), keep_alive);
 }
 
 http::message_generator Router::respond(const Request& request) const {
@@ -53,36 +98,26 @@ http::message_generator Router::respond(const Request& request) const {
     }
     const auto path = target_path(request.target());
     if (path == "/healthz") {
-        return plain(request, http::status::ok, "ok\n", true);
+        return accepting_.load(std::memory_order_relaxed)
+                   ? plain(request, http::status::ok, "ok\n", true)
+                   : plain(request, http::status::service_unavailable, "shutting down\n", true);
     }
     if (path == "/metrics") {
-        http::response<http::string_body> response{http::status::ok, request.version()};
-        common_fields(response, request, true);
-        response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-        response.body() = metrics_.render();
-        response.prepare_payload();
-        if (method == http::verb::head) {
-            response.body().clear();
-        }
-        return response;
+        return text(request, http::status::ok, "text/plain; version=0.0.4; charset=utf-8",
+                    metrics_.render(), true);
+    }
+    if (path == "/config") {
+        return text(request, http::status::ok, "application/json", client_config_, true);
     }
     if (path == "/chat.proto") {
-        http::response<http::string_body> response{http::status::ok, request.version()};
-        common_fields(response, request, true);
-        response.set(http::field::content_type, "text/plain; charset=utf-8");
-        response.body() =
-            method == http::verb::head ? std::string() : std::string(proto::schema_text);
-        response.prepare_payload();
-        response.content_length(proto::schema_text.size());
-        return response;
+        return text(request, http::status::ok, plain_text, std::string(proto::schema_text), true);
     }
     if (path == chat_path) {
-        auto response = plain(request, http::status::upgrade_required,
-                              "a WebSocket upgrade is required here\n", true);
-        return response;
+        return plain(request, http::status::upgrade_required,
+                     "a WebSocket upgrade is required here\n", true);
     }
 
-    const auto resolved = files_.resolve(request.target());
+    const auto resolved = files_.resolve(path);
     if (const auto* refused = std::get_if<StaticFiles::Refused>(&resolved)) {
         return *refused == StaticFiles::Refused::bad_request
                    ? plain(request, http::status::bad_request, "bad request\n", true)
@@ -96,20 +131,21 @@ http::message_generator Router::respond(const Request& request) const {
         return plain(request, http::status::not_found, "not found\n", true);
     }
     const auto size = file.size();
-    if (method == http::verb::head) {
-        http::response<http::empty_body> response{http::status::ok, request.version()};
+    const auto file_fields = [&](auto& response) {
         common_fields(response, request, true);
         response.set(http::field::content_type, found.mime_type);
+        response.set(http::field::cache_control, "no-cache");
         response.content_length(size);
+    };
+    if (method == http::verb::head) {
+        http::response<http::empty_body> response{http::status::ok, request.version()};
+        file_fields(response);
         return response;
     }
     http::response<http::file_body> response{std::piecewise_construct,
                                              std::make_tuple(std::move(file)),
                                              std::make_tuple(http::status::ok, request.version())};
-    common_fields(response, request, true);
-    response.set(http::field::content_type, found.mime_type);
-    response.set(http::field::cache_control, "no-cache");
-    response.content_length(size);
+    file_fields(response);
     return response;
 }
 

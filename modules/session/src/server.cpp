@@ -35,8 +35,8 @@ ServerState::ServerState(asio::io_context& context, Config configuration)
       config(std::move(configuration)),
       hub(asio::make_strand(context), metrics, clock,
           hub::HubLimits{.writers_awake = config.writers_awake}),
-      files(config.www_root),
-      router(files, metrics),
+      files(config.www_root, config.www_assets),
+      router(files, metrics, config, accepting),
       limits(config.max_connections, config.max_connections_per_address),
       strand_(asio::make_strand(context)),
       acceptor_(strand_),
@@ -118,6 +118,7 @@ void ServerState::begin_stop() {
         return;
     }
     CHAT_LOG(info) << "shutting down: " << sessions_.load() << " chat connections to close";
+    accepting.store(false, std::memory_order_relaxed);
     error_code ignored;
     acceptor_.close(ignored);
     backoff_.cancel();

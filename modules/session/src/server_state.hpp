@@ -29,6 +29,7 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
     hub::Metrics metrics;
     hub::FrameClock clock;
     hub::Hub hub;
+    std::atomic<bool> accepting{true};  // logins are taken (/healthz); false once stopping
     const StaticFiles files;
     const Router router;
     ConnectionLimits limits;

@@ -69,22 +69,25 @@ std::string_view mime_type(const fs::path& file) {
 
 }  // namespace
 
-std::string_view target_path(std::string_view target) {
-    return target.substr(0, target.find_first_of("?#"));
-}
-
-StaticFiles::StaticFiles(const fs::path& root) {
+StaticFiles::StaticFiles(const fs::path& root, const fs::path& assets) {
     std::error_code ec;
-    root_ = fs::canonical(root, ec);
-    if (ec || !fs::is_directory(root_, ec)) {
+    auto canonical_root = fs::canonical(root, ec);
+    if (ec || !fs::is_directory(canonical_root, ec)) {
         throw std::runtime_error("www folder " + root.string() + " is not a readable folder" +
                                  (ec ? ": " + ec.message() : std::string()));
+    }
+    roots_.push_back(std::move(canonical_root));
+    if (!assets.empty()) {
+        if (auto canonical_assets = fs::canonical(assets, ec);
+            !ec && fs::is_directory(canonical_assets, ec)) {
+            roots_.push_back(std::move(canonical_assets));
+        }
     }
 }
 
 std::variant<StaticFiles::Found, StaticFiles::Refused> StaticFiles::resolve(
-    std::string_view target) const {
-    const auto decoded = percent_decode(target_path(target));
+    std::string_view path) const {
+    const auto decoded = percent_decode(path);
     if (!decoded || decoded->empty() || decoded->front() != '/' ||
         decoded->find_first_of(std::string_view("\0\\", 2)) != std::string::npos) {
         return Refused::bad_request;
@@ -109,17 +112,20 @@ std::variant<StaticFiles::Found, StaticFiles::Refused> StaticFiles::resolve(
     if (relative.empty()) {
         relative = "home.html";
     }
-    // The real path, symbolic links followed, must still be inside the root.
-    std::error_code ec;
-    auto file = fs::canonical(root_ / relative, ec);
-    if (ec || !fs::is_regular_file(file, ec)) {
-        return Refused::not_found;
+    for (const auto& root : roots_) {
+        // The real path, symbolic links followed, must still be inside its root.
+        std::error_code ec;
+        auto file = fs::canonical(root / relative, ec);
+        if (ec || !fs::is_regular_file(file, ec)) {
+            continue;
+        }
+        const auto inside = file.lexically_relative(root);
+        if (inside.empty() || *inside.begin() == "..") {
+            continue;
+        }
+        return Found{file, mime_type(file)};
     }
-    const auto inside = file.lexically_relative(root_);
-    if (inside.empty() || *inside.begin() == "..") {
-        return Refused::not_found;
-    }
-    return Found{file, mime_type(file)};
+    return Refused::not_found;
 }
 
 }  // namespace chat::session

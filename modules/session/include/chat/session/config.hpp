@@ -22,6 +22,9 @@ struct Config {
     std::uint16_t port = 9000;       // 0: any free port (see Server::local_endpoint)
     unsigned threads = 1;            // I/O threads running the io_context (used by the app)
     std::filesystem::path www_root;  // static files; must exist
+    // Looked up after www_root where it exists: what the build stages for the
+    // page (protobuf.js from package-lock.json).
+    std::filesystem::path www_assets;
 
     std::chrono::milliseconds idle_timeout{30'000};          // rule 10; ping after half of it
     std::chrono::milliseconds handshake_timeout{10'000};     // HTTP headers, WS handshake and close

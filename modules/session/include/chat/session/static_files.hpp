@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace chat::session {
 
@@ -15,22 +16,23 @@ class StaticFiles {
     };
     enum class Refused { bad_request, not_found };
 
+    /// Files are looked up in `root`, then in `assets` where given and present
+    /// (what the build stages, such as the page's vendored library).
     /// Throws std::runtime_error naming `root` if it is not a readable folder.
-    explicit StaticFiles(const std::filesystem::path& root);
+    explicit StaticFiles(const std::filesystem::path& root,
+                         const std::filesystem::path& assets = {});
 
-    const std::filesystem::path& root() const noexcept { return root_; }
+    const std::filesystem::path& root() const noexcept { return roots_.front(); }
 
-    /// The file for a request target ("/home.html?x=1"; "/" is "/home.html").
-    /// Percent-escapes are decoded first; a malformed escape, a NUL or backslash,
-    /// or a "." or ".." segment is a bad request; hidden files (".git"), folders,
-    /// missing files and anything whose real path leaves the root are not found.
-    std::variant<Found, Refused> resolve(std::string_view target) const;
+    /// The file for the path of a request target ("/home.html"; "/" is
+    /// "/home.html"). Percent-escapes are decoded first; a malformed escape, a
+    /// NUL or backslash, or a "." or ".." segment is a bad request; hidden
+    /// files (".git"), folders, missing files and anything whose real path
+    /// leaves its folder are not found.
+    std::variant<Found, Refused> resolve(std::string_view path) const;
 
   private:
-    std::filesystem::path root_;
+    std::vector<std::filesystem::path> roots_;  // canonical
 };
-
-/// The path part of a request target: up to '?' or '#'.
-std::string_view target_path(std::string_view target);
 
 }  // namespace chat::session
