@@ -32,11 +32,10 @@ RUN apt-get update \
 WORKDIR /src
 COPY package.json package-lock.json ./
 COPY scripts/www-assets scripts/
-COPY www www
 # Behind a proxy that re-signs TLS, give npm its certificate authority:
 #   docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt .
 # (without the secret, node notes the missing file and goes on)
-RUN --mount=type=secret,id=ca NODE_EXTRA_CA_CERTS=/run/secrets/ca scripts/www-assets --omit=dev
+RUN --mount=type=secret,id=ca NODE_EXTRA_CA_CERTS=/run/secrets/ca scripts/www-assets /src/www-assets
 
 # Runtime: the binary, its shared libraries and the www folder; no compiler,
 # no headers.
@@ -46,8 +45,9 @@ RUN apt-get update \
       libboost-log1.81.0 libboost-program-options1.81.0 libprotobuf32 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin chat
-COPY --from=build /src/build/release/app/chat_app /app/chat_app
-COPY --from=www /src/www /app/www
+COPY --from=build /src/build/release/chat_app /app/chat_app
+COPY www /app/www
+COPY --from=www /src/www-assets/vendor /app/www/vendor
 USER chat
 WORKDIR /app
 # Logs go to stdout; give a folder (a volume) to also get sys.log:

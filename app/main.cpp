@@ -54,7 +54,8 @@ int main(int argc, char* argv[]) {
         (parsed.exit_code == 0 ? std::cout : std::cerr) << parsed.output;
         return parsed.exit_code;
     }
-    const auto& options = *parsed.options;
+    auto options = *parsed.options;
+    options.server.www_assets = CHAT_WWW_ASSETS_DIR;  // protobuf.js, staged by the build
 
     try {
         const chat::logging::Logging logging(options.log);

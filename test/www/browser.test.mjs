@@ -33,9 +33,9 @@ async function openPage({ width = 1000, height = 700 } = {}) {
   return page;
 }
 
-// Keyboard only: the name field has the focus, Enter submits.
+// Keyboard only: the name field has the focus (once the page is ready), Enter submits.
 async function logIn(page, name) {
-  await page.locator("#name").waitFor();
+  await page.locator("#name:enabled:focus").waitFor();
   await page.keyboard.type(name);
   await page.keyboard.press("Enter");
 }
@@ -202,5 +202,60 @@ describe("the chat page in Chromium", () => {
     await messageSaying(hal, "back again").waitFor();
     await hal.close();
     await ivy.close();
+  });
+
+  test("every request of the page succeeds, the icon included", async () => {
+    const page = await browser.newPage();
+    const failed = [];
+    page.on("response", (response) => {
+      if (response.status() >= 400) {
+        failed.push(`${response.status()} ${response.url()}`);
+      }
+    });
+    page.on("requestfailed", (request) => failed.push(`failed ${request.url()}`));
+    page.on("console", (message) => {
+      if (message.type() === "error") {
+        failed.push(`console: ${message.text()}`);
+      }
+    });
+    await page.goto(server.url);
+    await logIn(page, "kim");
+    await page.locator("#chat-view").waitFor({ state: "visible" });
+    assert.deepEqual(failed, []);
+    await page.close();
+  });
+
+  test("without protobuf.js the page says why, styled, with the form disabled", async () => {
+    const page = await browser.newPage();
+    await page.route("**/vendor/protobuf.min.js", (route) => route.fulfill({ status: 404, body: "not found" }));
+    await page.goto(server.url);
+    const error = page.locator("#login-error");
+    await error.filter({ hasText: "protobuf.js" }).waitFor();
+    assert.match(await error.textContent(), /npm/);
+    assert.ok(await page.locator("#join").isDisabled());
+    assert.ok(await page.locator("#name").isDisabled());
+    assert.equal(await page.locator("#status").getAttribute("data-state"), "error");
+    const color = await error.evaluate((node) => getComputedStyle(node).borderTopStyle);
+    assert.equal(color, "solid", "the error stands out");
+    await page.screenshot({ path: path.join(outputDir, "no-protobuf.png") });
+    await page.close();
+  });
+
+  test("the content limit comes from the server", async () => {
+    const small = await ChatServer.start({ args: ["--max-content-bytes", "10"] });
+    try {
+      const page = await browser.newPage();
+      page.setDefaultTimeout(waitMs);
+      await page.goto(small.url);
+      await logIn(page, "lea");
+      await page.locator("#chat-view").waitFor({ state: "visible" });
+      await say(page, "0123456789A");
+      await page.locator("#send-error", { hasText: "at most 10" }).waitFor();
+      await say(page, "0123456789");
+      await messageSaying(page, "0123456789").waitFor();
+      await page.close();
+    } finally {
+      assert.equal(await small.stop(), 0);
+    }
   });
 });

@@ -7,7 +7,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const chatAppPath = process.env.CHAT_APP_PATH ?? path.join(root, "build/debug/app/chat_app");
+export const chatAppPath = process.env.CHAT_APP_PATH ?? path.join(root, "build/debug/chat_app");
 export const wwwRoot = path.join(root, "www");
 
 const startTimeoutMs = 15000;

@@ -112,7 +112,12 @@ class ScriptedSocket {
 
 class ManualTimers {
   pending = new Map();
+  nowMs = 0;
   #next = 1;
+
+  now() {
+    return this.nowMs;
+  }
 
   setTimeout(callback, delayMs) {
     const id = this.#next++;
@@ -221,6 +226,32 @@ describe("ChatConnection", () => {
     sockets[2].drop(1006);
     const [{ delayMs }] = [...timers.pending.values()];
     assert.ok(delayMs <= 500, `first delay after a success ${delayMs}`);
+  });
+
+  test("a name still taken longer than the server holds a dropped connection asks for another", () => {
+    const { connection, timers, events, sockets } = connectionUnderTest();
+    connection.login("amy");
+    sockets[0].open();
+    sockets[0].receive({ type: "login", userName: "amy", userList: { amy: "t" } });
+    sockets[0].drop(1006);
+    timers.fireAll();
+    sockets[1].open();
+    sockets[1].receive({ type: "error", content: "name taken" }); // maybe our old connection
+    assert.equal(connection.state, State.waiting);
+    timers.nowMs += 29000;
+    timers.fireAll();
+    sockets[1].receive({ type: "error", content: "name taken" });
+    assert.equal(connection.state, State.waiting, "within the server's idle timeout: retried");
+    timers.nowMs += 2000;
+    timers.fireAll();
+    sockets[1].receive({ type: "error", content: "name taken" });
+    assert.equal(connection.state, State.refused, "someone else has it now");
+    assert.deepEqual(events.findLast((e) => e.type === "refused"), { type: "refused", reason: "name taken", taken: true });
+    assert.equal(timers.pending.size, 0, "no more retries");
+    // Another name works on the same socket, as a first login.
+    connection.login("amy2");
+    sockets[1].receive({ type: "login", userName: "amy2", userList: { amy2: "t" } });
+    assert.equal(events.findLast((e) => e.type === "online").reconnected, false);
   });
 
   test("logout says so, and the close that follows does not reconnect", () => {

@@ -6,7 +6,9 @@
 // Events (CustomEvent, the payload in `detail`):
 //   state        { state, attempt?, delayMs?, code?, reason? }   see State
 //   online       { name, userList, reconnected }   our login was accepted
-//   refused      { reason }   the login was refused (invalid name, taken)
+//   refused      { reason, taken? }   the login was refused (invalid name,
+//                taken); `taken` when the name went to someone else while we
+//                were away, so the user must pick another
 //   frame        { frame }    a broadcast: message, login or logout notice
 //   error        { content }  an error frame the server sent while online
 
@@ -35,14 +37,32 @@ export class ChatConnection extends EventTarget {
   #wasOnline = false; // logged in at least once with #name: drops reconnect
   #attempt = 0;
   #retryTimer = null;
+  #nameHoldMs;
+  #takenSince = null; // when a login after a drop first found our name taken
 
-  constructor({ url, codec, WebSocket = globalThis.WebSocket, backoff = defaultBackoff, timers = globalThis }) {
+  // `nameHoldMs`: how long the server may keep a dropped connection (and its
+  // name) before it notices, its idle timeout; past that, a name still taken
+  // is someone else's. `timers` gives setTimeout, clearTimeout and, for
+  // tests, now().
+  constructor({
+    url,
+    codec,
+    WebSocket = globalThis.WebSocket,
+    backoff = defaultBackoff,
+    timers = globalThis,
+    nameHoldMs = 30000,
+  }) {
     super();
     this.#url = url;
     this.#codec = codec;
     this.#WebSocket = WebSocket;
     this.#backoff = backoff;
     this.#timers = timers;
+    this.#nameHoldMs = nameHoldMs;
+  }
+
+  #now() {
+    return this.#timers.now?.() ?? Date.now();
   }
 
   get state() {
@@ -173,6 +193,7 @@ export class ChatConnection extends EventTarget {
       this.#name = frame.userName;
       this.#wasOnline = true;
       this.#attempt = 0;
+      this.#takenSince = null;
       this.#setState(State.online);
       this.#emit("online", { name: frame.userName, userList: frame.userList, reconnected });
       return;
@@ -180,7 +201,11 @@ export class ChatConnection extends EventTarget {
     if (frame.type !== "error") {
       return;
     }
-    if (this.#wasOnline) {
+    const taken = frame.content.includes("name taken");
+    if (this.#wasOnline && taken) {
+      this.#takenSince ??= this.#now();
+    }
+    if (this.#wasOnline && !(taken && this.#now() - this.#takenSince > this.#nameHoldMs)) {
       // Coming back after a drop, the server may not have noticed yet that
       // the old connection is gone and still holds the name (until its idle
       // timeout). Try again later on the same socket.
@@ -198,10 +223,14 @@ export class ChatConnection extends EventTarget {
       return;
     }
     // Wait on the open socket for the user to pick another name; if it
-    // closes meanwhile, the next login opens a new one.
+    // closes meanwhile, the next login opens a new one. A name taken for
+    // longer than the server could hold our old connection is someone else's.
+    const lost = this.#wasOnline;
     this.#wanted = false;
+    this.#wasOnline = false;
+    this.#takenSince = null;
     this.#setState(State.refused, { reason: frame.content });
-    this.#emit("refused", { reason: frame.content });
+    this.#emit("refused", lost ? { reason: frame.content, taken: true } : { reason: frame.content });
   }
 
   #closed(socket, event) {

@@ -6,7 +6,8 @@ import { ChatConnection, State, closeReason } from "./connection.js";
 import { Roster } from "./roster.js";
 
 const maxNameCodePoints = 32;
-const maxContentBytes = 4096; // the server's default --max-content-bytes
+// The server's limits come from GET /config; these are its defaults.
+const limits = { maxContentBytes: 4096, idleTimeoutMs: 30000 };
 const maxShownMessages = 1000; // older ones leave the page: memory stays bounded
 const stickToBottomPx = 48;
 
@@ -60,6 +61,7 @@ function showLogin(error = "") {
   view.logout.hidden = true;
   view.loginView.hidden = false;
   view.loginError.textContent = error;
+  view.name.disabled = false;
   view.join.disabled = false;
   view.name.focus();
 }
@@ -167,7 +169,8 @@ function describeState({ state, attempt, delayMs, reason }, name) {
 function start(codec) {
   const url = new URL("/ws", window.location.href);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-  const connection = new ChatConnection({ url: url.href, codec });
+  // The server may hold a dropped connection's name until its idle timeout.
+  const connection = new ChatConnection({ url: url.href, codec, nameHoldMs: limits.idleTimeoutMs + 5000 });
 
   connection.addEventListener("state", ({ detail }) => {
     setStatus(describeState(detail, connection.name), detail.state);
@@ -193,7 +196,11 @@ function start(codec) {
     showChat();
   });
   connection.addEventListener("refused", ({ detail }) => {
-    showLogin(`The server refused the name: ${detail.reason}.`);
+    showLogin(
+      detail.taken
+        ? `Someone took the name "${connection.name}" while you were away. Please choose another.`
+        : `The server refused the name: ${detail.reason}.`,
+    );
   });
   connection.addEventListener("frame", ({ detail: { frame } }) => {
     const me = connection.name;
@@ -241,8 +248,8 @@ function start(codec) {
       return;
     }
     const bytes = encoder.encode(content).length;
-    if (bytes > maxContentBytes) {
-      view.sendError.textContent = `Too long: ${bytes} bytes, at most ${maxContentBytes}.`;
+    if (bytes > limits.maxContentBytes) {
+      view.sendError.textContent = `Too long: ${bytes} bytes, at most ${limits.maxContentBytes}.`;
       return;
     }
     if (!connection.send(content)) {
@@ -271,16 +278,41 @@ function start(codec) {
   showLogin();
 }
 
+// The page cannot work: say why where the form was, and keep it disabled.
+function showFatal(text) {
+  setStatus("Cannot start", "error");
+  view.loginError.textContent = text;
+  view.loginView.classList.add("broken");
+  view.name.disabled = true;
+  view.join.disabled = true;
+}
+
+async function loadLimits() {
+  const response = await fetch("/config");
+  if (!response.ok) {
+    throw new Error(`GET /config answered ${response.status}`);
+  }
+  const config = await response.json();
+  for (const key of Object.keys(limits)) {
+    if (Number.isFinite(config[key]) && config[key] > 0) {
+      limits[key] = config[key];
+    }
+  }
+}
+
 async function main() {
   if (!globalThis.protobuf) {
-    setStatus("protobuf.js did not load: www/vendor/protobuf.min.js is missing (scripts/www-assets puts it there)", "error");
+    showFatal(
+      "The page's protobuf.js library did not load (vendor/protobuf.min.js). The build stages it " +
+        "with npm from package-lock.json: install npm (scripts/install-deps), then configure and build again.",
+    );
     return;
   }
   try {
+    await loadLimits();
     start(await loadCodec(globalThis.protobuf, "/chat.proto"));
   } catch (error) {
-    setStatus(`Cannot start: ${error.message}`, "error");
-    view.join.disabled = true;
+    showFatal(`Cannot start: ${error.message}`);
   }
 }
 
