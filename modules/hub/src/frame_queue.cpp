@@ -4,7 +4,7 @@ namespace chat::hub {
 
 namespace {
 // Idle connections keep little: a batch vector that grew under load is given
-// back when the writer goes idle (design: memory per idle connection is small).
+// back when the writer goes idle (docs/architecture.md: memory per connection stays bounded).
 constexpr std::size_t kept_capacity = 32;
 
 void release_if_large(std::vector<Frame>& frames) {
@@ -85,7 +85,7 @@ void FrameQueue::wake() {
     pushed(lock);
 }
 
-void FrameQueue::close(std::optional<CloseCode> code) {
+void FrameQueue::close(std::optional<proto::CloseCode> code) {
     std::unique_lock lock(mutex_);
     if (closed_) {
         return;

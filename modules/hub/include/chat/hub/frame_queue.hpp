@@ -63,7 +63,7 @@ class FrameQueue {
     /// No more frames will be accepted. With a code, the writer writes what is
     /// queued and then a close frame with that code; without one (the connection
     /// is already gone) it stops at once. Idempotent: the first call decides.
-    void close(std::optional<CloseCode> code);
+    void close(std::optional<proto::CloseCode> code);
     /// The writer has ended, however it ended (an error, an exception, its
     /// coroutine destroyed): the queue closes without a close frame, drops
     /// what it holds, gives back the writer's turn and takes no turn again.
@@ -75,8 +75,8 @@ class FrameQueue {
 
     /// What the writer is to do after writing the frames it was handed.
     struct Batch {
-        bool last = false;                    // nothing follows: stop writing
-        std::optional<CloseCode> close_code;  // with `last`: send a close frame
+        bool last = false;                           // nothing follows: stop writing
+        std::optional<proto::CloseCode> close_code;  // with `last`: send a close frame
     };
 
     /// The writer's wait: replaces `frames` with everything queued, waiting until
@@ -99,12 +99,12 @@ class FrameQueue {
     std::size_t in_flight_ = 0;  // handed to the writer, not yet written
     const std::size_t depth_;
     bool closed_ = false;
-    std::optional<CloseCode> close_code_;
+    std::optional<proto::CloseCode> close_code_;
     bool waiting_ = false;    // the writer waits on the doorbell
     bool wake_owed_ = false;  // the hub has put the writer in line for a turn
     WakeQueue::Turn turn_;    // the writer was woken in its turn
     // Wakes the writer: one buffered signal at most. It is never cancelled, which
-    // keeps clear of Asio 1.81's channel bug (toolchain.md, pitfall 2).
+    // keeps clear of Asio 1.81's channel bug (docs/architecture.md, trap 2).
     asio::experimental::concurrent_channel<void(error_code)> doorbell_;
 };
 
