@@ -18,7 +18,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
-#include "chat/hub/metrics.hpp"
+#include "chat/metrics/metrics.hpp"
 #include "chat/session/router.hpp"
 #include "chat/session/static_files.hpp"
 
@@ -66,7 +66,7 @@ bool inside(const fs::path& file, const fs::path& root) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     static const World world;
     static const chat::session::StaticFiles files(world.root);
-    static chat::hub::Metrics metrics;
+    static chat::metrics::Metrics metrics;
     static const chat::session::Config config;
     static const std::atomic<bool> accepting{true};
     static const chat::session::Router router(files, metrics, config, accepting);

@@ -178,7 +178,7 @@ BOOST_AUTO_TEST_CASE(a_frame_header_without_its_payload_is_cut_off_at_the_idle_t
             const auto left = co_await ann.expect("logout", 5s);
             BOOST_TEST(left.user_name() == "stalled");
             BOOST_TEST((co_await ended_within(tcp_layer, 2s)).has_value());
-            BOOST_TEST(server.metrics().dropped_count(hub::DropReason::idle) == 1u);
+            BOOST_TEST(server.metrics().dropped_count(metrics::DropReason::idle) == 1u);
         },
         abuse_config());
 }
@@ -240,7 +240,7 @@ BOOST_AUTO_TEST_CASE(beyond_max_connections_upgrades_get_503) {
                 BOOST_TEST(refused.body.find("full") != std::string::npos);
             }
             BOOST_TEST((co_await http_request(server.port(), "/healthz")).status == 200u);
-            BOOST_TEST(server.metrics().refused_count(hub::RefuseReason::server_full) == 3u);
+            BOOST_TEST(server.metrics().refused_count(metrics::RefuseReason::server_full) == 3u);
             co_await still_served(ann, bob, "the full server still serves its users");
             co_await cat.expect("message");
 
@@ -274,7 +274,7 @@ BOOST_AUTO_TEST_CASE(beyond_the_per_address_limit_connections_get_503) {
             const auto upgrade =
                 co_await http_request(server.port(), "/ws", "GET", "dGhlIHNhbXBsZSBub25jZQ==");
             BOOST_TEST(upgrade.status == 503u);
-            BOOST_TEST(server.metrics().refused_count(hub::RefuseReason::address_limit) == 2u);
+            BOOST_TEST(server.metrics().refused_count(metrics::RefuseReason::address_limit) == 2u);
             co_await still_served(ann, bob, "the others are not affected");
 
             co_await bob.close();

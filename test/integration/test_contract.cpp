@@ -177,7 +177,7 @@ BOOST_AUTO_TEST_CASE(rule_7_flooding_is_rate_limited_then_closed_with_1008) {
         BOOST_TEST(answers >= 40);
         BOOST_TEST(answers < 60);
         BOOST_TEST(rate_limited >= 190);
-        BOOST_TEST(server.metrics().dropped_count(hub::DropReason::flooding) == 1u);
+        BOOST_TEST(server.metrics().dropped_count(metrics::DropReason::flooding) == 1u);
     });
 }
 
@@ -195,7 +195,7 @@ BOOST_AUTO_TEST_CASE(rule_7_a_ping_flood_is_closed_with_1008_without_error_frame
         }
         // No error frame for a control frame: nothing comes but the close.
         BOOST_TEST(co_await client.expect_close() == 1008);
-        BOOST_TEST(server.metrics().dropped_count(hub::DropReason::flooding) == 1u);
+        BOOST_TEST(server.metrics().dropped_count(metrics::DropReason::flooding) == 1u);
         BOOST_TEST((co_await ann.expect("logout")).user_name() == "pinger");
     });
 }
@@ -297,7 +297,7 @@ BOOST_AUTO_TEST_CASE(rule_10_silent_connections_are_closed_live_ones_pinged) {
             BOOST_TEST(live.pings_received() >= 1u);  // kept alive by its pongs alone
             // The silent user's drop was counted before its logout notice went out;
             // the anonymous one's may still be on its way (its socket closes first).
-            BOOST_TEST(server.metrics().dropped_count(hub::DropReason::idle) >= 1u);
+            BOOST_TEST(server.metrics().dropped_count(metrics::DropReason::idle) >= 1u);
         },
         std::move(config));
 }

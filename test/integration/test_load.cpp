@@ -141,7 +141,7 @@ BOOST_AUTO_TEST_CASE(a_client_that_stops_reading_is_dropped_and_the_others_keep_
 
             BOOST_TEST(slow_dropped);
             BOOST_TEST(sent < max_messages);
-            BOOST_TEST(server.metrics().dropped_count(hub::DropReason::slow_consumer) == 1u);
+            BOOST_TEST(server.metrics().dropped_count(metrics::DropReason::slow_consumer) == 1u);
             // The slow one reads again now, well within the close deadline (10 s):
             // what was queued for it drains, and then the 1008 close frame
             // the server had waiting comes (rule 9).

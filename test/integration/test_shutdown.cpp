@@ -1,7 +1,6 @@
 // Rule 11: SIGINT/SIGTERM closes every client with 1001 and exits 0.
 #include <boost/test/unit_test.hpp>
 
-#include <array>
 #include <csignal>
 #include <optional>
 
@@ -75,24 +74,13 @@ BOOST_AUTO_TEST_CASE(sigterm_closes_clients_with_1001_and_exits_0) {
     }
 }
 
-/// A logged-in client that reads the server's close frame off the socket and
-/// never answers it: the shutdown can only end it by its grace period.
+/// A logged-in client that will read the server's close frame off the socket
+/// and never answer it: the shutdown can only end it by its grace period.
 awaitable<ChatClient> deaf_client(std::uint16_t port) {
     ChatClient client(co_await asio::this_coro::executor);
     co_await client.connect(port);
     co_await client.login("deaf");
     co_return client;
-}
-
-/// Reads the first raw bytes that come, below the WebSocket layer (which would
-/// answer a close frame); true if they start a close frame.
-awaitable<bool> close_frame_arrives(ChatClient& client) {
-    auto& socket = client.stream().next_layer();
-    std::array<unsigned char, 64> bytes{};
-    socket.expires_after(default_timeout);
-    const auto n = co_await socket.async_read_some(asio::buffer(bytes), asio::use_awaitable);
-    socket.expires_never();
-    co_return n >= 2 && bytes[0] == 0x88;  // FIN + opcode 8 (close)
 }
 
 BOOST_AUTO_TEST_CASE(a_client_that_never_answers_the_close_ends_with_the_grace_period) {
@@ -105,7 +93,7 @@ BOOST_AUTO_TEST_CASE(a_client_that_never_answers_the_close_ends_with_the_grace_p
     run([&]() -> awaitable<void> {
         auto deaf = co_await deaf_client(port);
         app.signal(SIGTERM);
-        BOOST_TEST(co_await close_frame_arrives(deaf));
+        BOOST_TEST(co_await deaf.take_close_unanswered());
         const int status = app.wait_exit(std::chrono::seconds(10));
         BOOST_TEST(status == 0, "exit status " << status << ", output:\n" << app.output());
     });
@@ -121,7 +109,7 @@ BOOST_AUTO_TEST_CASE(a_second_signal_during_the_grace_period_exits_at_once) {
         run([&]() -> awaitable<void> {
             auto deaf = co_await deaf_client(port);
             app.signal(signal_number);
-            BOOST_TEST(co_await close_frame_arrives(deaf));  // the grace period has begun
+            BOOST_TEST(co_await deaf.take_close_unanswered());  // the grace period has begun
             const auto start = std::chrono::steady_clock::now();
             app.signal(signal_number);
             const int status = app.wait_exit(std::chrono::seconds(10));

@@ -1,5 +1,6 @@
 #include "chat_client.hpp"
 
+#include <array>
 #include <stdexcept>
 
 #include <boost/beast/core/flat_buffer.hpp>
@@ -132,6 +133,15 @@ awaitable<void> ChatClient::close() {
     co_await ws_.async_close(websocket::close_code::normal, asio::use_awaitable);
     tcp_layer.expires_never();
     close_code_ = 1000;
+}
+
+awaitable<bool> ChatClient::take_close_unanswered() {
+    auto& socket = ws_.next_layer();
+    std::array<unsigned char, 64> bytes{};
+    socket.expires_after(default_timeout);
+    const auto n = co_await socket.async_read_some(asio::buffer(bytes), asio::use_awaitable);
+    socket.expires_never();
+    co_return n >= 2 && bytes[0] == 0x88;  // FIN + opcode 8 (close)
 }
 
 awaitable<HttpAnswer> http_request(std::uint16_t port, std::string target, std::string_view method,

@@ -56,6 +56,11 @@ class ChatClient {
     /// Sends a close frame (1000) and waits for the server's.
     awaitable<void> close();
 
+    /// Reads the next raw bytes below the WebSocket layer, which would answer
+    /// a close frame: a client that never answers the server's close. True if
+    /// they start a close frame.
+    awaitable<bool> take_close_unanswered();
+
     std::uint16_t close_code() const noexcept { return close_code_; }
     std::size_t pings_received() const noexcept { return *pings_; }
     Stream& stream() noexcept { return ws_; }

@@ -21,7 +21,7 @@ class TestServer {
     ~TestServer();  // graceful stop, then joins the threads
 
     std::uint16_t port() const noexcept { return port_; }
-    const hub::Metrics& metrics() const noexcept { return server_.metrics(); }
+    const metrics::Metrics& metrics() const noexcept { return server_.metrics(); }
     void stop() { server_.stop(); }
 
   private:

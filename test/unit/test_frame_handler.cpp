@@ -64,7 +64,7 @@ BOOST_AUTO_TEST_CASE(heartbeat_is_answered_and_logout_closes_normally) {
     BOOST_TEST(std::get<Answer>(heartbeat).type == "heartbeat");
     const auto logout = h.handle(frame("logout"), now);
     BOOST_TEST_REQUIRE(std::holds_alternative<Disconnect>(logout));
-    BOOST_TEST((std::get<Disconnect>(logout).code == hub::CloseCode::normal));
+    BOOST_TEST((std::get<Disconnect>(logout).code == proto::CloseCode::normal));
     BOOST_TEST(!std::get<Disconnect>(logout).reason.has_value());
 }
 
@@ -110,8 +110,8 @@ BOOST_AUTO_TEST_CASE(rate_limit_then_flood_close) {
     }
     const auto last = h.handle(frame("heartbeat"), now);
     BOOST_TEST_REQUIRE(std::holds_alternative<Disconnect>(last));
-    BOOST_TEST((std::get<Disconnect>(last).code == hub::CloseCode::policy_violation));
-    BOOST_TEST((std::get<Disconnect>(last).reason == hub::DropReason::flooding));
+    BOOST_TEST((std::get<Disconnect>(last).code == proto::CloseCode::policy_violation));
+    BOOST_TEST((std::get<Disconnect>(last).reason == metrics::DropReason::flooding));
 }
 
 BOOST_AUTO_TEST_CASE(pings_share_the_bucket_and_count_toward_the_flood_close) {
@@ -126,8 +126,8 @@ BOOST_AUTO_TEST_CASE(pings_share_the_bucket_and_count_toward_the_flood_close) {
     BOOST_TEST(!h.handle_control(now));                   // three
     const auto flood = h.handle_control(now);
     BOOST_TEST_REQUIRE(flood.has_value());
-    BOOST_TEST((flood->code == hub::CloseCode::policy_violation));
-    BOOST_TEST((flood->reason == hub::DropReason::flooding));
+    BOOST_TEST((flood->code == proto::CloseCode::policy_violation));
+    BOOST_TEST((flood->reason == metrics::DropReason::flooding));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -13,9 +13,9 @@
 #include "run.hpp"
 
 using namespace chat;
-using hub::CloseCode;
 using hub::Frame;
 using hub::FrameQueue;
+using proto::CloseCode;
 using Push = FrameQueue::Push;
 
 namespace {

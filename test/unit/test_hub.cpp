@@ -12,7 +12,7 @@
 
 using namespace chat;
 using hub::Broadcast;
-using hub::CloseCode;
+using proto::CloseCode;
 
 namespace {
 
@@ -107,7 +107,7 @@ struct HubTest {
     }
 
     asio::any_io_executor executor_;
-    hub::Metrics metrics;
+    metrics::Metrics metrics;
     hub::FrameClock clock;
     hub::Hub hub;
     bool finished = false;
@@ -228,7 +228,7 @@ BOOST_AUTO_TEST_CASE(with_one_writer_awake_every_frame_still_arrives_in_order) {
                     }
                 }
             }
-            BOOST_TEST(h.metrics.dropped_count(hub::DropReason::slow_consumer) == 0u);
+            BOOST_TEST(h.metrics.dropped_count(metrics::DropReason::slow_consumer) == 0u);
         },
         {.writers_awake = 1, .capacity = 1024});
 }
@@ -277,7 +277,7 @@ BOOST_AUTO_TEST_CASE(the_hub_runs_at_most_64_commands_ahead_of_its_writers) {
         while (h.metrics.messages_broadcast.load() < 100u) {
             co_await asio::post(executor, asio::use_awaitable);
         }
-        BOOST_TEST(h.metrics.dropped_count(hub::DropReason::slow_consumer) == 0u);
+        BOOST_TEST(h.metrics.dropped_count(metrics::DropReason::slow_consumer) == 0u);
     });
 }
 
@@ -310,7 +310,7 @@ BOOST_AUTO_TEST_CASE(a_writer_that_keeps_its_turn_is_dropped_and_the_hub_goes_on
             }
             BOOST_TEST(bob_left);
             BOOST_TEST((bob->closed_with == CloseCode::internal_error));
-            BOOST_TEST(h.metrics.dropped_count(hub::DropReason::stalled_writer) == 1u);
+            BOOST_TEST(h.metrics.dropped_count(metrics::DropReason::stalled_writer) == 1u);
             auto bob_again = co_await h.user("bob");  // his name is free again
             BOOST_TEST(h.metrics.users_online.load() == 2);
         },
@@ -351,7 +351,7 @@ BOOST_AUTO_TEST_CASE(a_full_queue_drops_that_client_only) {
             BOOST_TEST((co_await ann->expect("message")).id() == static_cast<std::uint64_t>(i + 1));
         }
         BOOST_TEST((slow->closed_with == CloseCode::policy_violation));
-        BOOST_TEST(h.metrics.dropped_count(hub::DropReason::slow_consumer) == 1u);
+        BOOST_TEST(h.metrics.dropped_count(metrics::DropReason::slow_consumer) == 1u);
         BOOST_TEST(h.metrics.users_online.load() == 1);
         co_await h.leave(*slow);  // its session ends later: nothing happens twice
         co_await h.say(*ann, "after");

@@ -17,7 +17,7 @@ namespace {
 class Writer final : public hub::Peer {
   public:
     Writer(hub::PeerId id, const asio::any_io_executor& executor) : Peer(id, executor, 64) {}
-    void close(hub::CloseCode code) override { frames().close(code); }
+    void close(proto::CloseCode code) override { frames().close(code); }
     std::vector<hub::Frame> batch;
     bool woken = false;
 };

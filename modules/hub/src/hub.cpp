@@ -37,7 +37,7 @@ Frame serialise(const ChatRequest& message) {
 
 }  // namespace
 
-Hub::Hub(asio::any_io_executor executor, Metrics& metrics, FrameClock& clock,
+Hub::Hub(asio::any_io_executor executor, metrics::Metrics& metrics, FrameClock& clock,
          const HubLimits& limits)
     : executor_(std::move(executor)),
       metrics_(metrics),
@@ -126,8 +126,8 @@ awaitable<void> Hub::wait_for_writers() {
             const auto member = members_.find(peer->id());
             CHAT_LOG_CONN(error, peer->id())
                 << "dropped: its writer held its turn for over " << turn_limit_.count() << " ms";
-            metrics_.dropped(DropReason::stalled_writer);
-            peer->close(CloseCode::internal_error);
+            metrics_.dropped(metrics::DropReason::stalled_writer);
+            peer->close(proto::CloseCode::internal_error);
             if (member != members_.end()) {
                 leave(member);
             }
@@ -154,7 +154,7 @@ void Hub::begin_stop() {
     stopping_ = true;
     CHAT_LOG(info) << "hub stopping: closing " << members_.size() << " connections";
     for (auto& [id, member] : members_) {
-        member.peer->close(CloseCode::going_away);
+        member.peer->close(proto::CloseCode::going_away);
     }
     if (members_.empty()) {
         commands_.close();
@@ -165,7 +165,7 @@ void Hub::handle(Register& command) {
     auto& peer = *command.peer;
     members_.try_emplace(peer.id(), Member{std::move(command.peer), {}, {}, 0});
     if (stopping_) {
-        peer.close(CloseCode::going_away);
+        peer.close(proto::CloseCode::going_away);
     }
 }
 
@@ -316,8 +316,8 @@ void Hub::drop_slow_peers() {
             continue;  // met twice
         }
         CHAT_LOG_CONN(info, id) << "dropped: outgoing queue full (slow consumer)";
-        metrics_.dropped(DropReason::slow_consumer);
-        member->second.peer->close(CloseCode::policy_violation);
+        metrics_.dropped(metrics::DropReason::slow_consumer);
+        member->second.peer->close(proto::CloseCode::policy_violation);
         leave(member);
     }
 }

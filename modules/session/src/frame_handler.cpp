@@ -20,7 +20,7 @@ FrameHandler::FrameHandler(hub::PeerId peer, const Limits& limits) noexcept
 
 std::optional<Disconnect> FrameHandler::handle_control(RateLimiter::Clock::time_point now) {
     if (limiter_.admit(now) == RateLimiter::Verdict::disconnect) {
-        return Disconnect{hub::CloseCode::policy_violation, hub::DropReason::flooding};
+        return Disconnect{proto::CloseCode::policy_violation, metrics::DropReason::flooding};
     }
     return std::nullopt;
 }
@@ -32,7 +32,7 @@ Action FrameHandler::handle(std::string_view frame, RateLimiter::Clock::time_poi
         case RateLimiter::Verdict::reject:
             return error("rate limited: slow down");
         case RateLimiter::Verdict::disconnect:
-            return Disconnect{hub::CloseCode::policy_violation, hub::DropReason::flooding};
+            return Disconnect{proto::CloseCode::policy_violation, metrics::DropReason::flooding};
     }
 
     ChatRequest request;
@@ -44,7 +44,7 @@ Action FrameHandler::handle(std::string_view frame, RateLimiter::Clock::time_poi
         return Answer{"heartbeat", {}};
     }
     if (type == "logout") {
-        return Disconnect{hub::CloseCode::normal, std::nullopt};
+        return Disconnect{proto::CloseCode::normal, std::nullopt};
     }
     if (type == "login") {
         if (const auto why = name_error(request.user_name())) {

@@ -109,7 +109,7 @@ awaitable<void> run_http_session(std::shared_ptr<ServerState> state, beast::tcp_
             }
             auto chat_ticket = state->limits.admit_chat();
             if (!chat_ticket) {
-                state->metrics.refused(hub::RefuseReason::server_full);
+                state->metrics.refused(metrics::RefuseReason::server_full);
                 CHAT_LOG_CONN(info, id) << "refused: the server has "
                                         << state->config.max_connections << " chat connections";
                 co_await beast::async_write(

@@ -74,7 +74,7 @@ void join_list_fields(Request& request) {
     }
 }
 
-Router::Router(const StaticFiles& files, const hub::Metrics& metrics, const Config& config,
+Router::Router(const StaticFiles& files, const metrics::Metrics& metrics, const Config& config,
                const std::atomic<bool>& accepting)
     : files_(files),
       metrics_(metrics),

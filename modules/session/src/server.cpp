@@ -97,7 +97,7 @@ awaitable<void> ServerState::accept_loop() {
         CHAT_LOG_CONN(debug, id) << "connection from " << peer;
         auto ticket = limits.admit_address(peer.address());
         if (!ticket) {
-            metrics.refused(hub::RefuseReason::address_limit);
+            metrics.refused(metrics::RefuseReason::address_limit);
             CHAT_LOG_CONN(info, id) << "refused: " << peer.address() << " has "
                                     << config.max_connections_per_address << " connections";
         }
@@ -169,7 +169,7 @@ void Server::stop() {
     state_->stop();
 }
 
-const hub::Metrics& Server::metrics() const noexcept {
+const metrics::Metrics& Server::metrics() const noexcept {
     return state_->metrics;
 }
 

@@ -12,7 +12,7 @@
 
 #include "chat/hub/frame_clock.hpp"
 #include "chat/hub/hub.hpp"
-#include "chat/hub/metrics.hpp"
+#include "chat/metrics/metrics.hpp"
 #include "chat/session/config.hpp"
 #include "chat/session/connection_limits.hpp"
 #include "chat/session/router.hpp"
@@ -26,7 +26,7 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
 
     asio::io_context& io;
     const Config config;
-    hub::Metrics metrics;
+    metrics::Metrics metrics;
     hub::FrameClock clock;
     hub::Hub hub;
     std::atomic<bool> accepting{true};  // logins are taken (/healthz); false once stopping

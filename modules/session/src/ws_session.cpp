@@ -65,7 +65,8 @@ awaitable<void> WsSession::run(Request upgrade) {
         }
         if (const auto flood = handler_.handle_control(RateLimiter::Clock::now());
             flood && !std::exchange(ping_flood_, true)) {
-            CHAT_LOG_CONN(info, id()) << "dropped: " << hub::label(*flood->reason) << " (pings)";
+            CHAT_LOG_CONN(info, id())
+                << "dropped: " << metrics::label(*flood->reason) << " (pings)";
             state_->metrics.dropped(*flood->reason);
             close(flood->code);
         }
@@ -92,9 +93,11 @@ awaitable<void> WsSession::run(Request upgrade) {
     metrics.add(metrics.connections_total);
     CHAT_LOG_CONN(info, id()) << "chat connection open";
 
+    // Commands are built in a variable, never as a temporary inside the
+    // co_await (g++ 12 destroys that twice: docs/architecture.md, trap 1).
     hub::Command join = hub::Register{self};
     if (!co_await state_->hub.send(std::move(join))) {
-        close(hub::CloseCode::going_away);  // shutting down
+        close(proto::CloseCode::going_away);  // shutting down
     }
     // Whatever ends the connection (an error, an exception in either loop or
     // after them), the session unregisters and gives its places back: a
@@ -127,7 +130,7 @@ void WsSession::inject_fault(FaultPoint point) const {
     }
 }
 
-void WsSession::close(hub::CloseCode code) {
+void WsSession::close(proto::CloseCode code) {
     frames().close(code);
     asio::post(strand_, [self = shared_from_this()] { self->arm_close_deadline(); });
 }
@@ -135,17 +138,17 @@ void WsSession::close(hub::CloseCode code) {
 awaitable<void> WsSession::read_loop() {
     auto& metrics = state_->metrics;
     beast::flat_buffer buffer;
-    std::optional<hub::CloseCode> close_code;
+    std::optional<proto::CloseCode> close_code;
     for (;;) {
         auto [ec, size] = co_await ws_.async_read(buffer, use_nothrow);
         if (ec) {
             if (ec == beast::error::timeout) {
                 CHAT_LOG_CONN(info, id()) << "dropped: idle timeout";
-                metrics.dropped(hub::DropReason::idle);
+                metrics.dropped(metrics::DropReason::idle);
             } else if (ec == websocket::error::message_too_big) {
                 CHAT_LOG_CONN(info, id()) << "dropped: message larger than "
                                           << state_->config.max_message_bytes << " bytes";
-                metrics.dropped(hub::DropReason::protocol_error);
+                metrics.dropped(metrics::DropReason::protocol_error);
             } else {
                 CHAT_LOG_CONN(debug, id()) << "read ended: " << ec.message();
             }
@@ -155,8 +158,8 @@ awaitable<void> WsSession::read_loop() {
         inject_fault(FaultPoint::reader);
         if (!ws_.got_binary()) {
             CHAT_LOG_CONN(info, id()) << "dropped: text frame";
-            metrics.dropped(hub::DropReason::protocol_error);
-            close_code = hub::CloseCode::unsupported_data;
+            metrics.dropped(metrics::DropReason::protocol_error);
+            close_code = proto::CloseCode::unsupported_data;
             break;
         }
         const std::string_view frame(static_cast<const char*>(buffer.data().data()), size);
@@ -168,7 +171,7 @@ awaitable<void> WsSession::read_loop() {
 
         if (auto* forward = std::get_if<Forward>(&action)) {
             if (!co_await state_->hub.send(std::move(forward->command))) {
-                close_code = hub::CloseCode::going_away;
+                close_code = proto::CloseCode::going_away;
                 break;
             }
         } else if (const auto* reply = std::get_if<Answer>(&action)) {
@@ -177,14 +180,14 @@ awaitable<void> WsSession::read_loop() {
             }
             if (!answer(*reply)) {
                 CHAT_LOG_CONN(info, id()) << "dropped: outgoing queue full (slow consumer)";
-                metrics.dropped(hub::DropReason::slow_consumer);
-                close_code = hub::CloseCode::policy_violation;
+                metrics.dropped(metrics::DropReason::slow_consumer);
+                close_code = proto::CloseCode::policy_violation;
                 break;
             }
         } else {
             const auto& disconnect = std::get<Disconnect>(action);
             if (disconnect.reason) {
-                CHAT_LOG_CONN(info, id()) << "dropped: " << hub::label(*disconnect.reason);
+                CHAT_LOG_CONN(info, id()) << "dropped: " << metrics::label(*disconnect.reason);
                 metrics.dropped(*disconnect.reason);
             }
             close_code = disconnect.code;
@@ -201,7 +204,7 @@ awaitable<void> WsSession::read_loop() {
     }
 }
 
-awaitable<bool> WsSession::unregister(std::optional<hub::CloseCode> code) {
+awaitable<bool> WsSession::unregister(std::optional<proto::CloseCode> code) {
     if (std::exchange(unregistered_, true)) {
         co_return true;
     }

@@ -40,7 +40,7 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     /// Accepts the upgrade and runs the connection to its end.
     awaitable<void> run(Request upgrade);
 
-    void close(hub::CloseCode code) override;
+    void close(proto::CloseCode code) override;
 
   private:
     awaitable<void> read_loop();
@@ -48,7 +48,7 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     /// Writes the batch's frames, as few system calls as the socket allows; the error, if any.
     awaitable<error_code> write_frames(std::span<const hub::Frame> batch);
     /// Tells the hub, once; false if the hub has stopped taking commands.
-    awaitable<bool> unregister(std::optional<hub::CloseCode> code);
+    awaitable<bool> unregister(std::optional<proto::CloseCode> code);
     /// Queues an error or heartbeat frame for this client; false if its queue is full.
     bool answer(const Answer& answer);
     void arm_close_deadline();  // on the strand

@@ -8,20 +8,12 @@
 #include <string>
 #include <variant>
 
+#include "chat/proto/close_code.hpp"
+
 namespace chat::hub {
 
 class Peer;
 using PeerId = std::uint64_t;
-
-/// WebSocket close codes the service uses (RFC 6455, section 7.4.1).
-enum class CloseCode : std::uint16_t {
-    normal = 1000,
-    going_away = 1001,
-    unsupported_data = 1003,
-    policy_violation = 1008,
-    too_big = 1009,
-    internal_error = 1011,
-};
 
 /// A connection opened: the hub starts tracking it (not yet logged in).
 struct Register {
@@ -34,7 +26,7 @@ struct Register {
 /// including the broadcasts of the client's own earlier messages.
 struct Unregister {
     PeerId peer = 0;
-    std::optional<CloseCode> close = std::nullopt;
+    std::optional<proto::CloseCode> close = std::nullopt;
 };
 
 /// A client's login or message, already checked for form by its session. The hub

@@ -15,9 +15,9 @@
 
 #include "chat/hub/commands.hpp"
 #include "chat/hub/frame_clock.hpp"
-#include "chat/hub/metrics.hpp"
 #include "chat/hub/peer.hpp"
 #include "chat/hub/wake_queue.hpp"
+#include "chat/metrics/metrics.hpp"
 #include "chat/net/asio.hpp"
 
 namespace chat {
@@ -53,7 +53,7 @@ class Hub {
   public:
     /// `executor` must be a strand (or a single-threaded context): run() and
     /// stop()'s work happen on it.
-    Hub(asio::any_io_executor executor, Metrics& metrics, FrameClock& clock,
+    Hub(asio::any_io_executor executor, metrics::Metrics& metrics, FrameClock& clock,
         const HubLimits& limits = {});
 
     const asio::any_io_executor& executor() const noexcept { return executor_; }
@@ -109,7 +109,7 @@ class Hub {
     awaitable<void> wait_for_writers();
 
     asio::any_io_executor executor_;
-    Metrics& metrics_;
+    metrics::Metrics& metrics_;
     FrameClock& clock_;
     asio::experimental::concurrent_channel<void(error_code, Command)> commands_;
 

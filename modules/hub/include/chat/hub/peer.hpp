@@ -23,7 +23,7 @@ class Peer {
     /// Ends the connection: frames queued before go out first, then a close frame
     /// with `code`. Thread-safe and idempotent (the first code wins). Must not
     /// block: the hub calls it.
-    virtual void close(CloseCode code) = 0;
+    virtual void close(proto::CloseCode code) = 0;
 
   protected:
     Peer(PeerId id, const asio::any_io_executor& writer, std::size_t queue_depth)

@@ -10,7 +10,7 @@
 
 #include "chat/hub/commands.hpp"
 #include "chat/hub/frame_queue.hpp"
-#include "chat/hub/metrics.hpp"
+#include "chat/metrics/metrics.hpp"
 #include "chat/session/rate_limiter.hpp"
 
 namespace chat::session {
@@ -28,8 +28,8 @@ struct Answer {
 
 /// End the connection with a close frame of `code`.
 struct Disconnect {
-    hub::CloseCode code;
-    std::optional<hub::DropReason> reason;  // set when the server drops an unwanted client
+    proto::CloseCode code;
+    std::optional<metrics::DropReason> reason;  // set when the server drops an unwanted client
 };
 
 using Action = std::variant<Forward, Answer, Disconnect>;

@@ -8,7 +8,7 @@
 #include <boost/beast/http/message_generator.hpp>
 #include <boost/beast/http/string_body.hpp>
 
-#include "chat/hub/metrics.hpp"
+#include "chat/metrics/metrics.hpp"
 #include "chat/session/config.hpp"
 #include "chat/session/static_files.hpp"
 
@@ -33,7 +33,7 @@ void join_list_fields(Request& request);
 class Router {
   public:
     /// `accepting` is read by /healthz.
-    Router(const StaticFiles& files, const hub::Metrics& metrics, const Config& config,
+    Router(const StaticFiles& files, const metrics::Metrics& metrics, const Config& config,
            const std::atomic<bool>& accepting);
 
     http::message_generator respond(const Request& request) const;
@@ -48,7 +48,7 @@ class Router {
 
   private:
     const StaticFiles& files_;
-    const hub::Metrics& metrics_;
+    const metrics::Metrics& metrics_;
     const std::atomic<bool>& accepting_;
     const std::string client_config_;  // the body of /config
 };

@@ -6,7 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
-#include "chat/hub/metrics.hpp"
+#include "chat/metrics/metrics.hpp"
 #include "chat/net/asio.hpp"
 #include "chat/session/config.hpp"
 
@@ -35,7 +35,7 @@ class Server {
     /// Thread-safe; idempotent.
     void stop();
 
-    const hub::Metrics& metrics() const noexcept;
+    const metrics::Metrics& metrics() const noexcept;
 
   private:
     std::shared_ptr<ServerState> state_;

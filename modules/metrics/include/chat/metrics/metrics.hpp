@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace chat::hub {
+namespace chat::metrics {
 
 /// Why the server ended a connection it did not want to keep.
 enum class DropReason { slow_consumer, flooding, idle, protocol_error, stalled_writer, count };
@@ -56,4 +56,4 @@ class Metrics {
     std::array<Counter, static_cast<std::size_t>(RefuseReason::count)> refused_{};
 };
 
-}  // namespace chat::hub
+}  // namespace chat::metrics

@@ -1,6 +1,6 @@
-#include "chat/hub/metrics.hpp"
+#include "chat/metrics/metrics.hpp"
 
-namespace chat::hub {
+namespace chat::metrics {
 
 std::string_view label(DropReason reason) {
     switch (reason) {
@@ -82,4 +82,4 @@ std::string Metrics::render() const {
     return out;
 }
 
-}  // namespace chat::hub
+}  // namespace chat::metrics
