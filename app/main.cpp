@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "chat/history/open.hpp"
 #include "chat/logging/log.hpp"
 #include "chat/net/file_limit.hpp"
 #include "chat/session/server.hpp"
@@ -63,7 +64,11 @@ int main(int argc, char* argv[]) {
         google::protobuf::SetLogHandler(protobuf_log);
 
         boost::asio::io_context io(static_cast<int>(options.server.threads));
-        chat::session::Server server(io, options.server);
+        chat::metrics::Metrics metrics;
+        // Destroyed after the server and before io: it writes out every
+        // message and records the clean stop that keeps the epoch (rule 12).
+        const auto history = chat::history::open(options.history, metrics);
+        chat::session::Server server(io, options.server, metrics, *history);
 
         // The first SIGINT/SIGTERM shuts down gracefully; a second one during
         // the grace period ends the process at once, as Ctrl-C twice should.
@@ -93,6 +98,10 @@ int main(int argc, char* argv[]) {
         threads.clear();  // joins
         CHAT_LOG(info) << "chat_app stopped";
         return 0;
+    } catch (const chat::history::OpenError& error) {
+        // Bad input, as a bad option is: never a silently empty history.
+        std::cerr << "chat_app: " << error.what() << "\n";
+        return 2;
     } catch (const std::exception& error) {
         std::cerr << "chat_app: " << error.what() << "\n";
         return 1;

@@ -54,6 +54,7 @@ T integer_option(const po::variables_map& vm, const char* option, long long min,
 
 Parsed parse_options(int argc, const char* const* argv, const std::string& bundled_www) {
     const session::Config defaults;
+    const history::Config history_defaults;
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
 
     po::options_description description("Options");
@@ -101,7 +102,19 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
             "file descriptors allow)")
         ("max-connections-per-address", po::value<long long>()->default_value(0),
             "TCP connections at most from one client address; further ones get 503 "
-            "(0: no limit)");
+            "(0: no limit)")
+        ("history-db", po::value<std::string>()->default_value(history_defaults.db.string()),
+            "SQLite file that keeps the messages across restarts (its folder is created); "
+            "empty: keep them in memory only")
+        ("history-keep", po::value<long long>()->default_value(
+            static_cast<long long>(history_defaults.keep)),
+            "newest messages kept; older ones are deleted")
+        ("history-on-join", po::value<long long>()->default_value(
+            static_cast<long long>(defaults.history_on_join)),
+            "newest messages a newcomer is sent after its welcome (0: none)")
+        ("resume-limit", po::value<long long>()->default_value(
+            static_cast<long long>(defaults.resume_limit)),
+            "messages at most sent to a client that comes back after a drop");
     // clang-format on
 
     Parsed parsed;
@@ -159,6 +172,10 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
         server.max_connections_per_address =
             integer_option<std::size_t>(vm, "max-connections-per-address", 0, 100'000'000);
         server.writers_awake = integer_option<std::size_t>(vm, "writers-awake", 1, 1'000'000);
+        server.history_on_join = integer_option<std::size_t>(vm, "history-on-join", 0, 100'000);
+        server.resume_limit = integer_option<std::size_t>(vm, "resume-limit", 1, 100'000);
+        options.history.db = vm["history-db"].as<std::string>();
+        options.history.keep = integer_option<std::size_t>(vm, "history-keep", 1, 1'000'000'000);
 
         options.log.dir = vm["log-dir"].as<std::string>();
         const auto level = vm["log-level"].as<std::string>();

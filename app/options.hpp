@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "chat/history/config.hpp"
 #include "chat/logging/log.hpp"
 #include "chat/session/config.hpp"
 
@@ -12,6 +13,7 @@ namespace chat::app {
 struct Options {
     session::Config server;
     logging::Config log;
+    history::Config history;
 };
 
 /// The outcome of parsing: options to run with, or an exit code with what to print.

@@ -123,8 +123,18 @@ awaitable<std::uint16_t> ChatClient::wait_close(Duration timeout) {
 }
 
 awaitable<ChatRequest> ChatClient::login(std::string_view name) {
-    co_await send(make_request("login", name));
-    co_return co_await expect("login");
+    co_return co_await resume(name, 0, {});
+}
+
+awaitable<ChatRequest> ChatClient::resume(std::string_view name, std::uint64_t id,
+                                          std::string_view epoch) {
+    auto request = make_request("login", name);
+    request.set_id(id);
+    request.set_epoch(std::string(epoch));
+    co_await send(request);
+    auto welcome = co_await expect("login");
+    history_ = co_await expect("history");  // directly after it, nothing in between
+    co_return welcome;
 }
 
 awaitable<void> ChatClient::close() {

@@ -50,8 +50,13 @@ class ChatClient {
     /// Skips frames until the connection ends; returns the close code.
     awaitable<std::uint16_t> wait_close(Duration timeout = default_timeout);
 
-    /// Logs in as `name` and returns the server's welcome (type login).
+    /// Logs in as `name` and returns the server's welcome (type login); the
+    /// history frame that must follow it (rule 13) is kept in history().
     awaitable<ChatRequest> login(std::string_view name);
+    /// The same, resuming from `id` in `epoch`.
+    awaitable<ChatRequest> resume(std::string_view name, std::uint64_t id, std::string_view epoch);
+    /// The history frame that came with the last welcome.
+    const ChatRequest& history() const noexcept { return history_; }
 
     /// Sends a close frame (1000) and waits for the server's.
     awaitable<void> close();
@@ -70,6 +75,7 @@ class ChatClient {
     std::uint16_t close_code_ = 0;
     std::shared_ptr<std::size_t> pings_;
     std::int64_t last_timestamp_ = 0;
+    ChatRequest history_;
 };
 
 /// A plain HTTP exchange: status and body of one request with this raw target.

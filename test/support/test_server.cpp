@@ -1,7 +1,9 @@
 #include "test_server.hpp"
 
 #include <random>
+
 #include <string>
+#include "chat/history/memory_history.hpp"
 
 namespace chat::test {
 
@@ -15,9 +17,10 @@ session::Config test_config() {
     return config;
 }
 
-TestServer::TestServer(session::Config config)
+TestServer::TestServer(session::Config config, std::unique_ptr<hub::History> history)
     : io_(static_cast<int>(config.threads)),
-      server_(io_, config),
+      history_(history ? std::move(history) : std::make_unique<history::MemoryHistory>(100'000)),
+      server_(io_, config, metrics_, *history_),
       port_(server_.local_endpoint().port()) {
     server_.start();
     for (unsigned i = 0; i < config.threads; ++i) {

@@ -2,6 +2,7 @@
 // A chat server in the test process: 127.0.0.1, a free port, its own threads.
 
 #include <filesystem>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -17,7 +18,9 @@ session::Config test_config();
 
 class TestServer {
   public:
-    explicit TestServer(session::Config config = test_config());
+    /// History in memory unless `history` is given.
+    explicit TestServer(session::Config config = test_config(),
+                        std::unique_ptr<hub::History> history = nullptr);
     ~TestServer();  // graceful stop, then joins the threads
 
     std::uint16_t port() const noexcept { return port_; }
@@ -26,6 +29,8 @@ class TestServer {
 
   private:
     asio::io_context io_;
+    metrics::Metrics metrics_;
+    std::unique_ptr<hub::History> history_;  // stops before io_ goes
     session::Server server_;
     std::uint16_t port_;
     std::vector<std::jthread> threads_;

@@ -6,6 +6,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include "chat/chat.pb.h"
+#include "chat/history/memory_history.hpp"
 #include "chat/hub/hub.hpp"
 
 #include "run.hpp"
@@ -70,7 +71,7 @@ class TestPeer final : public hub::Peer {
 /// A hub on the test's io_context (one thread: a strand by itself).
 struct HubTest {
     explicit HubTest(asio::any_io_executor executor, hub::HubLimits limits = {.capacity = 1024})
-        : executor_(executor), hub(executor, metrics, clock, limits) {
+        : executor_(executor), history(100'000), hub(executor, metrics, clock, history, limits) {
         asio::co_spawn(executor, hub.run(), [this](std::exception_ptr e) {
             finished = true;
             if (e) {
@@ -86,11 +87,22 @@ struct HubTest {
         co_return peer;
     }
     awaitable<void> login(TestPeer& peer, std::string name) {
-        hub::Command command = Broadcast{peer.id(), Broadcast::Kind::login, std::move(name)};
+        hub::Command command = Broadcast{peer.id(), Broadcast::Kind::login, std::move(name), 0, {}};
         co_await hub.send(std::move(command));
     }
     awaitable<void> say(TestPeer& peer, std::string content) {
-        hub::Command command = Broadcast{peer.id(), Broadcast::Kind::message, std::move(content)};
+        hub::Command command =
+            Broadcast{peer.id(), Broadcast::Kind::message, std::move(content), 0, {}};
+        co_await hub.send(std::move(command));
+    }
+    /// A login that resumes from `id` in `epoch` (rule 13).
+    awaitable<void> resume(TestPeer& peer, std::string name, std::uint64_t id, std::string epoch) {
+        hub::Command command =
+            Broadcast{peer.id(), Broadcast::Kind::login, std::move(name), id, std::move(epoch)};
+        co_await hub.send(std::move(command));
+    }
+    awaitable<void> ask_before(TestPeer& peer, std::uint64_t id) {
+        hub::Command command = Broadcast{peer.id(), Broadcast::Kind::history, {}, id, {}};
         co_await hub.send(std::move(command));
     }
     awaitable<void> leave(TestPeer& peer) {
@@ -103,12 +115,14 @@ struct HubTest {
         co_await login(*peer, name);
         const auto welcome = co_await peer->expect("login");
         BOOST_TEST(welcome.user_name() == name);
+        co_await peer->expect("history");  // rule 13: right after the welcome
         co_return peer;
     }
 
     asio::any_io_executor executor_;
     metrics::Metrics metrics;
     hub::FrameClock clock;
+    history::MemoryHistory history;
     hub::Hub hub;
     bool finished = false;
     hub::PeerId last_id_ = 0;
@@ -145,6 +159,7 @@ BOOST_AUTO_TEST_CASE(newcomer_gets_the_whole_list_the_others_one_entry) {
         const auto ann_joined = ann_welcome.user_list().at("ann");
         BOOST_TEST(ann_joined.size() == 24u);  // 2026-11-29T03:04:05.123Z
         BOOST_TEST(ann_joined.back() == 'Z');
+        co_await ann->expect("history");
 
         auto bob = co_await h.connect();
         co_await h.login(*bob, "bob");
@@ -152,6 +167,7 @@ BOOST_AUTO_TEST_CASE(newcomer_gets_the_whole_list_the_others_one_entry) {
         BOOST_TEST(bob_welcome.user_name() == "bob");
         BOOST_TEST(bob_welcome.user_list().size() == 2u);
         BOOST_TEST(bob_welcome.user_list().at("ann") == ann_joined);  // unchanged while online
+        co_await bob->expect("history");
 
         const auto notice = co_await ann->expect("login");
         BOOST_TEST(notice.user_name() == "bob");
@@ -317,6 +333,99 @@ BOOST_AUTO_TEST_CASE(a_writer_that_keeps_its_turn_is_dropped_and_the_hub_goes_on
         {.turn_limit = std::chrono::milliseconds(200), .capacity = 1024});
 }
 
+/// The ids of a history frame's messages, checking they are consecutive.
+std::vector<std::uint64_t> ids_of(const ChatRequest& history) {
+    std::vector<std::uint64_t> ids;
+    for (const auto& message : history.history()) {
+        BOOST_TEST(message.type() == "message");
+        BOOST_TEST(message.timestamp() > 0);
+        if (!ids.empty()) {
+            BOOST_TEST(message.id() == ids.back() + 1);
+        }
+        ids.push_back(message.id());
+    }
+    return ids;
+}
+
+BOOST_AUTO_TEST_CASE(a_newcomer_gets_the_last_id_the_epoch_and_the_newest_messages) {
+    hub_test(
+        [](HubTest& h) -> awaitable<void> {
+            auto ann = co_await h.user("ann");
+            for (int i = 1; i <= 5; ++i) {
+                co_await h.say(*ann, "m" + std::to_string(i));
+                co_await ann->expect("message");
+            }
+            auto bob = co_await h.connect();
+            co_await h.login(*bob, "bob");
+            const auto welcome = co_await bob->expect("login");
+            BOOST_TEST(welcome.id() == 5u);
+            BOOST_TEST(!welcome.epoch().empty());
+            const auto history = co_await bob->expect("history");  // nothing in between
+            BOOST_TEST((ids_of(history) == std::vector<std::uint64_t>{3, 4, 5}));
+            BOOST_TEST(history.history(0).content() == "m3");
+            BOOST_TEST(history.history(0).user_name() == "ann");
+            BOOST_TEST(history.timestamp() >= welcome.timestamp());
+        },
+        {.capacity = 1024, .history_on_join = 3, .resume_limit = 4});
+}
+
+BOOST_AUTO_TEST_CASE(a_resume_gets_what_it_missed_a_stranger_epoch_the_newest) {
+    hub_test(
+        [](HubTest& h) -> awaitable<void> {
+            auto ann = co_await h.user("ann");
+            for (int i = 1; i <= 10; ++i) {
+                co_await h.say(*ann, "m" + std::to_string(i));
+                co_await ann->expect("message");
+            }
+            const auto epoch = h.history.start(0).epoch;
+            const auto welcome_after =
+                [&](std::uint64_t id,
+                    std::string with_epoch) -> awaitable<std::vector<std::uint64_t>> {
+                auto peer = co_await h.connect();
+                co_await h.resume(*peer, "p" + std::to_string(h.last_id_), id, with_epoch);
+                BOOST_TEST((co_await peer->expect("login")).id() == 10u);
+                co_return ids_of(co_await peer->expect("history"));
+            };
+            using Ids = std::vector<std::uint64_t>;
+            BOOST_TEST((co_await welcome_after(8, epoch) == Ids{9, 10}));
+            BOOST_TEST((co_await welcome_after(10, epoch) == Ids{}));  // missed nothing
+            // More missing than --resume-limit (4): the newest 4; the gap shows.
+            BOOST_TEST((co_await welcome_after(2, epoch) == Ids{7, 8, 9, 10}));
+            // Another epoch, an id of 0 or above the last: the newest 3.
+            BOOST_TEST((co_await welcome_after(8, "another") == Ids{8, 9, 10}));
+            BOOST_TEST((co_await welcome_after(0, epoch) == Ids{8, 9, 10}));
+            BOOST_TEST((co_await welcome_after(11, epoch) == Ids{8, 9, 10}));
+            BOOST_TEST((co_await welcome_after(8, "") == Ids{8, 9, 10}));
+        },
+        {.capacity = 1024, .history_on_join = 3, .resume_limit = 4});
+}
+
+BOOST_AUTO_TEST_CASE(older_messages_come_in_pages_of_100_in_request_order) {
+    hub_test([](HubTest& h) -> awaitable<void> {
+        auto stranger = co_await h.connect();
+        co_await h.ask_before(*stranger, 5);
+        BOOST_TEST((co_await stranger->expect("error")).content().find("log in") !=
+                   std::string::npos);
+        auto ann = co_await h.user("ann");
+        for (int i = 1; i <= 250; ++i) {
+            co_await h.say(*ann, std::to_string(i));
+            co_await ann->expect("message");
+        }
+        co_await h.ask_before(*ann, 251);
+        co_await h.ask_before(*ann, 120);
+        co_await h.ask_before(*ann, 1);
+        const auto first = ids_of(co_await ann->expect("history"));
+        BOOST_TEST(first.size() == 100u);
+        BOOST_TEST(first.front() == 151u);
+        BOOST_TEST(first.back() == 250u);
+        const auto second = ids_of(co_await ann->expect("history"));
+        BOOST_TEST(second.front() == 20u);
+        BOOST_TEST(second.back() == 119u);
+        BOOST_TEST((co_await ann->expect("history")).history_size() == 0);  // before the first
+        BOOST_TEST(h.metrics.history_requests.load() == 3u);
+    });
+}
+
 BOOST_AUTO_TEST_CASE(leaving_is_announced_to_the_others_only) {
     hub_test([](HubTest& h) -> awaitable<void> {
         auto ann = co_await h.user("ann");
@@ -339,7 +448,8 @@ BOOST_AUTO_TEST_CASE(leaving_is_announced_to_the_others_only) {
 BOOST_AUTO_TEST_CASE(a_full_queue_drops_that_client_only) {
     hub_test([](HubTest& h) -> awaitable<void> {
         auto ann = co_await h.user("ann");
-        auto slow = co_await h.user("slow", 3);  // reads nothing from here on
+        // Reads nothing from here on; its welcome and history still count.
+        auto slow = co_await h.user("slow", 4);
         co_await ann->expect("login");
         for (int i = 0; i < 5; ++i) {
             co_await h.say(*ann, "m" + std::to_string(i));

@@ -17,11 +17,11 @@ void release_if_large(std::vector<Frame>& frames) {
 FrameQueue::FrameQueue(const asio::any_io_executor& writer, std::size_t depth)
     : depth_(depth == 0 ? 1 : depth), doorbell_(writer, 1) {}
 
-std::optional<FrameQueue::Push> FrameQueue::refusal() const {
+std::optional<FrameQueue::Push> FrameQueue::refusal(std::size_t frames) const {
     if (closed_) {
         return Push::closed;
     }
-    if (pending_.size() + in_flight_ >= depth_) {
+    if (pending_.size() + in_flight_ + frames > depth_) {
         return Push::full;
     }
     return std::nullopt;
@@ -45,13 +45,13 @@ FrameQueue::Push FrameQueue::try_push(const Frame& frame) {
     return pushed(lock);
 }
 
-FrameQueue::Push FrameQueue::try_push_deferred(const Frame& frame, bool& wake_needed) {
+FrameQueue::Push FrameQueue::try_push_deferred(std::span<const Frame> frames, bool& wake_needed) {
     std::unique_lock lock(mutex_);
     wake_needed = false;
-    if (const auto refused = refusal()) {
+    if (const auto refused = refusal(frames.size())) {
         return *refused;
     }
-    pending_.push_back(frame);
+    pending_.insert(pending_.end(), frames.begin(), frames.end());
     // Deferring must never be what fills the queue: half full, wake now. (The
     // hub queues at most 64 commands' frames per round of turns, below half
     // of the default depth, so this is for small queues and long lines.)

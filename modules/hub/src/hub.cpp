@@ -1,5 +1,7 @@
 #include "chat/hub/hub.hpp"
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <ctime>
 #include <utility>
@@ -31,6 +33,9 @@ std::string rfc3339_now() {
 /// Commands the hub runs ahead of its writers at most (see run()).
 constexpr std::size_t commands_per_round = 64;
 
+/// Messages in one answer to a history request at most (rule 14).
+constexpr std::size_t older_page = 100;
+
 Frame serialise(const ChatRequest& message) {
     return std::make_shared<const std::string>(message.SerializeAsString());
 }
@@ -38,13 +43,23 @@ Frame serialise(const ChatRequest& message) {
 }  // namespace
 
 Hub::Hub(asio::any_io_executor executor, metrics::Metrics& metrics, FrameClock& clock,
-         const HubLimits& limits)
+         History& history, const HubLimits& limits)
     : executor_(std::move(executor)),
       metrics_(metrics),
       clock_(clock),
+      history_(history),
+      limits_(limits),
       commands_(executor_, limits.capacity),
       writers_idle_(std::make_shared<asio::steady_timer>(executor_)),
-      turn_limit_(limits.turn_limit) {
+      ring_(std::max(limits.history_on_join, limits.resume_limit)) {
+    // Where the count goes on, and the newest messages for joins and resumes.
+    auto start = history_.start(std::max(limits.history_on_join, limits.resume_limit));
+    epoch_ = std::move(start.epoch);
+    last_message_id_ = start.last_id;
+    auto id = last_message_id_ - start.newest.size();
+    for (auto& message : start.newest) {
+        ring_.push(++id, std::move(message));
+    }
     writers_ = std::make_shared<WakeQueue>(
         limits.writers_awake, [executor = executor_, idle = std::weak_ptr(writers_idle_)] {
             asio::post(executor, [idle] {
@@ -94,6 +109,9 @@ awaitable<void> Hub::run() {
                 commands_.try_receive([&](error_code, Command next) { command = std::move(next); });
         }
         schedule_wakes();
+        if (!unkept_.empty()) {
+            co_await flush_unkept();
+        }
         if (stopping_ && members_.empty()) {
             commands_.close();  // the last one has left; later senders learn the hub is gone
         }
@@ -109,6 +127,9 @@ awaitable<void> Hub::run() {
             since_idle_ = 0;
         }
     }
+    // Every message goes to the history before the hub ends (rule 11: kept
+    // history is written out before the process exits).
+    co_await flush_unkept();
     // A Register received just as stop() closed the channel made a member
     // that can no longer unregister (its session is closed with 1001 all the
     // same), and Asio's close() keeps buffered commands: let go of both.
@@ -118,14 +139,14 @@ awaitable<void> Hub::run() {
 
 awaitable<void> Hub::wait_for_writers() {
     while (writers_->busy()) {
-        writers_idle_->expires_after(turn_limit_);
+        writers_idle_->expires_after(limits_.turn_limit);
         if (auto [ec] = co_await writers_idle_->async_wait(use_nothrow); ec) {
             continue;  // cancelled: the writers may all be done
         }
-        for (const auto& peer : writers_->revoke_overdue(turn_limit_)) {
+        for (const auto& peer : writers_->revoke_overdue(limits_.turn_limit)) {
             const auto member = members_.find(peer->id());
-            CHAT_LOG_CONN(error, peer->id())
-                << "dropped: its writer held its turn for over " << turn_limit_.count() << " ms";
+            CHAT_LOG_CONN(error, peer->id()) << "dropped: its writer held its turn for over "
+                                             << limits_.turn_limit.count() << " ms";
             metrics_.dropped(metrics::DropReason::stalled_writer);
             peer->close(proto::CloseCode::internal_error);
             if (member != members_.end()) {
@@ -185,25 +206,31 @@ void Hub::handle(Broadcast& command) {
     if (member == members_.end()) {
         return;  // dropped as too slow while this was on its way
     }
-    if (command.kind == Broadcast::Kind::login) {
-        log_in(member->second, std::move(command.text));
-    } else {
-        post_message(member->second, std::move(command.text));
+    switch (command.kind) {
+        case Broadcast::Kind::login:
+            log_in(member->second, command);
+            break;
+        case Broadcast::Kind::message:
+            post_message(member->second, std::move(command.text));
+            break;
+        case Broadcast::Kind::history:
+            request_history(member->second, command.id);
+            break;
     }
 }
 
-void Hub::log_in(Member& member, std::string name) {
+void Hub::log_in(Member& member, Broadcast& login) {
     const auto id = member.peer->id();
     if (!member.name.empty()) {
         reply_error(member, "already logged in");
         return;
     }
-    if (names_.contains(name)) {
+    if (names_.contains(login.text)) {
         CHAT_LOG_CONN(debug, id) << "login refused: name taken";
         reply_error(member, "name taken");
         return;
     }
-    member.name = std::move(name);
+    member.name = std::move(login.text);
     member.joined = rfc3339_now();
     member.online_index = online_.size();
     online_.push_back(member.peer);
@@ -215,13 +242,27 @@ void Hub::log_in(Member& member, std::string name) {
     ChatRequest welcome;
     welcome.set_type("login");
     welcome.set_user_name(member.name);
+    welcome.set_id(last_message_id_);
+    welcome.set_epoch(epoch_);
     auto& everyone = *welcome.mutable_user_list();
     for (const auto& [other_id, other] : members_) {
         if (!other.name.empty()) {
             everyone[other.name] = other.joined;
         }
     }
-    send_to(member, welcome);
+    // Rule 13: right after the welcome, with nothing in between, the messages
+    // the newcomer is owed: since the id it saw last if it comes back within
+    // this epoch, else the newest few.
+    const bool resumes = !login.epoch.empty() && login.epoch == epoch_ && login.id > 0 &&
+                         login.id <= last_message_id_;
+    const auto owed = resumes ? ring_.after(login.id, limits_.resume_limit)
+                              : ring_.newest(limits_.history_on_join);
+    {
+        const FanOut fan_out(clock_);
+        welcome.set_timestamp(fan_out.stamp());
+        const std::array frames{serialise(welcome), history_frame(owed, fan_out.stamp())};
+        deliver(member.peer, frames);
+    }
 
     ChatRequest notice;
     notice.set_type("login");
@@ -240,8 +281,64 @@ void Hub::post_message(Member& member, std::string content) {
     message.set_user_name(member.name);
     message.set_content(std::move(content));
     message.set_id(++last_message_id_);
-    fan_out(message);
+    keep(message.id(), fan_out(message));
     metrics_.add(metrics_.messages_broadcast);
+}
+
+void Hub::keep(std::uint64_t id, const Frame& message) {
+    ring_.push(id, message);
+    // Behind those already waiting, so that the history keeps the id order.
+    if (!unkept_.empty() || !history_.try_append(id, message)) {
+        unkept_.emplace_back(id, message);
+    }
+}
+
+awaitable<void> Hub::flush_unkept() {
+    // The store's queue is full: the disk lags behind the room. The hub slows
+    // down (no new command until these are taken) rather than lose any.
+    asio::steady_timer retry(executor_);
+    while (!unkept_.empty()) {
+        if (history_.try_append(unkept_.front().first, unkept_.front().second)) {
+            unkept_.pop_front();
+            continue;
+        }
+        retry.expires_after(std::chrono::milliseconds(1));
+        co_await retry.async_wait(use_nothrow);
+    }
+}
+
+void Hub::request_history(Member& member, std::uint64_t before) {
+    if (member.name.empty()) {
+        reply_error(member, "log in first");
+        return;
+    }
+    metrics_.add(metrics_.history_requests);
+    // Read off the hub's strand; the answer comes back to it, in request order.
+    history_.read_before(
+        before, older_page,
+        [this, peer = member.peer->id()](std::optional<std::vector<Frame>> messages) {
+            asio::post(executor_, [this, peer, messages = std::move(messages)] {
+                answer_history(peer, messages);
+            });
+        });
+}
+
+void Hub::answer_history(PeerId peer, const std::optional<std::vector<Frame>>& messages) {
+    const auto member = members_.find(peer);
+    if (member == members_.end()) {
+        return;  // gone meanwhile
+    }
+    if (!messages) {
+        reply_error(member->second, "history unavailable: too many requests, try again");
+        drop_slow_peers();
+        schedule_wakes();
+        return;
+    }
+    const FanOut fan_out(clock_);
+    const std::array frames{history_frame(*messages, fan_out.stamp())};
+    deliver(member->second.peer, frames);
+    drop_slow_peers();
+    schedule_wakes();
 }
 
 void Hub::leave(Members::iterator member) {
@@ -266,21 +363,23 @@ void Hub::leave(Members::iterator member) {
     members_.erase(member);
 }
 
-void Hub::fan_out(ChatRequest& message, PeerId except) {
+Frame Hub::fan_out(ChatRequest& message, PeerId except) {
     const FanOut fan_out(clock_);
     message.set_timestamp(fan_out.stamp());
-    const Frame frame = serialise(message);
+    const std::array frame{serialise(message)};
     for (const auto& peer : online_) {
         if (peer->id() != except) {
             deliver(peer, frame);
         }
     }
+    return frame.front();
 }
 
 void Hub::send_to(Member& member, ChatRequest& message) {
     const FanOut fan_out(clock_);
     message.set_timestamp(fan_out.stamp());
-    deliver(member.peer, serialise(message));
+    const std::array frame{serialise(message)};
+    deliver(member.peer, frame);
 }
 
 void Hub::reply_error(Member& member, const std::string& reason) {
@@ -290,9 +389,9 @@ void Hub::reply_error(Member& member, const std::string& reason) {
     send_to(member, error);
 }
 
-void Hub::deliver(const std::shared_ptr<Peer>& peer, const Frame& frame) {
+void Hub::deliver(const std::shared_ptr<Peer>& peer, std::span<const Frame> frames) {
     bool wake_needed = false;
-    if (peer->frames().try_push_deferred(frame, wake_needed) == FrameQueue::Push::full) {
+    if (peer->frames().try_push_deferred(frames, wake_needed) == FrameQueue::Push::full) {
         too_slow_.push_back(peer->id());
     }
     if (wake_needed) {

@@ -75,6 +75,25 @@ std::string Metrics::render() const {
            messages_broadcast);
     metric(out, "chat_http_requests_total", "counter", "Plain HTTP requests answered.",
            http_requests);
+    metric(out, "chat_history_requests_total", "counter",
+           "Requests for older messages answered (rule 14).", history_requests);
+    metric(out, "chat_messages_stored_total", "counter", "Messages written to the history store.",
+           messages_stored);
+    metric(out, "chat_store_queue_depth", "gauge", "Messages waiting to be written to the store.",
+           store_queue_depth);
+    {
+        // A summary without quantiles: rate(sum) / rate(count) is the mean.
+        const auto batches = store_batches.load(std::memory_order_relaxed);
+        const auto micros = store_batch_microseconds.load(std::memory_order_relaxed);
+        out.append(
+            "# HELP chat_store_batch_seconds Time to write one batch of messages (one "
+            "transaction).\n# TYPE chat_store_batch_seconds summary\n");
+        out.append("chat_store_batch_seconds_sum ")
+            .append(std::to_string(static_cast<double>(micros) / 1e6))
+            .append("\nchat_store_batch_seconds_count ")
+            .append(std::to_string(batches))
+            .append("\n");
+    }
     by_reason<DropReason>(out, "chat_clients_dropped_total",
                           "Connections the server ended, by reason.", dropped_);
     by_reason<RefuseReason>(out, "chat_connections_refused_total",

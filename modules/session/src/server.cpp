@@ -30,11 +30,15 @@ void log_exception(std::string_view what, const std::exception_ptr& e) {
 }
 }  // namespace
 
-ServerState::ServerState(asio::io_context& context, Config configuration)
+ServerState::ServerState(asio::io_context& context, Config configuration,
+                         metrics::Metrics& server_metrics, hub::History& history)
     : io(context),
       config(std::move(configuration)),
-      hub(asio::make_strand(context), metrics, clock,
-          hub::HubLimits{.writers_awake = config.writers_awake}),
+      metrics(server_metrics),
+      hub(asio::make_strand(context), metrics, clock, history,
+          hub::HubLimits{.writers_awake = config.writers_awake,
+                         .history_on_join = config.history_on_join,
+                         .resume_limit = config.resume_limit}),
       files(config.www_root, config.www_assets),
       router(files, metrics, config, accepting),
       limits(config.max_connections, config.max_connections_per_address),
@@ -146,8 +150,9 @@ void ServerState::maybe_finish() {
     }
 }
 
-Server::Server(asio::io_context& io, Config config)
-    : state_(std::make_shared<ServerState>(io, std::move(config))) {}
+Server::Server(asio::io_context& io, Config config, metrics::Metrics& metrics,
+               hub::History& history)
+    : state_(std::make_shared<ServerState>(io, std::move(config), metrics, history)) {}
 
 Server::~Server() {
     // A shutdown whose grace period ran out stopped the io_context with

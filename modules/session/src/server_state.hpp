@@ -22,11 +22,12 @@ namespace chat::session {
 
 class ServerState : public std::enable_shared_from_this<ServerState> {
   public:
-    ServerState(asio::io_context& io, Config config);
+    ServerState(asio::io_context& io, Config config, metrics::Metrics& metrics,
+                hub::History& history);
 
     asio::io_context& io;
     const Config config;
-    metrics::Metrics metrics;
+    metrics::Metrics& metrics;
     hub::FrameClock clock;
     hub::Hub hub;
     std::atomic<bool> accepting{true};  // logins are taken (/healthz); false once stopping

@@ -29,13 +29,18 @@ struct Unregister {
     std::optional<proto::CloseCode> close = std::nullopt;
 };
 
-/// A client's login or message, already checked for form by its session. The hub
-/// decides what only it can know (name taken, logged in or not) and announces it.
+/// A client's login, message or history request, already checked for form by
+/// its session. The hub decides what only it can know (name taken, logged in
+/// or not) and announces or answers it.
 struct Broadcast {
-    enum class Kind { login, message };
+    enum class Kind { login, message, history };
     PeerId from = 0;
     Kind kind = Kind::message;
     std::string text;  // the trimmed name of a login, the content of a message
+    // A login: the last id the client saw and its epoch (a resume, rule 13).
+    // A history request: the id to read below (rule 14).
+    std::uint64_t id = 0;
+    std::string epoch;
 };
 
 using Command = std::variant<Register, Unregister, Broadcast>;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -41,7 +42,12 @@ class FrameQueue {
     /// the caller owes the writer a wake() (the hub: a turn in its WakeQueue),
     /// and until then the writer leaves these frames queued, so that many go
     /// in one write. A queue half full wakes its writer at once all the same.
-    Push try_push_deferred(const Frame& frame, bool& wake_needed);
+    Push try_push_deferred(const Frame& frame, bool& wake_needed) {
+        return try_push_deferred(std::span(&frame, 1), wake_needed);
+    }
+    /// Several frames, one after the other with nothing in between, or none
+    /// of them when they do not all fit.
+    Push try_push_deferred(std::span<const Frame> frames, bool& wake_needed);
     /// Wakes the writer if it waits. With a turn: only if it waits, and then it
     /// holds the turn until it is back for more (its write has left) or ends
     /// it; true if it took the turn.
@@ -90,9 +96,9 @@ class FrameQueue {
     void end_turn();
 
   private:
-    std::optional<Push> refusal() const;              // under the lock
-    Push pushed(std::unique_lock<std::mutex>& lock);  // under the lock; releases it
-    bool filling() const;                             // under the lock
+    std::optional<Push> refusal(std::size_t frames = 1) const;  // under the lock
+    Push pushed(std::unique_lock<std::mutex>& lock);            // under the lock; releases it
+    bool filling() const;                                       // under the lock
 
     mutable std::mutex mutex_;
     std::vector<Frame> pending_;

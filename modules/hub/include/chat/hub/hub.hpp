@@ -5,7 +5,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -15,6 +17,7 @@
 
 #include "chat/hub/commands.hpp"
 #include "chat/hub/frame_clock.hpp"
+#include "chat/hub/history.hpp"
 #include "chat/hub/peer.hpp"
 #include "chat/hub/wake_queue.hpp"
 #include "chat/metrics/metrics.hpp"
@@ -33,7 +36,9 @@ struct HubLimits {
     /// that holds it for this long is stuck: the hub takes the turn back and
     /// drops that connection rather than wait for it.
     std::chrono::milliseconds turn_limit{3'000};
-    std::size_t capacity = 4096;  // commands waiting in the hub's channel
+    std::size_t capacity = 4096;       // commands waiting in the hub's channel
+    std::size_t history_on_join = 50;  // messages a newcomer is given (rule 13)
+    std::size_t resume_limit = 1000;   // messages a resuming client is given at most
 };
 
 /// Consumes one channel of commands (Register, Unregister, Broadcast) on its
@@ -53,8 +58,9 @@ class Hub {
   public:
     /// `executor` must be a strand (or a single-threaded context): run() and
     /// stop()'s work happen on it.
+    /// `history` keeps the messages; it must outlive the hub's executor's use.
     Hub(asio::any_io_executor executor, metrics::Metrics& metrics, FrameClock& clock,
-        const HubLimits& limits = {});
+        History& history, const HubLimits& limits = {});
 
     const asio::any_io_executor& executor() const noexcept { return executor_; }
 
@@ -88,29 +94,38 @@ class Hub {
     void handle(Register& command);
     void handle(Unregister& command);
     void handle(Broadcast& command);
-    void log_in(Member& member, std::string name);
+    void log_in(Member& member, Broadcast& login);
     void post_message(Member& member, std::string content);
+    void request_history(Member& member, std::uint64_t before);
+    void answer_history(PeerId peer, const std::optional<std::vector<Frame>>& messages);
+    /// Hands a broadcast message to the history, in order, waiting for room
+    /// only in run() (the store's queue full: the disk lags).
+    void keep(std::uint64_t id, const Frame& message);
+    awaitable<void> flush_unkept();
     void leave(Members::iterator member);
     void begin_stop();
 
-    /// Stamps, serialises once and queues `message` to every user online but `except`.
-    void fan_out(ChatRequest& message, PeerId except = 0);
+    /// Stamps, serialises once and queues `message` to every user online but
+    /// `except`; the bytes sent.
+    Frame fan_out(ChatRequest& message, PeerId except = 0);
     /// The same for one connection.
     void send_to(Member& member, ChatRequest& message);
     void reply_error(Member& member, const std::string& reason);
-    void deliver(const std::shared_ptr<Peer>& peer, const Frame& frame);
+    void deliver(const std::shared_ptr<Peer>& peer, std::span<const Frame> frames);
     /// Puts the writers owed a wake-up in line.
     void schedule_wakes();
     /// Closes and removes connections whose queue was full; their leave notices
     /// may find more.
     void drop_slow_peers();
-    /// Waits until the writers woken have all written, at most turn_limit_
+    /// Waits until the writers woken have all written, at most turn_limit
     /// at a time; a writer that holds its turn longer is dropped.
     awaitable<void> wait_for_writers();
 
     asio::any_io_executor executor_;
     metrics::Metrics& metrics_;
     FrameClock& clock_;
+    History& history_;
+    const HubLimits limits_;
     asio::experimental::concurrent_channel<void(error_code, Command)> commands_;
 
     Members members_;                                // every registered connection
@@ -122,9 +137,12 @@ class Hub {
     // Cancelled (on the hub's strand) when the writers have all taken their
     // frames; shared so that a late signal finds it gone rather than dangling.
     std::shared_ptr<asio::steady_timer> writers_idle_;
-    const std::chrono::milliseconds turn_limit_;
     std::size_t since_idle_ = 0;  // commands handled since the writers were last all done
     std::uint64_t last_message_id_ = 0;
+    std::string epoch_;
+    MessageRing ring_;  // the newest messages, for joins and resumes
+    // Offered to the history while its queue was full, with their ids.
+    std::deque<std::pair<std::uint64_t, Frame>> unkept_;
     bool stopping_ = false;
 };
 

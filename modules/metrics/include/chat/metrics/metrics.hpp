@@ -32,6 +32,11 @@ class Metrics {
     Counter frames_sent{0};
     Counter messages_broadcast{0};
     Counter http_requests{0};
+    Counter history_requests{0};          // rule 14 requests answered
+    Counter messages_stored{0};           // written to the history's database
+    Gauge store_queue_depth{0};           // messages waiting for the store thread
+    Counter store_batches{0};             // transactions the store committed
+    Counter store_batch_microseconds{0};  // time they took, in all
 
     void add(Counter& counter, std::uint64_t n = 1) noexcept {
         counter.fetch_add(n, std::memory_order_relaxed);

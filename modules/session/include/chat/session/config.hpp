@@ -43,6 +43,8 @@ struct Config {
     // connections from one address, the new one gets 503 and is closed.
     std::size_t max_connections = 0;
     std::size_t max_connections_per_address = 0;
+    std::size_t history_on_join = 50;  // messages a newcomer is given (rule 13)
+    std::size_t resume_limit = 1000;   // messages a client coming back is given at most
 
     /// Tests only: called with the connection's id at each FaultPoint; it may
     /// throw, to prove that a failing connection cannot wedge the server.

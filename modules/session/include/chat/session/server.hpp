@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "chat/hub/history.hpp"
 #include "chat/metrics/metrics.hpp"
 #include "chat/net/asio.hpp"
 #include "chat/session/config.hpp"
@@ -22,7 +23,10 @@ class Server {
   public:
     /// Throws std::system_error naming the address when it cannot listen, and
     /// std::runtime_error when the www folder is unusable.
-    Server(asio::io_context& io, Config config);
+    /// `metrics` and `history` are the server's counters and kept messages;
+    /// both must outlive this object, and `history` must stop answering
+    /// (be destroyed) before `io` is.
+    Server(asio::io_context& io, Config config, metrics::Metrics& metrics, hub::History& history);
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;

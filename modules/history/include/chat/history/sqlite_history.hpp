@@ -1,0 +1,62 @@
+#pragma once
+// History in a SQLite file, written by a thread of its own.
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <variant>
+
+#include "chat/history/config.hpp"
+#include "chat/history/store.hpp"
+#include "chat/hub/history.hpp"
+#include "chat/metrics/metrics.hpp"
+
+namespace chat::history {
+
+/// The hub hands messages over without waiting; the store thread writes
+/// whatever has gathered in one transaction, so that under load a batch holds
+/// many messages and when idle each is written at once (a crash loses at most
+/// the messages of one transaction in flight). The queue is bounded: when the
+/// disk lags, try_append() says no and the hub slows down, losing nothing.
+/// Reads (rule 14) go through the same queue, so they see every message
+/// handed over before them and are answered in order.
+class SqliteHistory final : public hub::History {
+  public:
+    /// Opens the file (throws OpenError) and starts the thread.
+    SqliteHistory(const Config& config, metrics::Metrics& metrics,
+                  std::size_t queue_capacity = 65'536);
+    /// Writes what is queued, records a clean stop and joins the thread.
+    ~SqliteHistory() override;
+
+    Start start(std::size_t newest) override;
+    bool try_append(std::uint64_t id, const hub::Frame& message) override;
+    void read_before(std::uint64_t before, std::size_t limit, Reply reply) override;
+
+  private:
+    struct Append {
+        std::uint64_t id;
+        hub::Frame message;
+    };
+    struct Read {
+        std::uint64_t before;
+        std::size_t limit;
+        Reply reply;
+    };
+    using Task = std::variant<Append, Read>;
+
+    void run();
+    void write(std::vector<std::pair<std::uint64_t, hub::Frame>>& batch);
+
+    Store store_;  // the thread's alone once it runs
+    metrics::Metrics& metrics_;
+    const std::size_t capacity_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<Task> tasks_;
+    bool stopping_ = false;
+    std::jthread thread_;  // last: it starts once the rest exists
+};
+
+}  // namespace chat::history

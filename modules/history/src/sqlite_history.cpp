@@ -1,0 +1,129 @@
+#include "chat/history/sqlite_history.hpp"
+
+#include <chrono>
+
+#include <SQLiteCpp/Exception.h>
+
+#include "chat/logging/log.hpp"
+
+namespace chat::history {
+
+SqliteHistory::SqliteHistory(const Config& config, metrics::Metrics& metrics,
+                             std::size_t queue_capacity)
+    : store_(config.db, config.keep),
+      metrics_(metrics),
+      capacity_(queue_capacity),
+      thread_([this] { run(); }) {
+    CHAT_LOG(info) << "history: " << config.db.string() << ", epoch " << store_.epoch()
+                   << ", last message " << store_.last_id()
+                   << (store_.clean_start() ? ""
+                                            : " (the last run did not stop cleanly: new epoch)");
+}
+
+SqliteHistory::~SqliteHistory() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();  // it writes what is queued first
+    try {
+        store_.mark_clean_stop();
+        CHAT_LOG(info) << "history: written out, last message " << store_.last_id();
+    } catch (const SQLite::Exception& error) {
+        CHAT_LOG(error) << "history: cannot record the clean stop: " << error.what();
+    }
+}
+
+hub::History::Start SqliteHistory::start(std::size_t newest) {
+    // Before the hub runs, so before any task: the thread is idle and the
+    // store consistent. Read under the lock all the same, as a task would be.
+    std::lock_guard lock(mutex_);
+    return {store_.epoch(), store_.last_id(), store_.newest(newest)};
+}
+
+bool SqliteHistory::try_append(std::uint64_t id, const hub::Frame& message) {
+    {
+        std::lock_guard lock(mutex_);
+        if (tasks_.size() >= capacity_) {
+            return false;
+        }
+        tasks_.emplace_back(Append{id, message});
+    }
+    metrics_.add(metrics_.store_queue_depth, 1);
+    wake_.notify_one();
+    return true;
+}
+
+void SqliteHistory::read_before(std::uint64_t before, std::size_t limit, Reply reply) {
+    {
+        std::unique_lock lock(mutex_);
+        if (tasks_.size() >= capacity_) {
+            lock.unlock();
+            reply(std::nullopt);
+            return;
+        }
+        tasks_.emplace_back(Read{before, limit, std::move(reply)});
+    }
+    wake_.notify_one();
+}
+
+void SqliteHistory::write(std::vector<std::pair<std::uint64_t, hub::Frame>>& batch) {
+    if (batch.empty()) {
+        return;
+    }
+    const auto started = std::chrono::steady_clock::now();
+    // A failure here (disk full, I/O error) is the server's: logged, and the
+    // batch is given up rather than retried forever; the messages were
+    // delivered already.
+    try {
+        store_.append(batch);
+        metrics_.add(metrics_.messages_stored, batch.size());
+    } catch (const SQLite::Exception& error) {
+        CHAT_LOG(error) << "history: cannot write messages " << batch.front().first << " to "
+                        << batch.back().first << ": " << error.what();
+    }
+    const auto took = std::chrono::steady_clock::now() - started;
+    metrics_.add(metrics_.store_batches);
+    metrics_.add(metrics_.store_batch_microseconds,
+                 static_cast<std::uint64_t>(
+                     std::chrono::duration_cast<std::chrono::microseconds>(took).count()));
+    metrics_.add(metrics_.store_queue_depth, -static_cast<std::int64_t>(batch.size()));
+    batch.clear();
+}
+
+void SqliteHistory::run() {
+    std::deque<Task> taken;
+    std::vector<std::pair<std::uint64_t, hub::Frame>> batch;
+    for (;;) {
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+            if (tasks_.empty()) {
+                return;  // stopping, and everything is written
+            }
+            taken.swap(tasks_);
+        }
+        // Everything that gathered meanwhile, in order: appends in one
+        // transaction, which a read waits for so that it sees them.
+        for (auto& task : taken) {
+            if (auto* append = std::get_if<Append>(&task)) {
+                batch.emplace_back(append->id, std::move(append->message));
+                continue;
+            }
+            write(batch);
+            auto& read = std::get<Read>(task);
+            try {
+                read.reply(store_.before(read.before, read.limit));
+            } catch (const SQLite::Exception& error) {
+                CHAT_LOG(error) << "history: cannot read messages below " << read.before << ": "
+                                << error.what();
+                read.reply(std::nullopt);
+            }
+        }
+        write(batch);
+        taken.clear();
+    }
+}
+
+}  // namespace chat::history
