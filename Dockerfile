@@ -8,7 +8,7 @@ RUN apt-get update \
       cmake ninja-build g++ pkg-config ccache \
       libboost1.81-dev libboost-log1.81-dev libboost-test1.81-dev \
       libboost-program-options1.81-dev libboost-system1.81-dev \
-      libprotobuf-dev protobuf-compiler \
+      libprotobuf-dev protobuf-compiler libsqlite3-dev libsqlitecpp-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt CMakePresets.json ./
@@ -42,9 +42,10 @@ RUN --mount=type=secret,id=ca NODE_EXTRA_CA_CERTS=/run/secrets/ca scripts/www-as
 FROM debian:bookworm
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libboost-log1.81.0 libboost-program-options1.81.0 libprotobuf32 \
+      libboost-log1.81.0 libboost-program-options1.81.0 libprotobuf32 libsqlite3-0 \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin chat
+ && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin chat \
+ && mkdir -p /app/data && chown chat /app/data
 COPY --from=build /src/build/release/chat_app /app/chat_app
 COPY www /app/www
 COPY --from=www /src/www-assets/vendor /app/www/vendor
@@ -53,6 +54,10 @@ WORKDIR /app
 # Logs go to stdout; give a folder (a volume) to also get sys.log:
 #   docker run -v chat-logs:/app/logs -e CHAT_LOG_DIR=/app/logs ...
 ENV CHAT_LOG_DIR=""
+# The kept messages (SQLite): a volume, so that they outlive the container:
+#   docker run -v chat-data:/app/data ...
+ENV CHAT_HISTORY_DB=/app/data/chat.db
+VOLUME /app/data
 EXPOSE 9000
 # bash's /dev/tcp: no curl in the image. Follows CHAT_PORT if it is set.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \

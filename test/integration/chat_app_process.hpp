@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -39,6 +40,11 @@ class ChatApp {
         posix_spawn_file_actions_adddup2(&actions, out[1], 1);
         posix_spawn_file_actions_adddup2(&actions, out[1], 2);
         posix_spawn_file_actions_addclose(&actions, out[0]);
+        // History in memory unless the test names a file: no data/ folder
+        // left behind, none shared by tests running at once.
+        if (std::find(args.begin(), args.end(), "--history-db") == args.end()) {
+            args.insert(args.end(), {"--history-db", ""});
+        }
         args.insert(args.begin(), CHAT_APP_PATH);
         std::vector<char*> argv;
         for (auto& arg : args) {

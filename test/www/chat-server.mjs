@@ -35,7 +35,9 @@ export class ChatServer {
   async #spawn(port, args) {
     const child = spawn(
       chatAppPath,
-      ["--address", "127.0.0.1", "--port", String(port), "--www", wwwRoot, "--log-dir", "", "--threads", "1", ...args],
+      ["--address", "127.0.0.1", "--port", String(port), "--www", wwwRoot, "--log-dir", "", "--threads", "1",
+        // History in memory unless a test names a file.
+        ...(args.includes("--history-db") ? [] : ["--history-db", ""]), ...args],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     this.#process = child;

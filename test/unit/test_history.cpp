@@ -1,0 +1,258 @@
+// Kept history without a server: the SQLite store, the store thread, the
+// in-memory ring and the history frame built from stored bytes.
+#include <boost/test/unit_test.hpp>
+
+#include <fstream>
+#include <future>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include "chat/chat.pb.h"
+#include "chat/history/memory_history.hpp"
+#include "chat/history/open.hpp"
+#include "chat/history/sqlite_history.hpp"
+#include "chat/history/store.hpp"
+#include "chat/hub/history.hpp"
+#include "test_server.hpp"
+
+using namespace chat;
+using history::Store;
+using hub::Frame;
+
+namespace {
+
+Frame message(std::uint64_t id) {
+    ChatRequest request;
+    request.set_type("message");
+    request.set_user_name("ann");
+    request.set_content("m" + std::to_string(id));
+    request.set_id(id);
+    request.set_timestamp(1'000 + static_cast<std::int64_t>(id));
+    return std::make_shared<const std::string>(request.SerializeAsString());
+}
+
+std::vector<std::pair<std::uint64_t, Frame>> messages(std::uint64_t first, std::uint64_t last) {
+    std::vector<std::pair<std::uint64_t, Frame>> out;
+    for (auto id = first; id <= last; ++id) {
+        out.emplace_back(id, message(id));
+    }
+    return out;
+}
+
+std::vector<std::uint64_t> ids(const std::vector<Frame>& frames) {
+    std::vector<std::uint64_t> out;
+    for (const auto& frame : frames) {
+        ChatRequest request;
+        BOOST_TEST_REQUIRE(request.ParseFromString(*frame));
+        out.push_back(request.id());
+    }
+    return out;
+}
+
+using Ids = std::vector<std::uint64_t>;
+
+struct Db {
+    test::TempDir dir;
+    std::filesystem::path path = dir.path() / "sub" / "chat.db";  // the folder is made
+};
+
+/// What a reply carries, waited for.
+std::optional<std::vector<Frame>> read_before(hub::History& history, std::uint64_t before) {
+    std::promise<std::optional<std::vector<Frame>>> answer;
+    history.read_before(before, 100, [&](auto frames) { answer.set_value(std::move(frames)); });
+    return answer.get_future().get();
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(history_store, Db)
+
+BOOST_AUTO_TEST_CASE(appends_and_reads_ranges_oldest_first) {
+    Store store(path, 1000);
+    BOOST_TEST(store.last_id() == 0u);
+    BOOST_TEST(store.clean_start());
+    BOOST_TEST(store.epoch().size() == 16u);
+    store.append(messages(1, 3));
+    store.append(messages(4, 250));
+    BOOST_TEST(store.last_id() == 250u);
+    BOOST_TEST((ids(store.newest(3)) == Ids{248, 249, 250}));
+    BOOST_TEST((ids(store.before(5, 100)) == Ids{1, 2, 3, 4}));
+    const auto page = ids(store.before(200, 100));
+    BOOST_TEST(page.front() == 100u);
+    BOOST_TEST(page.back() == 199u);
+    BOOST_TEST(store.before(1, 100).empty());
+    // The bytes come back as they went in.
+    BOOST_TEST(*store.newest(1).front() == *message(250));
+}
+
+BOOST_AUTO_TEST_CASE(prunes_all_but_the_newest_kept) {
+    Store store(path, 5);
+    store.append(messages(1, 12));
+    BOOST_TEST((ids(store.before(100, 100)) == Ids{8, 9, 10, 11, 12}));
+    BOOST_TEST(store.before(8, 100).empty());  // no longer kept
+}
+
+BOOST_AUTO_TEST_CASE(a_clean_stop_keeps_the_epoch_a_crash_changes_it_ids_go_on) {
+    std::string first_epoch;
+    {
+        Store store(path, 1000);
+        first_epoch = store.epoch();
+        store.append(messages(1, 10));
+        store.mark_clean_stop();
+    }
+    std::string second_epoch;
+    {
+        Store store(path, 1000);
+        BOOST_TEST(store.clean_start());
+        BOOST_TEST(store.epoch() == first_epoch);
+        BOOST_TEST(store.last_id() == 10u);
+        store.append(messages(11, 12));
+        // No clean stop: as if killed.
+    }
+    Store store(path, 1000);
+    BOOST_TEST(!store.clean_start());
+    BOOST_TEST(store.epoch() != first_epoch);  // ids handed out but lost could come again
+    BOOST_TEST(store.last_id() == 12u);        // the count goes on from the last kept
+    BOOST_TEST((ids(store.newest(2)) == Ids{11, 12}));
+}
+
+BOOST_AUTO_TEST_CASE(a_file_of_another_schema_version_is_refused_naming_it) {
+    { Store store(path, 10); }
+    {
+        SQLite::Database db(path.string(), SQLite::OPEN_READWRITE);
+        BOOST_TEST(db.execAndGet("PRAGMA user_version").getInt() == Store::schema_version);
+        db.exec("PRAGMA user_version = 99");
+    }
+    try {
+        Store store(path, 10);
+        BOOST_FAIL("opened a file of schema version 99");
+    } catch (const history::OpenError& error) {
+        const std::string what = error.what();
+        BOOST_TEST(what.find(path.string()) != std::string::npos, what);
+        BOOST_TEST(what.find("schema version 99") != std::string::npos, what);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_corrupt_or_unusable_file_is_refused_naming_it) {
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream(path) << std::string(4096, 'x');  // not a database
+    BOOST_CHECK_EXCEPTION(Store(path, 10), history::OpenError, [&](const auto& error) {
+        return std::string(error.what()).find(path.string()) != std::string::npos;
+    });
+    // Its folder cannot be made: a file stands where it would be.
+    const auto blocked = dir.path() / "file" / "chat.db";
+    std::ofstream(dir.path() / "file") << "x";
+    BOOST_CHECK_EXCEPTION(Store(blocked, 10), history::OpenError, [&](const auto& error) {
+        return std::string(error.what()).find(blocked.string()) != std::string::npos;
+    });
+}
+
+BOOST_AUTO_TEST_CASE(the_store_thread_writes_reads_in_order_and_stops_cleanly) {
+    metrics::Metrics counters;
+    std::string epoch;
+    {
+        history::SqliteHistory kept({.db = path, .keep = 1000}, counters);
+        const auto start = kept.start(10);
+        BOOST_TEST(start.last_id == 0u);
+        epoch = start.epoch;
+        for (std::uint64_t id = 1; id <= 150; ++id) {
+            BOOST_TEST_REQUIRE(kept.try_append(id, message(id)));
+        }
+        // Read after the appends: it sees them all.
+        const auto page = read_before(kept, 151);
+        BOOST_TEST_REQUIRE(page.has_value());
+        BOOST_TEST(page->size() == 100u);
+        BOOST_TEST(ids(*page).front() == 51u);
+    }  // writes out, records the clean stop
+    BOOST_TEST(counters.messages_stored.load() == 150u);
+    BOOST_TEST(counters.store_queue_depth.load() == 0);
+    BOOST_TEST(counters.store_batches.load() >= 1u);
+    history::SqliteHistory again({.db = path, .keep = 1000}, counters);
+    const auto start = again.start(3);
+    BOOST_TEST(start.epoch == epoch);
+    BOOST_TEST(start.last_id == 150u);
+    BOOST_TEST((ids(start.newest) == Ids{148, 149, 150}));
+}
+
+BOOST_AUTO_TEST_CASE(a_full_queue_says_no_and_loses_nothing) {
+    metrics::Metrics counters;
+    history::SqliteHistory kept({.db = path, .keep = 100'000}, counters, 4);
+    std::uint64_t next = 1;
+    std::size_t refused = 0;
+    while (next <= 2000) {
+        if (kept.try_append(next, message(next))) {
+            ++next;
+        } else {
+            ++refused;  // the hub offers it again later
+        }
+    }
+    const auto page = read_before(kept, 2001);
+    BOOST_TEST_REQUIRE(page.has_value());
+    BOOST_TEST(ids(*page).back() == 2000u);
+    BOOST_TEST_MESSAGE("queue of 4: " << refused << " appends refused and offered again");
+}
+
+BOOST_AUTO_TEST_CASE(memory_history_keeps_the_newest_with_a_fresh_epoch) {
+    history::MemoryHistory kept(5);
+    history::MemoryHistory other(5);
+    BOOST_TEST(kept.start(3).epoch != other.start(3).epoch);
+    BOOST_TEST(kept.start(3).last_id == 0u);
+    for (std::uint64_t id = 1; id <= 8; ++id) {
+        kept.try_append(id, message(id));
+    }
+    BOOST_TEST(kept.start(3).last_id == 8u);
+    BOOST_TEST((ids(kept.start(2).newest) == Ids{7, 8}));
+    BOOST_TEST((ids(*read_before(kept, 8)) == Ids{4, 5, 6, 7}));
+    BOOST_TEST(read_before(kept, 4)->empty());
+}
+
+BOOST_AUTO_TEST_CASE(open_picks_memory_for_an_empty_path) {
+    metrics::Metrics counters;
+    const auto memory = history::open({.db = "", .keep = 10}, counters);
+    BOOST_TEST(dynamic_cast<history::MemoryHistory*>(memory.get()) != nullptr);
+    BOOST_TEST(!std::filesystem::exists(path));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(message_ring)
+
+BOOST_AUTO_TEST_CASE(newest_and_after_within_the_limit) {
+    hub::MessageRing ring(5);
+    for (std::uint64_t id = 1; id <= 8; ++id) {
+        ring.push(id, message(id));
+    }
+    BOOST_TEST(ring.size() == 5u);  // 4..8
+    BOOST_TEST((ids(ring.newest(2)) == Ids{7, 8}));
+    BOOST_TEST((ids(ring.newest(9)) == Ids{4, 5, 6, 7, 8}));
+    BOOST_TEST((ids(ring.after(6, 5)) == Ids{7, 8}));
+    BOOST_TEST(ring.after(8, 5).empty());
+    BOOST_TEST((ids(ring.after(4, 2)) == Ids{7, 8}));           // more missing than the limit
+    BOOST_TEST((ids(ring.after(1, 5)) == Ids{4, 5, 6, 7, 8}));  // some no longer kept
+}
+
+BOOST_AUTO_TEST_CASE(a_history_frame_from_stored_bytes_decodes_to_the_same_messages) {
+    const std::vector<Frame> stored{message(7), message(8), message(9)};
+    const auto frame = hub::history_frame(stored, 4242);
+    ChatRequest decoded;
+    BOOST_TEST_REQUIRE(decoded.ParseFromString(*frame));
+    BOOST_TEST(decoded.type() == "history");
+    BOOST_TEST(decoded.timestamp() == 4242);
+    BOOST_TEST_REQUIRE(decoded.history_size() == 3);
+    for (int i = 0; i < 3; ++i) {
+        BOOST_TEST(decoded.history(i).SerializeAsString() == *stored[static_cast<std::size_t>(i)]);
+    }
+    // The same bytes as protobuf's own encoding of that message.
+    ChatRequest built;
+    built.set_type("history");
+    built.set_timestamp(4242);
+    for (const auto& bytes : stored) {
+        BOOST_TEST_REQUIRE(built.add_history()->ParseFromString(*bytes));
+    }
+    BOOST_TEST(built.SerializeAsString() == *frame);
+    const auto empty = hub::history_frame({}, 1);
+    BOOST_TEST_REQUIRE(decoded.ParseFromString(*empty));
+    BOOST_TEST(decoded.history_size() == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
