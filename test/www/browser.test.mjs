@@ -258,4 +258,53 @@ describe("the chat page in Chromium", () => {
       assert.equal(await small.stop(), 0);
     }
   });
+
+  test("history: a newcomer sees what was said, and older pages down to the beginning", async () => {
+    const kept = await ChatServer.start({ args: ["--rate", "0", "--history-on-join", "3"] });
+    try {
+      const open = async (name) => {
+        const page = await browser.newPage({ viewport: { width: 1000, height: 500 } });
+        page.setDefaultTimeout(waitMs);
+        await page.goto(kept.url);
+        await logIn(page, name);
+        await page.locator("#chat-view").waitFor({ state: "visible" });
+        return page;
+      };
+      const pat = await open("pat");
+      for (let i = 0; i < 120; ++i) {
+        await say(pat, `m${i}`);
+      }
+      await messageSaying(pat, "m119").waitFor();
+      const quin = await open("quin");
+      // The newest 3, then the boundary, then the welcome.
+      await quin.locator("#messages .notice.boundary").waitFor();
+      const shown = async () => quin.locator("#messages li.msg .text").allTextContents();
+      assert.deepEqual(await shown(), ["m117", "m118", "m119"]);
+      await quin.screenshot({ path: path.join(outputDir, "history-join.png") });
+      // Scrolling to the top asks for older pages until the first message.
+      const beginning = quin.locator("#messages .notice.beginning", { hasText: "Beginning of the conversation" });
+      for (let attempt = 0; attempt < 20 && !(await beginning.isVisible()); ++attempt) {
+        const count = (await shown()).length;
+        await quin.locator("#messages").evaluate((list) => {
+          list.scrollTop = 0;
+          list.dispatchEvent(new Event("scroll"));
+        });
+        await quin.waitForFunction(
+          (before) => document.querySelectorAll("#messages li.msg").length > before ||
+            document.querySelector("#messages .notice.beginning") !== null,
+          count,
+        );
+      }
+      await beginning.waitFor();
+      const all = await shown();
+      assert.equal(all.length, 120);
+      assert.deepEqual(all.slice(0, 2), ["m0", "m1"]);
+      assert.equal(all.at(-1), "m119");
+      await quin.screenshot({ path: path.join(outputDir, "history-beginning.png") });
+      await pat.close();
+      await quin.close();
+    } finally {
+      assert.equal(await kept.stop(), 0);
+    }
+  });
 });

@@ -57,13 +57,14 @@ describe("Roster", () => {
 
 describe("codec", () => {
   test("round-trips every field with the server's schema", () => {
-    const frame = { userName: "ünï", type: "login", content: "", userList: { "ünï": "2026-11-29T05:00:00Z" }, timestamp: 1796000000123, id: 42 };
+    const message = { userName: "bob", type: "message", content: "hi", userList: {}, timestamp: 5, id: 41, epoch: "", history: [] };
+    const frame = { userName: "ünï", type: "login", content: "", userList: { "ünï": "2026-11-29T05:00:00Z" }, timestamp: 1796000000123, id: 42, epoch: "e1", history: [message] };
     const decoded = codec.decode(arrayBufferOf(codec.encode(frame)));
     assert.deepEqual(decoded, frame);
   });
 
   test("decodes absent fields as defaults and rejects garbage", () => {
-    assert.deepEqual(codec.decode(new Uint8Array()), { userName: "", type: "", content: "", userList: {}, timestamp: 0, id: 0 });
+    assert.deepEqual(codec.decode(new Uint8Array()), { userName: "", type: "", content: "", userList: {}, timestamp: 0, id: 0, epoch: "", history: [] });
     assert.throws(() => codec.decode(new Uint8Array([0x0a, 0x05, 0x61])));
     assert.throws(() => codec.encode({ type: 7 }));
   });
@@ -143,7 +144,7 @@ function connectionUnderTest() {
   const timers = new ManualTimers();
   const connection = new ChatConnection({ url: "ws://test/ws", codec, WebSocket: ScriptedSocket, timers });
   const events = [];
-  for (const type of ["state", "online", "refused", "frame", "error"]) {
+  for (const type of ["state", "online", "refused", "frame", "error", "history"]) {
     connection.addEventListener(type, ({ detail }) => events.push({ type, ...detail }));
   }
   return { connection, timers, events, sockets: ScriptedSocket.created };
@@ -159,7 +160,7 @@ describe("ChatConnection", () => {
     assert.equal(connection.send("too early"), false);
     sockets[0].receive({ type: "login", userName: "amy", userList: { amy: "t" } });
     assert.equal(connection.state, State.online);
-    assert.deepEqual(events.find((e) => e.type === "online"), { type: "online", name: "amy", userList: { amy: "t" }, reconnected: false });
+    assert.deepEqual(events.find((e) => e.type === "online"), { type: "online", name: "amy", userList: { amy: "t" }, reconnected: false, sameHistory: false });
     assert.ok(connection.send("hi"));
     assert.deepEqual(sockets[0].sent.at(-1).content, "hi");
     sockets[0].receive({ type: "message", userName: "bob", content: "<b>x</b>", id: 1, timestamp: 5 });
@@ -252,6 +253,62 @@ describe("ChatConnection", () => {
     connection.login("amy2");
     sockets[1].receive({ type: "login", userName: "amy2", userList: { amy2: "t" } });
     assert.equal(events.findLast((e) => e.type === "online").reconnected, false);
+  });
+
+  test("a drop resumes from the last id and epoch: nothing missed, nothing twice", () => {
+    const { connection, timers, events, sockets } = connectionUnderTest();
+    const message = (id) => ({ type: "message", userName: "bob", content: `m${id}`, id, timestamp: id });
+    connection.login("amy");
+    sockets[0].open();
+    assert.equal(sockets[0].sent[0].id, 0, "a first login asks for nothing in particular");
+    sockets[0].receive({ type: "login", userName: "amy", userList: { amy: "t" }, id: 2, epoch: "e1" });
+    sockets[0].receive({ type: "history", history: [message(1), message(2)] });
+    assert.deepEqual(events.findLast((e) => e.type === "history").kind, "join");
+    sockets[0].receive(message(3));
+    sockets[0].drop(1006);
+    timers.fireAll();
+    sockets[1].open();
+    assert.deepEqual([sockets[1].sent[0].id, sockets[1].sent[0].epoch], [3, "e1"]);
+    sockets[1].receive({ type: "login", userName: "amy", userList: { amy: "t" }, id: 5, epoch: "e1" });
+    assert.equal(events.findLast((e) => e.type === "online").sameHistory, true);
+    sockets[1].receive({ type: "history", history: [message(4), message(5)] });
+    const resume = events.findLast((e) => e.type === "history");
+    assert.deepEqual([resume.kind, resume.complete, resume.messages.map((m) => m.id)], ["resume", true, [4, 5]]);
+    sockets[1].receive(message(5)); // a duplicate is not passed on
+    sockets[1].receive(message(6));
+    const live = events.filter((e) => e.type === "frame").map((e) => e.frame.id);
+    assert.deepEqual(live, [3, 6]);
+    // Older pages on request.
+    assert.ok(connection.requestOlder(4));
+    assert.deepEqual([sockets[1].sent.at(-1).type, sockets[1].sent.at(-1).id], ["history", 4]);
+    sockets[1].receive({ type: "history", history: [message(1), message(2), message(3)] });
+    assert.equal(events.findLast((e) => e.type === "history").kind, "older");
+    assert.equal(connection.requestOlder(1), false, "nothing is older than 1");
+  });
+
+  test("a resume into another history, or with a gap, says so", () => {
+    const { connection, timers, events, sockets } = connectionUnderTest();
+    const message = (id) => ({ type: "message", userName: "bob", content: `m${id}`, id, timestamp: id });
+    connection.login("amy");
+    sockets[0].open();
+    sockets[0].receive({ type: "login", userName: "amy", userList: { amy: "t" }, id: 10, epoch: "e1" });
+    sockets[0].receive({ type: "history", history: [message(10)] });
+    sockets[0].drop(1006);
+    timers.fireAll();
+    sockets[1].open();
+    assert.equal(sockets[1].sent[0].id, 10, "from the welcome's id");
+    sockets[1].receive({ type: "login", userName: "amy", userList: { amy: "t" }, id: 30, epoch: "e1" });
+    sockets[1].receive({ type: "history", history: [message(25), message(30)].map((m, i) => ({ ...m, id: 29 + i })) });
+    assert.equal(events.findLast((e) => e.type === "history").complete, false, "11..28 are missing");
+    sockets[1].drop(1006);
+    timers.fireAll();
+    sockets[2].open();
+    sockets[2].receive({ type: "login", userName: "amy", userList: { amy: "t" }, id: 3, epoch: "e2" });
+    assert.equal(events.findLast((e) => e.type === "online").sameHistory, false);
+    sockets[2].receive({ type: "history", history: [message(2), message(3)] });
+    assert.equal(events.findLast((e) => e.type === "history").kind, "join");
+    sockets[2].receive(message(4)); // counted afresh in the new history
+    assert.equal(events.findLast((e) => e.type === "frame").frame.id, 4);
   });
 
   test("logout says so, and the close that follows does not reconnect", () => {

@@ -10,7 +10,16 @@
 //                taken); `taken` when the name went to someone else while we
 //                were away, so the user must pick another
 //   frame        { frame }    a broadcast: message, login or logout notice
+//                (a message already seen, after a resume, is not passed on)
+//   history      { messages, kind, complete? }   earlier messages, oldest
+//                first: kind "join" (a newcomer's), "resume" (what we missed
+//                while away; `complete` is false if some could not be
+//                recovered) or "older" (the answer to requestOlder)
 //   error        { content }  an error frame the server sent while online
+//
+// It keeps the last message id and the epoch it saw, and a login after a
+// drop sends them, so that the server sends what was missed (contract rule
+// 13): nothing is lost and nothing comes twice.
 
 import { backoffDelay, defaultBackoff } from "./backoff.js";
 
@@ -39,6 +48,12 @@ export class ChatConnection extends EventTarget {
   #retryTimer = null;
   #nameHoldMs;
   #takenSince = null; // when a login after a drop first found our name taken
+  #lastId = 0; // the newest message id seen
+  #epoch = ""; // the history those ids count in
+  #resuming = false; // the login carried #lastId and #epoch
+  #welcomeHistory = false; // the history frame that follows the welcome is due
+  #resumedWithin = false; // the last welcome continued the history we had
+  #welcomeId = 0; // the last message id when we logged in
 
   // `nameHoldMs`: how long the server may keep a dropped connection (and its
   // name) before it notices, its idle timeout; past that, a name still taken
@@ -90,6 +105,16 @@ export class ChatConnection extends EventTarget {
       this.#open();
     }
     // else: the socket is still opening; its open handler sends the login.
+  }
+
+  // Asks for the messages before `id` (the oldest shown); answered with a
+  // "history" event of kind "older". False when not online.
+  requestOlder(id) {
+    if (this.#state !== State.online || !(id > 1)) {
+      return false;
+    }
+    this.#write({ type: "history", id });
+    return true;
   }
 
   // Sends a chat message; false when not online (the caller keeps the text).
@@ -151,7 +176,11 @@ export class ChatConnection extends EventTarget {
 
   #sendLogin() {
     this.#setState(State.loggingIn);
-    this.#write({ type: "login", userName: this.#name });
+    // Coming back after a drop: where we were, so that the server sends what
+    // we missed. A first login asks for nothing in particular.
+    this.#resuming = this.#wasOnline && this.#lastId > 0;
+    const resume = this.#resuming ? { id: this.#lastId, epoch: this.#epoch } : {};
+    this.#write({ type: "login", userName: this.#name, ...resume });
   }
 
   #write(fields) {
@@ -177,7 +206,9 @@ export class ChatConnection extends EventTarget {
     } else if (this.#state === State.online) {
       if (frame.type === "error") {
         this.#emit("error", { content: frame.content });
-      } else {
+      } else if (frame.type === "history") {
+        this.#history(frame);
+      } else if (frame.type !== "message" || this.#seen(frame.id)) {
         this.#emit("frame", { frame });
       }
     } else if (frame.type === "error") {
@@ -185,17 +216,64 @@ export class ChatConnection extends EventTarget {
     }
   }
 
+  // A message is new if its id is above the last seen; it becomes the last.
+  #seen(id) {
+    const number = Number(id);
+    if (number <= this.#lastId) {
+      return false;
+    }
+    this.#lastId = number;
+    return true;
+  }
+
+  #history(frame) {
+    const messages = frame.history.filter((message) => Number(message.id) > 0);
+    if (!this.#welcomeHistory) {
+      this.#emit("history", { messages, kind: "older" });
+      return;
+    }
+    this.#welcomeHistory = false;
+    // Whatever it holds, we start from the welcome's id: live messages follow it.
+    const lastBefore = this.#lastId;
+    const fresh = messages.filter((message) => this.#seen(message.id));
+    this.#lastId = Math.max(this.#lastId, this.#welcomeId);
+    if (!this.#resumedWithin) {
+      this.#emit("history", { messages: fresh, kind: "join" });
+      return;
+    }
+    // What we missed, from the id after ours: a gap shows that some of it
+    // is no longer kept (or more was missed than the server sends).
+    const first = messages.length > 0 ? Number(messages[0].id) : this.#welcomeId + 1;
+    const complete = first === lastBefore + 1 || this.#welcomeId === lastBefore;
+    this.#emit("history", { messages: fresh, kind: "resume", complete });
+  }
+
   // Before login the server sends nothing but the answer to it: our own
   // login notice (with the whole user list) or an error.
   #loginAnswer(frame) {
     if (frame.type === "login") {
       const reconnected = this.#wasOnline;
+      // Resumed within the same history: the next frame holds what we
+      // missed. Otherwise (a first login, or the server's history is another
+      // one) the ids start over from what the server says.
+      this.#resumedWithin = this.#resuming && frame.epoch === this.#epoch && this.#epoch !== "";
+      if (!this.#resumedWithin) {
+        this.#lastId = 0;
+      }
+      this.#epoch = frame.epoch ?? "";
+      this.#welcomeId = Number(frame.id ?? 0);
+      this.#welcomeHistory = true;
       this.#name = frame.userName;
       this.#wasOnline = true;
       this.#attempt = 0;
       this.#takenSince = null;
       this.#setState(State.online);
-      this.#emit("online", { name: frame.userName, userList: frame.userList, reconnected });
+      this.#emit("online", {
+        name: frame.userName,
+        userList: frame.userList,
+        reconnected,
+        sameHistory: this.#resumedWithin,
+      });
       return;
     }
     if (frame.type !== "error") {

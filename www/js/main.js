@@ -105,6 +105,9 @@ function append(item) {
   const follow = isNearBottom();
   view.messages.append(item);
   while (view.messages.childElementCount > maxShownMessages) {
+    if (view.messages.firstElementChild.classList.contains("beginning")) {
+      older.done = false; // scrolled out: older pages can be asked for again
+    }
     view.messages.firstElementChild.remove();
   }
   if (follow) {
@@ -123,6 +126,10 @@ function timeOf(timestamp) {
 }
 
 function appendMessage(frame, me) {
+  append(messageItem(frame, me));
+}
+
+function messageItem(frame, me) {
   const item = document.createElement("li");
   item.className = frame.userName === me ? "msg own" : "msg";
   item.dataset.id = String(frame.id);
@@ -135,15 +142,64 @@ function appendMessage(frame, me) {
   text.className = "text";
   text.textContent = frame.content;
   item.append(header, text);
-  append(item);
+  return item;
 }
 
 function appendNotice(text, { error = false, timestamp = 0 } = {}) {
-  const item = document.createElement("li");
-  item.className = error ? "notice error" : "notice";
-  item.append(timeOf(timestamp), ` ${text}`);
-  append(item);
+  append(noticeItem(text, { className: error ? "error" : "" }, timestamp));
 }
+
+function noticeItem(text, { className = "" } = {}, timestamp = 0) {
+  const item = document.createElement("li");
+  item.className = `notice ${className}`.trim();
+  item.append(timeOf(timestamp), ` ${text}`);
+  return item;
+}
+
+// Older messages, asked for when the reader scrolls to the top (rule 14):
+// one request at a time, each page put above what is shown without moving
+// what the reader looks at, down to the first message.
+const older = {
+  pending: false,
+  done: false, // "Beginning of the conversation" is shown
+  reset() {
+    this.pending = false;
+    this.done = false;
+  },
+  oldestShown() {
+    const first = view.messages.querySelector("li.msg");
+    return first ? Number(first.dataset.id) : 0;
+  },
+  prepend(items) {
+    const list = view.messages;
+    const fromBottom = list.scrollHeight - list.scrollTop;
+    list.prepend(...items);
+    list.scrollTop = list.scrollHeight - fromBottom;
+    if (this.oldestShown() === 1) {
+      this.finish();
+    }
+  },
+  answered(items) {
+    this.pending = false;
+    if (items.length === 0) {
+      this.finish();
+    } else {
+      this.prepend(items);
+    }
+  },
+  finish() {
+    if (!this.done) {
+      this.done = true;
+      this.prepend([noticeItem("Beginning of the conversation", { className: "beginning" })]);
+    }
+  },
+  maybeAsk(connection) {
+    const oldest = this.oldestShown();
+    if (view.messages.scrollTop === 0 && !this.pending && !this.done && oldest > 1) {
+      this.pending = connection.requestOlder(oldest);
+    }
+  },
+};
 
 function describeState({ state, attempt, delayMs, reason }, name) {
   switch (state) {
@@ -187,13 +243,50 @@ function start(codec) {
   connection.addEventListener("online", ({ detail }) => {
     roster.reset(detail.userList);
     renderUsers(detail.name);
-    if (detail.reconnected) {
-      appendNotice("Reconnected. Messages sent while you were away are not shown.");
-    } else {
+    if (!detail.reconnected) {
       view.messages.replaceChildren();
+      older.reset();
       appendNotice(`Welcome, ${detail.name}. ${roster.size === 1 ? "Nobody else is here yet." : `${roster.size} people are online.`}`);
+    } else if (!detail.sameHistory) {
+      appendNotice("Reconnected. The server's history started over: what was said while you were away is not shown.", { error: true });
     }
     showChat();
+  });
+  connection.addEventListener("history", ({ detail: { messages, kind, complete } }) => {
+    const me = connection.name;
+    switch (kind) {
+      case "join": {
+        // Before the welcome, set apart by a boundary.
+        const items = messages.map((frame) => messageItem(frame, me));
+        if (items.length > 0) {
+          items.push(noticeItem("Earlier messages are above; you joined here.", { className: "boundary" }));
+        }
+        older.prepend(items);
+        if (messages.length === 0) {
+          older.finish(); // nothing was said before
+        }
+        scrollToBottom();
+        break;
+      }
+      case "resume":
+        appendNotice(
+          messages.length === 0
+            ? "Reconnected. You missed nothing."
+            : `Reconnected. ${messages.length} message${messages.length === 1 ? "" : "s"} you missed:`,
+        );
+        if (!complete) {
+          appendNotice("Some messages from while you were away are no longer kept.", { error: true });
+        }
+        for (const frame of messages) {
+          appendMessage(frame, me);
+        }
+        break;
+      case "older":
+        older.answered(messages.map((frame) => messageItem(frame, me)));
+        break;
+      default:
+        break;
+    }
   });
   connection.addEventListener("refused", ({ detail }) => {
     showLogin(
@@ -264,6 +357,7 @@ function start(codec) {
     if (isNearBottom()) {
       view.jump.hidden = true;
     }
+    older.maybeAsk(connection);
   });
   view.jump.addEventListener("click", () => {
     scrollToBottom();
