@@ -314,13 +314,15 @@ void Hub::request_history(Member& member, std::uint64_t before) {
     }
     metrics_.add(metrics_.history_requests);
     // Read off the hub's strand; the answer comes back to it, in request order.
-    history_.read_before(
-        before, older_page,
-        [this, peer = member.peer->id()](std::optional<std::vector<Frame>> messages) {
-            asio::post(executor_, [this, peer, messages = std::move(messages)] {
-                answer_history(peer, messages);
-            });
-        });
+    // The executor is copied: a late answer (the server stopping) is posted to
+    // a stopped io_context and never runs, and reads nothing of the hub.
+    history_.read_before(before, older_page,
+                         [executor = executor_, this,
+                          peer = member.peer->id()](std::optional<std::vector<Frame>> messages) {
+                             asio::post(executor, [this, peer, messages = std::move(messages)] {
+                                 answer_history(peer, messages);
+                             });
+                         });
 }
 
 void Hub::answer_history(PeerId peer, const std::optional<std::vector<Frame>>& messages) {

@@ -44,7 +44,7 @@ std::optional<http::status> refusal(const error_code& ec,
 /// may lose the answer it was sent: after a refusal, read what the client is
 /// still sending (its body) for a moment before closing.
 awaitable<void> linger(beast::tcp_stream& stream) {
-    constexpr std::size_t drain_limit = 64 * 1024;
+    constexpr std::size_t drain_limit = std::size_t{64} * 1024;
     constexpr std::chrono::milliseconds drain_time{500};
     error_code ignored;
     stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
