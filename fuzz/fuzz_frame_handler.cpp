@@ -34,13 +34,20 @@ void check(const chat::session::Action& action, std::size_t max_content_bytes) {
             return;  // the session's own Register/Unregister: no client bytes in them
         }
         require(broadcast->from == 1);
-        if (broadcast->kind == chat::hub::Broadcast::Kind::login) {
-            // Rule 2: the hub only ever sees a valid name, already trimmed.
-            require(!chat::session::name_error(broadcast->text).has_value());
-            require(chat::session::trim_white_space(broadcast->text) == broadcast->text);
-        } else {
-            // Rule 5: valid UTF-8, not blank, within the limit.
-            require(!chat::session::content_error(broadcast->text, max_content_bytes));
+        switch (broadcast->kind) {
+            case chat::hub::Broadcast::Kind::login:
+                // Rule 2: the hub only ever sees a valid name, already trimmed.
+                require(!chat::session::name_error(broadcast->text).has_value());
+                require(chat::session::trim_white_space(broadcast->text) == broadcast->text);
+                break;
+            case chat::hub::Broadcast::Kind::message:
+                // Rule 5: valid UTF-8, not blank, within the limit.
+                require(!chat::session::content_error(broadcast->text, max_content_bytes));
+                break;
+            case chat::hub::Broadcast::Kind::history:
+                // Rule 14: only with an id to read below.
+                require(broadcast->id > 0 && broadcast->text.empty());
+                break;
         }
     } else if (const auto* answer = std::get_if<Answer>(&action)) {
         require(answer->type == "error" || answer->type == "heartbeat");
