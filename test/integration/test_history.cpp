@@ -95,6 +95,50 @@ std::vector<std::string> app_args(const std::filesystem::path& db) {
             "--log-dir", "",          "--rate", "0", "--history-db", db.string()};
 }
 
+awaitable<void> pause(std::chrono::milliseconds duration) {
+    asio::steady_timer timer(co_await asio::this_coro::executor, duration);
+    co_await timer.async_wait(asio::use_awaitable);
+}
+
+awaitable<void> no_pause() {
+    co_return;
+}
+
+/// chat_app on `db`: ann logs in and says `n` messages, `then()` is awaited,
+/// and the process gets `signal`. The epoch ann was told.
+template <typename Then>
+std::string run_and_stop(const std::filesystem::path& db, int n, int signal, Then then) {
+    ChatApp app(app_args(db));
+    const auto port = app.port();
+    std::string epoch;
+    run([&]() -> awaitable<void> {
+        ChatClient ann(co_await asio::this_coro::executor);
+        co_await ann.connect(port);
+        epoch = (co_await ann.login("ann")).epoch();
+        co_await say(ann, n);
+        co_await then();
+    });
+    app.signal(signal);
+    const int expected = signal == SIGTERM ? 0 : 128 + signal;
+    BOOST_TEST_REQUIRE(app.wait_exit(std::chrono::seconds(10)) == expected);
+    return epoch;
+}
+
+/// chat_app on `db` again: `body(bob)` with a connected client, then a
+/// graceful stop.
+template <typename Body>
+void run_again(const std::filesystem::path& db, Body body) {
+    ChatApp app(app_args(db));
+    const auto port = app.port();
+    run([&]() -> awaitable<void> {
+        ChatClient bob(co_await asio::this_coro::executor);
+        co_await bob.connect(port);
+        co_await body(bob);
+    });
+    app.signal(SIGTERM);
+    BOOST_TEST(app.wait_exit(std::chrono::seconds(10)) == 0);
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(history)
@@ -229,69 +273,30 @@ BOOST_AUTO_TEST_CASE(two_clients_resume_while_others_flood) {
 
 BOOST_AUTO_TEST_CASE(rule_12_a_restart_keeps_the_history_the_ids_and_the_epoch) {
     TempDir dir;
-    const auto db = dir.path() / "data" / "chat.db";
-    std::string epoch;
-    {
-        ChatApp app(app_args(db));
-        const auto port = app.port();
-        run([&]() -> awaitable<void> {
-            ChatClient ann(co_await asio::this_coro::executor);
-            co_await ann.connect(port);
-            epoch = (co_await ann.login("ann")).epoch();
-            co_await say(ann, 3);
-        });
-        app.signal(SIGTERM);
-        BOOST_TEST_REQUIRE(app.wait_exit(std::chrono::seconds(10)) == 0);
-    }
-    ChatApp app(app_args(db));
-    const auto port = app.port();
-    run([&]() -> awaitable<void> {
-        ChatClient bob(co_await asio::this_coro::executor);
-        co_await bob.connect(port);
+    const auto db = dir.path() / "data" / "chat.db";  // the folder is made
+    const auto epoch = run_and_stop(db, 3, SIGTERM, [] { return no_pause(); });
+    run_again(db, [&](ChatClient& bob) -> awaitable<void> {
         const auto welcome = co_await bob.resume("bob", 1, epoch);
         BOOST_TEST(welcome.epoch() == epoch);  // a graceful stop keeps it
         BOOST_TEST(welcome.id() == 3u);
         BOOST_TEST((ids_of(bob.history()) == range(2, 3)));
         BOOST_TEST((co_await say(bob, 1)) == 4u);  // the count goes on
     });
-    app.signal(SIGTERM);
-    BOOST_TEST(app.wait_exit(std::chrono::seconds(10)) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(rule_12_after_kill_9_every_message_is_there_under_a_new_epoch) {
     TempDir dir;
     const auto db = dir.path() / "chat.db";
-    std::string epoch;
-    {
-        ChatApp app(app_args(db));
-        const auto port = app.port();
-        run([&]() -> awaitable<void> {
-            ChatClient ann(co_await asio::this_coro::executor);
-            co_await ann.connect(port);
-            epoch = (co_await ann.login("ann")).epoch();
-            co_await say(ann, 5);
-            // The contract allows the last 100 ms to be lost: wait longer
-            // than that (the scenario, not a synchronisation), then crash.
-            asio::steady_timer pause(co_await asio::this_coro::executor,
-                                     std::chrono::milliseconds(200));
-            co_await pause.async_wait(asio::use_awaitable);
-        });
-        app.signal(SIGKILL);
-        BOOST_TEST_REQUIRE(app.wait_exit(std::chrono::seconds(10)) == 128 + SIGKILL);
-    }
-    ChatApp app(app_args(db));
-    const auto port = app.port();
-    run([&]() -> awaitable<void> {
-        ChatClient bob(co_await asio::this_coro::executor);
-        co_await bob.connect(port);
+    // The contract allows the last 100 ms to be lost: wait longer than that
+    // (the scenario, not a synchronisation), then crash.
+    const auto epoch = run_and_stop(db, 5, SIGKILL, [] { return pause(200ms); });
+    run_again(db, [&](ChatClient& bob) -> awaitable<void> {
         const auto welcome = co_await bob.resume("bob", 3, epoch);
         BOOST_TEST(welcome.epoch() != epoch);                // unclean stop: a new epoch
         BOOST_TEST(welcome.id() == 5u);                      // everything was kept
         BOOST_TEST((ids_of(bob.history()) == range(1, 5)));  // not a resume: the newest
         BOOST_TEST(bob.history().history(4).content() == "m4");
     });
-    app.signal(SIGTERM);
-    BOOST_TEST(app.wait_exit(std::chrono::seconds(10)) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(an_unusable_database_stops_the_start_with_exit_code_2) {
