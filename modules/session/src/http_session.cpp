@@ -8,7 +8,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "chat/logging/log.hpp"
-#include "server_state.hpp"
+#include "shared_state.hpp"
 #include "ws_session.hpp"
 
 namespace chat::session {
@@ -60,7 +60,7 @@ awaitable<void> linger(beast::tcp_stream& stream) {
 }
 }  // namespace
 
-awaitable<void> run_http_session(std::shared_ptr<ServerState> state, beast::tcp_stream stream,
+awaitable<void> run_http_session(std::shared_ptr<SharedState> state, beast::tcp_stream stream,
                                  std::uint64_t id, std::optional<ConnectionLimits::Ticket> ticket) {
     // A local, not the parameter: a coroutine frame destroys its locals before
     // its parameters, so the place is given back while `state` (which owns the

@@ -10,14 +10,14 @@
 
 namespace chat::session {
 
-class ServerState;
+class SharedState;
 
 /// Serves plain HTTP requests on one connection, one at a time, each bounded by
 /// the handshake timeout, until the client is done or asks for an upgrade to /ws,
 /// which hands the connection to a WsSession. Without `ticket` (its address has
 /// its share of connections) the first request is answered 503 and the
 /// connection closed.
-awaitable<void> run_http_session(std::shared_ptr<ServerState> state,
+awaitable<void> run_http_session(std::shared_ptr<SharedState> state,
                                  boost::beast::tcp_stream stream, std::uint64_t id,
                                  std::optional<ConnectionLimits::Ticket> ticket);
 

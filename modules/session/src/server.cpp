@@ -7,7 +7,7 @@
 
 #include "chat/logging/log.hpp"
 #include "http_session.hpp"
-#include "server_state.hpp"
+#include "shared_state.hpp"
 
 namespace chat::session {
 
@@ -30,52 +30,80 @@ void log_exception(std::string_view what, const std::exception_ptr& e) {
 }
 }  // namespace
 
-ServerState::ServerState(asio::io_context& context, Config configuration,
-                         metrics::Metrics& server_metrics, hub::History& history)
-    : io(context),
-      config(std::move(configuration)),
+SharedState::SharedState(Config configuration, metrics::Metrics& server_metrics,
+                         hub::History& history, asio::any_io_executor hub_strand)
+    : config(std::move(configuration)),
       metrics(server_metrics),
-      hub(asio::make_strand(context), metrics, clock, history,
+      hub(std::move(hub_strand), metrics, clock, history,
           hub::HubLimits{.writers_awake = config.writers_awake,
                          .history_on_join = config.history_on_join,
                          .resume_limit = config.resume_limit}),
       files(config.www_root, config.www_assets),
       router(files, metrics, config, accepting),
-      limits(config.max_connections, config.max_connections_per_address),
-      strand_(asio::make_strand(context)),
+      limits(config.max_connections, config.max_connections_per_address) {}
+
+void SharedState::session_ended() {
+    if (--sessions_ == 0 && on_last_session_) {
+        on_last_session_();
+    }
+}
+
+Server::Server(asio::io_context& io, Config config, metrics::Metrics& metrics,
+               hub::History& history)
+    : io_(io),
+      state_(std::make_shared<SharedState>(std::move(config), metrics, history,
+                                           asio::make_strand(io))),
+      strand_(asio::make_strand(io)),
       acceptor_(strand_),
       backoff_(strand_),
       grace_(strand_) {
-    const tcp::endpoint endpoint(asio::ip::make_address(config.address), config.port);
+    const auto& settings = state_->config;
+    const tcp::endpoint endpoint(asio::ip::make_address(settings.address), settings.port);
     try {
         acceptor_.open(endpoint.protocol());
         acceptor_.set_option(asio::socket_base::reuse_address(true));
         acceptor_.bind(endpoint);
         acceptor_.listen(asio::socket_base::max_listen_connections);
     } catch (const std::system_error& error) {
-        throw std::system_error(
-            error.code(), "cannot listen on " + config.address + ":" + std::to_string(config.port));
+        throw std::system_error(error.code(), "cannot listen on " + settings.address + ":" +
+                                                  std::to_string(settings.port));
     }
+    // The last session to end may let the shutdown finish.
+    state_->on_last_session([this] { asio::post(strand_, [this] { maybe_finish(); }); });
 }
 
-void ServerState::start() {
-    auto self = shared_from_this();
-    asio::co_spawn(hub.executor(), hub.run(), [self](const std::exception_ptr& e) {
+Server::~Server() {
+    // No thread runs the io_context now. Sessions still to be destroyed with
+    // it must not call back into this object.
+    state_->on_last_session({});
+    // A shutdown whose grace period ran out stopped the io_context with
+    // connections still registered: the hub lets go of them, or they and the
+    // shared state would keep each other alive.
+    state_->hub.abandon();
+}
+
+asio::ip::tcp::endpoint Server::local_endpoint() const {
+    return acceptor_.local_endpoint();
+}
+
+void Server::start() {
+    asio::co_spawn(state_->hub.executor(), state_->hub.run(), [this](const std::exception_ptr& e) {
         log_exception("hub", e);
-        asio::post(self->strand_, [self] {
-            self->hub_done_ = true;
-            self->maybe_finish();
+        asio::post(strand_, [this] {
+            hub_done_ = true;
+            maybe_finish();
         });
     });
     asio::co_spawn(strand_, accept_loop(),
-                   [self](const std::exception_ptr& e) { log_exception("listener", e); });
+                   [](const std::exception_ptr& e) { log_exception("listener", e); });
+    CHAT_LOG(info) << "listening on " << local_endpoint() << ", serving " << state_->files.root();
 }
 
-awaitable<void> ServerState::accept_loop() {
-    const auto self = shared_from_this();
+awaitable<void> Server::accept_loop() {
+    const auto& config = state_->config;
     bool backing_off = false;
     for (;;) {
-        auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io), use_nothrow);
+        auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io_), use_nothrow);
         if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
             break;  // stop()
         }
@@ -94,84 +122,54 @@ awaitable<void> ServerState::accept_loop() {
         if (std::exchange(backing_off, false)) {
             CHAT_LOG(info) << "accept: recovered";
         }
-        const auto id = next_connection_id();
+        const auto id = state_->next_connection_id();
         error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
         const auto peer = socket.remote_endpoint(ignored);
         CHAT_LOG_CONN(debug, id) << "connection from " << peer;
-        auto ticket = limits.admit_address(peer.address());
+        auto ticket = state_->limits.admit_address(peer.address());
         if (!ticket) {
-            metrics.refused(metrics::RefuseReason::address_limit);
+            state_->metrics.refused(metrics::RefuseReason::address_limit);
             CHAT_LOG_CONN(info, id) << "refused: " << peer.address() << " has "
                                     << config.max_connections_per_address << " connections";
         }
         const auto executor = socket.get_executor();
         asio::co_spawn(executor,
-                       run_http_session(self, boost::beast::tcp_stream(std::move(socket)), id,
+                       run_http_session(state_, boost::beast::tcp_stream(std::move(socket)), id,
                                         std::move(ticket)),
                        [](const std::exception_ptr& e) { log_exception("connection", e); });
     }
 }
 
-void ServerState::stop() {
-    asio::post(strand_, [self = shared_from_this()] { self->begin_stop(); });
+void Server::stop() {
+    asio::post(strand_, [this] { begin_stop(); });
 }
 
-void ServerState::begin_stop() {
+void Server::begin_stop() {
     if (std::exchange(stopping_, true)) {
         return;
     }
-    CHAT_LOG(info) << "shutting down: " << sessions_.load() << " chat connections to close";
-    accepting.store(false, std::memory_order_relaxed);
+    CHAT_LOG(info) << "shutting down: " << state_->sessions() << " chat connections to close";
+    state_->accepting.store(false, std::memory_order_relaxed);
     error_code ignored;
     acceptor_.close(ignored);
     backoff_.cancel();
-    hub.stop();
-    grace_.expires_after(config.shutdown_grace);
-    grace_.async_wait([self = shared_from_this()](error_code ec) {
+    state_->hub.stop();
+    grace_.expires_after(state_->config.shutdown_grace);
+    grace_.async_wait([this](error_code ec) {
         if (!ec) {
-            CHAT_LOG(warning) << "shutdown grace period over with " << self->sessions_.load()
+            CHAT_LOG(warning) << "shutdown grace period over with " << state_->sessions()
                               << " chat connections still open";
         }
-        self->io.stop();
+        io_.stop();
     });
     maybe_finish();
 }
 
-void ServerState::session_ended() {
-    if (--sessions_ == 0) {
-        asio::post(strand_, [self = shared_from_this()] { self->maybe_finish(); });
-    }
-}
-
-void ServerState::maybe_finish() {
-    if (stopping_ && hub_done_ && sessions_.load() == 0) {
+void Server::maybe_finish() {
+    if (stopping_ && hub_done_ && state_->sessions() == 0) {
         grace_.cancel();  // its handler stops the io_context
     }
-}
-
-Server::Server(asio::io_context& io, Config config, metrics::Metrics& metrics,
-               hub::History& history)
-    : state_(std::make_shared<ServerState>(io, std::move(config), metrics, history)) {}
-
-Server::~Server() {
-    // A shutdown whose grace period ran out stopped the io_context with
-    // connections still registered: the hub lets go of them, or they and this
-    // state would keep each other alive.
-    state_->hub.abandon();
-}
-
-asio::ip::tcp::endpoint Server::local_endpoint() const {
-    return state_->acceptor().local_endpoint();
-}
-
-void Server::start() {
-    state_->start();
-    CHAT_LOG(info) << "listening on " << local_endpoint() << ", serving " << state_->files.root();
-}
-
-void Server::stop() {
-    state_->stop();
 }
 
 const metrics::Metrics& Server::metrics() const noexcept {

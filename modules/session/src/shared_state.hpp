@@ -1,14 +1,12 @@
 #pragma once
 // What every connection of one server shares. Each connection holds a
-// shared_ptr to it, so it outlives them whatever the order of destruction.
+// shared_ptr to it, so it outlives them whatever the order of destruction;
+// the Server (listener and shutdown) holds it too.
 
 #include <atomic>
+#include <cstdint>
+#include <functional>
 #include <memory>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 
 #include "chat/hub/frame_clock.hpp"
 #include "chat/hub/hub.hpp"
@@ -20,12 +18,12 @@
 
 namespace chat::session {
 
-class ServerState : public std::enable_shared_from_this<ServerState> {
+class SharedState {
   public:
-    ServerState(asio::io_context& io, Config config, metrics::Metrics& metrics,
-                hub::History& history);
+    /// `hub_strand` is where the hub runs.
+    SharedState(Config config, metrics::Metrics& metrics, hub::History& history,
+                asio::any_io_executor hub_strand);
 
-    asio::io_context& io;
     const Config config;
     metrics::Metrics& metrics;
     hub::FrameClock clock;
@@ -41,24 +39,16 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
     /// shutdown waits for the last one.
     void session_started() noexcept { ++sessions_; }
     void session_ended();
+    std::int64_t sessions() const noexcept { return sessions_.load(); }
 
-    asio::ip::tcp::acceptor& acceptor() noexcept { return acceptor_; }
-    void start();
-    void stop();  // any thread
+    /// Called, from any thread, each time the last session has ended. Set
+    /// and cleared only while no thread runs the server's io_context.
+    void on_last_session(std::function<void()> call) { on_last_session_ = std::move(call); }
 
   private:
-    awaitable<void> accept_loop();
-    void begin_stop();    // on strand_
-    void maybe_finish();  // on strand_
-
-    asio::strand<asio::io_context::executor_type> strand_;
-    asio::ip::tcp::acceptor acceptor_;
-    asio::steady_timer backoff_;  // accept paused for lack of file descriptors
-    asio::steady_timer grace_;    // shutdown
     std::atomic<hub::PeerId> last_connection_id_{0};
     std::atomic<std::int64_t> sessions_{0};
-    bool stopping_ = false;  // on strand_
-    bool hub_done_ = false;  // on strand_
+    std::function<void()> on_last_session_;
 };
 
 }  // namespace chat::session

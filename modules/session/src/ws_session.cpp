@@ -6,7 +6,7 @@
 #include "chat/chat.pb.h"
 #include "chat/logging/log.hpp"
 #include "chat/session/frame_header.hpp"
-#include "server_state.hpp"
+#include "shared_state.hpp"
 
 namespace chat::session {
 
@@ -29,7 +29,7 @@ struct ConsumerEnd {
 };
 }  // namespace
 
-WsSession::WsSession(std::shared_ptr<ServerState> state, beast::tcp_stream stream, hub::PeerId id,
+WsSession::WsSession(std::shared_ptr<SharedState> state, beast::tcp_stream stream, hub::PeerId id,
                      ConnectionLimits::Ticket address_ticket, ConnectionLimits::Ticket chat_ticket)
     : Peer(id, stream.get_executor(), state->config.queue_depth),
       state_(std::move(state)),

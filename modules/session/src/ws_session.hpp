@@ -18,7 +18,7 @@
 
 namespace chat::session {
 
-class ServerState;
+class SharedState;
 
 /// The reader turns each binary frame into an action (FrameHandler) and either
 /// forwards it to the hub, answers the client through its own queue, or ends
@@ -33,7 +33,7 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
   public:
     /// The tickets are the connection's places under the limits, given back
     /// when the session ends.
-    WsSession(std::shared_ptr<ServerState> state, boost::beast::tcp_stream stream, hub::PeerId id,
+    WsSession(std::shared_ptr<SharedState> state, boost::beast::tcp_stream stream, hub::PeerId id,
               ConnectionLimits::Ticket address_ticket, ConnectionLimits::Ticket chat_ticket);
     ~WsSession() override;
 
@@ -55,7 +55,7 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     void abort();               // on the strand: drop the TCP connection
     void inject_fault(FaultPoint point) const;
 
-    std::shared_ptr<ServerState> state_;
+    std::shared_ptr<SharedState> state_;
     const asio::any_io_executor strand_;
     boost::beast::websocket::stream<SharedWriteStream<boost::beast::tcp_stream>> ws_;
     asio::steady_timer close_deadline_;

@@ -1,10 +1,13 @@
 #pragma once
-// A chat server: the listener, the hub, and the connections they make.
+// A chat server: the listener and the shutdown; the hub and the connections
+// live in what they share (SharedState, private to the module).
 
 #include <memory>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 
 #include "chat/hub/history.hpp"
 #include "chat/metrics/metrics.hpp"
@@ -13,19 +16,20 @@
 
 namespace chat::session {
 
-class ServerState;
+class SharedState;
 
 /// Binds on construction, serves after start(), and shuts down gracefully on
 /// stop() (rule 11): it stops accepting, closes every WebSocket connection
 /// with 1001, waits for them up to the grace period, then stops the io_context
-/// so that every thread's run() returns. Give it an io_context of its own.
+/// so that every thread's run() returns. Give it an io_context of its own,
+/// and destroy it once no thread runs that io_context any more.
 class Server {
   public:
-    /// Throws std::system_error naming the address when it cannot listen, and
-    /// std::runtime_error when the www folder is unusable.
     /// `metrics` and `history` are the server's counters and kept messages;
     /// both must outlive this object, and `history` must stop answering
-    /// (be destroyed) before `io` is.
+    /// (be destroyed) before `io` is. Throws std::system_error naming the
+    /// address when it cannot listen, and std::runtime_error when the www
+    /// folder is unusable.
     Server(asio::io_context& io, Config config, metrics::Metrics& metrics, hub::History& history);
     ~Server();
     Server(const Server&) = delete;
@@ -42,7 +46,18 @@ class Server {
     const metrics::Metrics& metrics() const noexcept;
 
   private:
-    std::shared_ptr<ServerState> state_;
+    awaitable<void> accept_loop();
+    void begin_stop();    // on strand_
+    void maybe_finish();  // on strand_
+
+    asio::io_context& io_;
+    std::shared_ptr<SharedState> state_;
+    asio::strand<asio::io_context::executor_type> strand_;
+    asio::ip::tcp::acceptor acceptor_;
+    asio::steady_timer backoff_;  // accept paused for lack of file descriptors
+    asio::steady_timer grace_;    // shutdown
+    bool stopping_ = false;       // on strand_
+    bool hub_done_ = false;       // on strand_
 };
 
 }  // namespace chat::session
