@@ -114,7 +114,9 @@ std::string run_and_stop(const std::filesystem::path& db, int n, int signal, The
     run([&]() -> awaitable<void> {
         ChatClient ann(co_await asio::this_coro::executor);
         co_await ann.connect(port);
-        epoch = (co_await ann.login("ann")).epoch();
+        // Into a local first (docs/architecture.md, trap 8).
+        const auto welcome = co_await ann.login("ann");
+        epoch = welcome.epoch();
         co_await say(ann, n);
         co_await then();
     });
