@@ -15,13 +15,13 @@
 
 namespace chat::history {
 
-/// The hub hands messages over without waiting; the store thread writes
-/// whatever has gathered in one transaction, so that under load a batch holds
-/// many messages and when idle each is written at once (a crash loses at most
-/// the messages of one transaction in flight). The queue is bounded: when the
-/// disk lags, try_append() says no and the hub slows down, losing nothing.
-/// Reads (rule 14) go through the same queue, so they see every message
-/// handed over before them and are answered in order.
+/// The hub hands messages over without waiting; the store thread gathers
+/// them for up to 5 ms (or 512 tasks) and writes them in one transaction, so
+/// that a busy room costs a commit per batch, not per message (a crash loses
+/// at most the messages of one gathering and the transaction in flight). The queue is bounded: when
+/// the disk lags, try_append() says no and the hub slows down, losing nothing. Reads (rule 14) go
+/// through the same queue, so they see every message handed over before them and are answered in
+/// order.
 class SqliteHistory final : public hub::History {
   public:
     /// Opens the file (throws OpenError) and starts the thread.
@@ -47,6 +47,7 @@ class SqliteHistory final : public hub::History {
     using Task = std::variant<Append, Read>;
 
     void run();
+    bool wakes_now() const;  // under the lock
     void write(std::vector<std::pair<std::uint64_t, hub::Frame>>& batch);
 
     Store store_;  // the thread's alone once it runs
@@ -56,6 +57,7 @@ class SqliteHistory final : public hub::History {
     std::condition_variable wake_;
     std::deque<Task> tasks_;
     bool stopping_ = false;
+    bool idle_ = false;    // the thread waits for a first task
     std::jthread thread_;  // last: it starts once the rest exists
 };
 
