@@ -179,12 +179,20 @@ const older = {
       this.finish();
     }
   },
-  answered(items) {
+  answered(items, connection) {
     this.pending = false;
     if (items.length === 0) {
       this.finish();
     } else {
       this.prepend(items);
+      this.fill(connection);
+    }
+  },
+  // A list too short to scroll gives the reader no way to reach its top:
+  // ask for older pages until it can scroll, or until the beginning.
+  fill(connection) {
+    if (view.messages.scrollHeight <= view.messages.clientHeight) {
+      this.maybeAsk(connection);
     }
   },
   finish() {
@@ -266,6 +274,7 @@ function start(codec) {
           older.finish(); // nothing was said before
         }
         scrollToBottom();
+        older.fill(connection);
         break;
       }
       case "resume":
@@ -282,7 +291,10 @@ function start(codec) {
         }
         break;
       case "older":
-        older.answered(messages.map((frame) => messageItem(frame, me)));
+        older.answered(
+          messages.map((frame) => messageItem(frame, me)),
+          connection,
+        );
         break;
       default:
         break;
