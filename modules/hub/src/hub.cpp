@@ -330,15 +330,14 @@ void Hub::answer_history(PeerId peer, const std::optional<std::vector<Frame>>& m
     if (member == members_.end()) {
         return;  // gone meanwhile
     }
-    if (!messages) {
+    if (messages) {
+        const FanOut fan_out(clock_);
+        const std::array frames{history_frame(*messages, fan_out.stamp())};
+        deliver(member->second.peer, frames);
+    } else {
         reply_error(member->second, "history unavailable: too many requests, try again");
-        drop_slow_peers();
-        schedule_wakes();
-        return;
     }
-    const FanOut fan_out(clock_);
-    const std::array frames{history_frame(*messages, fan_out.stamp())};
-    deliver(member->second.peer, frames);
+    // Outside run()'s loop: do what it does after each command.
     drop_slow_peers();
     schedule_wakes();
 }
