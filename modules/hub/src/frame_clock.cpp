@@ -12,16 +12,21 @@ std::uint64_t stamp_of(std::uint64_t state) {
 }
 }  // namespace
 
-std::int64_t FrameClock::now_ms() noexcept {
+std::uint64_t FrameClock::now_ms() const noexcept {
+    if (source_ == Source::sequencer) {
+        return 0;  // only what the sequencer said counts
+    }
     using namespace std::chrono;
-    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+    return static_cast<std::uint64_t>(
+        duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
 }
 
-std::int64_t FrameClock::begin_fan_out() noexcept {
+std::int64_t FrameClock::begin_fan_out(std::int64_t floor) noexcept {
     auto state = state_.load();
     for (;;) {
         // max(): the wall clock may step back; the stamps never do.
-        const auto stamp = std::max(stamp_of(state), static_cast<std::uint64_t>(now_ms()));
+        const auto stamp = std::max({stamp_of(state), now_ms(),
+                                     static_cast<std::uint64_t>(std::max<std::int64_t>(floor, 0))});
         if (state_.compare_exchange_weak(state, (stamp << 1) | running)) {
             return static_cast<std::int64_t>(stamp);
         }
@@ -38,10 +43,18 @@ std::int64_t FrameClock::stamp_local() noexcept {
         if ((state & running) != 0) {
             return static_cast<std::int64_t>(stamp_of(state));
         }
-        const auto stamp = std::max(stamp_of(state), static_cast<std::uint64_t>(now_ms()));
+        const auto stamp = std::max(stamp_of(state), now_ms());
         if (stamp == stamp_of(state) || state_.compare_exchange_weak(state, stamp << 1)) {
             return static_cast<std::int64_t>(stamp);
         }
+    }
+}
+
+void FrameClock::advance(std::int64_t floor) noexcept {
+    const auto wanted = static_cast<std::uint64_t>(std::max<std::int64_t>(floor, 0));
+    auto state = state_.load();
+    while (stamp_of(state) < wanted &&
+           !state_.compare_exchange_weak(state, (wanted << 1) | (state & running))) {
     }
 }
 

@@ -43,12 +43,13 @@ Frame serialise(const ChatRequest& message) {
 }  // namespace
 
 Hub::Hub(asio::any_io_executor executor, metrics::Metrics& metrics, FrameClock& clock,
-         History& history, const HubLimits& limits)
+         History& history, const HubLimits& limits, Cluster* cluster)
     : executor_(std::move(executor)),
       metrics_(metrics),
       clock_(clock),
       history_(history),
       limits_(limits),
+      cluster_(cluster),
       commands_(executor_, limits.capacity),
       writers_idle_(std::make_shared<asio::steady_timer>(executor_)),
       ring_(std::max(limits.history_on_join, limits.resume_limit)) {
@@ -68,6 +69,8 @@ Hub::Hub(asio::any_io_executor executor, metrics::Metrics& metrics, FrameClock& 
                 }
             });
         });
+    // A cluster node takes logins once it has joined the room.
+    available_ = cluster_ == nullptr;
 }
 
 awaitable<bool> Hub::send(Command command) {
@@ -92,6 +95,9 @@ void Hub::stop() {
 }
 
 awaitable<void> Hub::run() {
+    if (cluster_ != nullptr) {
+        cluster_->attach(*this);
+    }
     for (;;) {
         auto [ec, received] = co_await commands_.async_receive(use_nothrow);
         if (ec) {
@@ -130,6 +136,9 @@ awaitable<void> Hub::run() {
     // Every message goes to the history before the hub ends (rule 11: kept
     // history is written out before the process exits).
     co_await flush_unkept();
+    if (cluster_ != nullptr) {
+        co_await cluster_->detach();  // the leaves of this node's users, announced
+    }
     // A Register received just as stop() closed the channel made a member
     // that can no longer unregister (its session is closed with 1001 all the
     // same), and Asio's close() keeps buffered commands: let go of both.
@@ -162,7 +171,7 @@ void Hub::abandon() {
     commands_.reset();  // discards what is buffered
     commands_.close();
     members_.clear();
-    names_.clear();
+    room_.clear();
     online_.clear();
     too_slow_.clear();
     to_wake_.clear();
@@ -184,7 +193,9 @@ void Hub::begin_stop() {
 
 void Hub::handle(Register& command) {
     auto& peer = *command.peer;
-    members_.try_emplace(peer.id(), Member{std::move(command.peer), {}, {}, 0});
+    Member member;
+    member.peer = std::move(command.peer);
+    members_.try_emplace(peer.id(), std::move(member));
     if (stopping_) {
         peer.close(proto::CloseCode::going_away);
     }
@@ -219,69 +230,197 @@ void Hub::handle(Broadcast& command) {
     }
 }
 
+void Hub::handle(Sequenced& command) {
+    for (auto& event : command.events) {
+        apply(event);
+    }
+    clock_.advance(command.now);
+}
+
+void Hub::handle(Refused& command) {
+    const auto member = members_.find(command.peer);
+    if (member == members_.end()) {
+        return;
+    }
+    if (command.login && !member->second.online) {
+        member->second.name.clear();  // the client may try again
+    }
+    reply_error(member->second, command.reason);
+}
+
+void Hub::handle(Reachability& command) {
+    if (command.state) {
+        if (command.reset) {
+            restart_clients("the room's state was lost");
+        }
+        adopt(*command.state);
+    }
+    available_ = command.up;
+}
+
+void Hub::adopt(RoomState& state) {
+    epoch_ = std::move(state.epoch);
+    last_message_id_ = state.last_id;
+    ring_ = MessageRing(std::max(limits_.history_on_join, limits_.resume_limit));
+    auto id = last_message_id_ - state.newest.size();
+    for (auto& message : state.newest) {
+        ring_.push(++id, std::move(message));
+    }
+    room_.clear();
+    for (auto& user : state.users) {
+        room_.emplace(std::move(user.name), RoomUser{std::move(user.joined), user.local});
+    }
+    clock_.advance(state.stamp);
+}
+
+void Hub::restart_clients(const char* why) {
+    CHAT_LOG(warning) << "closing " << online_.size() << " users' connections with 1012: " << why;
+    for (auto& [id, member] : members_) {
+        member.peer->close(proto::CloseCode::service_restart);
+        member.online = false;  // its name, if any, is still left on unregister
+    }
+    metrics_.add(metrics_.users_online, -static_cast<std::int64_t>(online_.size()));
+    online_.clear();
+}
+
 void Hub::log_in(Member& member, Broadcast& login) {
     const auto id = member.peer->id();
     if (!member.name.empty()) {
-        reply_error(member, "already logged in");
+        reply_error(member, member.online ? "already logged in" : "login already under way");
         return;
     }
-    if (names_.contains(login.text)) {
+    if (!available()) {
+        reply_error(member, "unavailable: the room cannot be reached, try again");
+        return;
+    }
+    if (room_.contains(login.text)) {
         CHAT_LOG_CONN(debug, id) << "login refused: name taken";
         reply_error(member, "name taken");
         return;
     }
     member.name = std::move(login.text);
-    member.joined = rfc3339_now();
+    member.resume_id = login.id;
+    member.resume_epoch = std::move(login.epoch);
+    Event join{Event::Kind::join, member.name, rfc3339_now(), 0, 0, id};
+    if (cluster_ != nullptr) {
+        cluster_->claim(id, join.name, join.text);  // the join comes back sequenced
+        return;
+    }
+    apply(join);
+}
+
+void Hub::post_message(Member& member, std::string content) {
+    if (!member.online) {
+        reply_error(member, "log in first");
+        return;
+    }
+    if (!available()) {
+        reply_error(member, "unavailable: the room cannot be reached, message not sent");
+        return;
+    }
+    if (cluster_ != nullptr) {
+        cluster_->publish(member.peer->id(), member.name, content);
+        return;
+    }
+    Event message{Event::Kind::message, member.name, std::move(content),
+                  last_message_id_ + 1, 0,           member.peer->id()};
+    apply(message);
+}
+
+void Hub::apply(Event& event) {
+    switch (event.kind) {
+        case Event::Kind::join:
+            apply_join(event);
+            break;
+        case Event::Kind::leave:
+            apply_leave(event);
+            break;
+        case Event::Kind::message:
+            apply_message(event);
+            break;
+    }
+}
+
+void Hub::set_online(Member& member) {
+    member.online = true;
     member.online_index = online_.size();
     online_.push_back(member.peer);
-    names_.emplace(member.name, id);
     metrics_.add(metrics_.users_online, 1);
-    CHAT_LOG_CONN(info, id) << "login \"" << member.name << "\" (" << online_.size() << " online)";
+}
 
-    // The newcomer gets the whole list once; everybody else the one new entry.
-    ChatRequest welcome;
-    welcome.set_type("login");
-    welcome.set_user_name(member.name);
-    welcome.set_id(last_message_id_);
-    welcome.set_epoch(epoch_);
-    auto& everyone = *welcome.mutable_user_list();
-    for (const auto& [other_id, other] : members_) {
-        if (!other.name.empty()) {
-            everyone[other.name] = other.joined;
+void Hub::apply_join(Event& join) {
+    room_.insert_or_assign(join.name, RoomUser{join.text, join.local});
+    const auto newcomer = join.local != 0 ? members_.find(join.local) : members_.end();
+    if (newcomer != members_.end() && !newcomer->second.online &&
+        (newcomer->second.name == join.name || newcomer->second.name.empty())) {
+        // Its claim (or one whose answer was lost with the sequencer) went through.
+        auto& member = newcomer->second;
+        member.name = join.name;
+        set_online(member);
+        CHAT_LOG_CONN(info, join.local)
+            << "login \"" << member.name << "\" (" << room_.size() << " online)";
+
+        // The newcomer gets the whole list once; everybody else the one new entry.
+        ChatRequest welcome;
+        welcome.set_type("login");
+        welcome.set_user_name(member.name);
+        welcome.set_id(last_message_id_);
+        welcome.set_epoch(epoch_);
+        auto& everyone = *welcome.mutable_user_list();
+        for (const auto& [name, user] : room_) {
+            everyone[name] = user.joined;
         }
-    }
-    // Rule 13: right after the welcome, with nothing in between, the messages
-    // the newcomer is owed: since the id it saw last if it comes back within
-    // this epoch, else the newest few.
-    const bool resumes = !login.epoch.empty() && login.epoch == epoch_ && login.id > 0 &&
-                         login.id <= last_message_id_;
-    const auto owed = resumes ? ring_.after(login.id, limits_.resume_limit)
-                              : ring_.newest(limits_.history_on_join);
-    {
-        const FanOut fan_out(clock_);
+        // Rule 13: right after the welcome, with nothing in between, the messages
+        // the newcomer is owed: since the id it saw last if it comes back within
+        // this epoch, else the newest few.
+        const bool resumes = !member.resume_epoch.empty() && member.resume_epoch == epoch_ &&
+                             member.resume_id > 0 && member.resume_id <= last_message_id_;
+        const auto owed = resumes ? ring_.after(member.resume_id, limits_.resume_limit)
+                                  : ring_.newest(limits_.history_on_join);
+        const FanOut fan_out(clock_, join.stamp);
         welcome.set_timestamp(fan_out.stamp());
         const std::array frames{serialise(welcome), history_frame(owed, fan_out.stamp())};
         deliver(member.peer, frames);
+    } else if (join.local != 0 && cluster_ != nullptr) {
+        // A claim whose connection is gone, or took another name meanwhile.
+        cluster_->leave(join.local, join.name);
     }
 
     ChatRequest notice;
     notice.set_type("login");
-    notice.set_user_name(member.name);
-    (*notice.mutable_user_list())[member.name] = member.joined;
-    fan_out(notice, id);
+    notice.set_user_name(join.name);
+    (*notice.mutable_user_list())[join.name] = join.text;
+    fan_out(notice, join.local, join.stamp);
 }
 
-void Hub::post_message(Member& member, std::string content) {
-    if (member.name.empty()) {
-        reply_error(member, "log in first");
+void Hub::apply_leave(const Event& leave) {
+    const auto user = room_.find(leave.name);
+    if (user == room_.end()) {
         return;
     }
+    const auto member = members_.find(user->second.local);
+    room_.erase(user);
+    if (member != members_.end() && member->second.online && member->second.name == leave.name) {
+        // Rule 15: the others took this node for dead and announced its users
+        // gone while it was cut off.
+        restart_clients("the other nodes announced this node's users gone");
+    }
+    if (!stopping_) {
+        ChatRequest notice;
+        notice.set_type("logout");
+        notice.set_user_name(leave.name);
+        fan_out(notice, 0, leave.stamp);
+    }
+}
+
+void Hub::apply_message(Event& event) {
     ChatRequest message;
     message.set_type("message");
-    message.set_user_name(member.name);
-    message.set_content(std::move(content));
-    message.set_id(++last_message_id_);
-    keep(message.id(), fan_out(message));
+    message.set_user_name(std::move(event.name));
+    message.set_content(std::move(event.text));
+    message.set_id(event.id);
+    last_message_id_ = event.id;
+    keep(event.id, fan_out(message, 0, event.stamp));
     metrics_.add(metrics_.messages_broadcast);
 }
 
@@ -308,8 +447,12 @@ awaitable<void> Hub::flush_unkept() {
 }
 
 void Hub::request_history(Member& member, std::uint64_t before) {
-    if (member.name.empty()) {
+    if (!member.online) {
         reply_error(member, "log in first");
+        return;
+    }
+    if (!available()) {
+        reply_error(member, "history unavailable: the room cannot be reached, try again");
         return;
     }
     metrics_.add(metrics_.history_requests);
@@ -335,7 +478,7 @@ void Hub::answer_history(PeerId peer, const std::optional<std::vector<Frame>>& m
         const std::array frames{history_frame(*messages, fan_out.stamp())};
         deliver(member->second.peer, frames);
     } else {
-        reply_error(member->second, "history unavailable: too many requests, try again");
+        reply_error(member->second, "history unavailable: try again");
     }
     // Outside run()'s loop: do what it does after each command.
     drop_slow_peers();
@@ -344,28 +487,27 @@ void Hub::answer_history(PeerId peer, const std::optional<std::vector<Frame>>& m
 
 void Hub::leave(Members::iterator member) {
     auto& leaving = member->second;
-    if (!leaving.name.empty()) {
+    if (leaving.online) {
         // Swap-remove from the fan-out list, keeping the moved entry's index right.
         auto& slot = online_[leaving.online_index];
         slot = std::move(online_.back());
         members_.at(slot->id()).online_index = leaving.online_index;
         online_.pop_back();
-        names_.erase(leaving.name);
+        leaving.online = false;
         metrics_.add(metrics_.users_online, -1);
-        CHAT_LOG_CONN(info, member->first)
-            << "logout \"" << leaving.name << "\" (" << online_.size() << " online)";
-        if (!stopping_) {
-            ChatRequest notice;
-            notice.set_type("logout");
-            notice.set_user_name(leaving.name);
-            fan_out(notice);
+        CHAT_LOG_CONN(info, member->first) << "logout \"" << leaving.name << "\"";
+        if (cluster_ == nullptr) {
+            apply_leave(Event{Event::Kind::leave, leaving.name, {}, 0, 0, member->first});
         }
+    }
+    if (cluster_ != nullptr && !leaving.name.empty()) {
+        cluster_->leave(member->first, leaving.name);  // the others are told too
     }
     members_.erase(member);
 }
 
-Frame Hub::fan_out(ChatRequest& message, PeerId except) {
-    const FanOut fan_out(clock_);
+Frame Hub::fan_out(ChatRequest& message, PeerId except, std::int64_t stamp) {
+    const FanOut fan_out(clock_, stamp);
     message.set_timestamp(fan_out.stamp());
     const std::array frame{serialise(message)};
     for (const auto& peer : online_) {

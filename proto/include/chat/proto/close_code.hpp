@@ -13,6 +13,7 @@ enum class CloseCode : std::uint16_t {
     policy_violation = 1008,
     too_big = 1009,
     internal_error = 1011,
+    service_restart = 1012,  // a cluster node lost the room's state (rule 15)
 };
 
 }  // namespace chat::proto

@@ -13,25 +13,38 @@ namespace chat::hub {
 /// wall clock, that frame could carry a later time than a broadcast still on its
 /// way to the same queue. So while a fan-out runs, local frames take the
 /// fan-out's stamp; otherwise the clock's. Lock-free; one word of state.
+///
+/// In a cluster (rule 15) a message is stamped once, by the sequencer, and
+/// every node sends that stamp. A node's own frames must then never run ahead
+/// of a message still on its way from the sequencer, so a sequenced clock
+/// does not read the wall clock at all: it moves only with the sequencer's
+/// time (the events applied, and the sequencer's word that nothing is pending).
 class FrameClock {
   public:
-    /// The hub, before pushing a frame to queues: its timestamp.
-    std::int64_t begin_fan_out() noexcept;
+    enum class Source { wall, sequencer };
+    explicit FrameClock(Source source = Source::wall) noexcept : source_(source) {}
+
+    /// The hub, before pushing a frame to queues: its timestamp, at least `floor`.
+    std::int64_t begin_fan_out(std::int64_t floor = 0) noexcept;
     /// The hub, after the last push of that frame.
     void end_fan_out() noexcept;
     /// A session, for a frame of its own; call it under the destination queue's
     /// lock and push the frame before releasing it (FrameQueue does this).
     std::int64_t stamp_local() noexcept;
+    /// The hub: no frame stamped from now on is below `floor`.
+    void advance(std::int64_t floor) noexcept;
 
   private:
-    static std::int64_t now_ms() noexcept;
+    std::uint64_t now_ms() const noexcept;
+    const Source source_;
     std::atomic<std::uint64_t> state_{0};  // (stamp << 1) | fan-out running
 };
 
 /// begin_fan_out() .. end_fan_out() for a scope.
 class FanOut {
   public:
-    explicit FanOut(FrameClock& clock) noexcept : clock_(clock), stamp_(clock.begin_fan_out()) {}
+    explicit FanOut(FrameClock& clock, std::int64_t floor = 0) noexcept
+        : clock_(clock), stamp_(clock.begin_fan_out(floor)) {}
     ~FanOut() { clock_.end_fan_out(); }
     FanOut(const FanOut&) = delete;
     FanOut& operator=(const FanOut&) = delete;

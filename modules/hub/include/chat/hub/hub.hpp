@@ -2,6 +2,7 @@
 // The hub: an actor coroutine that alone owns the connections, the users online
 // and the order of messages.
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "chat/hub/cluster.hpp"
 #include "chat/hub/commands.hpp"
 #include "chat/hub/frame_clock.hpp"
 #include "chat/hub/history.hpp"
@@ -54,15 +56,27 @@ struct HubLimits {
 /// ahead of its writers, then waits until every writer it woke has written:
 /// outrunning them would fill queues and drop clients that read fine. That
 /// wait is bounded by `turn_limit`: no single writer can hold the hub.
+///
+/// What happens in the room is an Event (a join, a message, a leave), and the
+/// hub changes the room only by applying events, in order. Alone, it makes
+/// them itself and applies them at once. In a cluster (rule 15) it asks the
+/// Cluster to sequence them and applies what comes back, its own clients'
+/// events included: the one order of every node.
 class Hub {
   public:
     /// `executor` must be a strand (or a single-threaded context): run() and
     /// stop()'s work happen on it.
     /// `history` keeps the messages; it must outlive the hub's executor's use.
+    /// `cluster`, when given, sequences the room (and `clock` must then be a
+    /// sequenced FrameClock); it must outlive run().
     Hub(asio::any_io_executor executor, metrics::Metrics& metrics, FrameClock& clock,
-        History& history, const HubLimits& limits = {});
+        History& history, const HubLimits& limits = {}, Cluster* cluster = nullptr);
 
     const asio::any_io_executor& executor() const noexcept { return executor_; }
+
+    /// From any thread: whether logins are taken (false while a cluster's
+    /// sequencer cannot be reached).
+    bool available() const noexcept { return available_.load(std::memory_order_relaxed); }
 
     /// The actor; co_spawn it on executor(). Returns after stop(), once every
     /// connection has unregistered.
@@ -85,18 +99,38 @@ class Hub {
   private:
     struct Member {
         std::shared_ptr<Peer> peer;
-        std::string name;    // empty until logged in
-        std::string joined;  // RFC 3339 join time
+        std::string name;     // the name it logged in (or asked to) with; empty before
+        bool online = false;  // logged in: in online_, at online_index
         std::size_t online_index = 0;
+        // Of its login, until it is applied: the last id it saw, and its epoch.
+        std::uint64_t resume_id = 0;
+        std::string resume_epoch;
     };
     using Members = std::unordered_map<PeerId, Member>;
+    struct RoomUser {
+        std::string joined;  // RFC 3339 join time
+        PeerId local = 0;    // its connection, when it is on this node
+    };
 
     void handle(Register& command);
     void handle(Unregister& command);
     void handle(Broadcast& command);
+    void handle(Sequenced& command);
+    void handle(Refused& command);
+    void handle(Reachability& command);
     void log_in(Member& member, Broadcast& login);
     void post_message(Member& member, std::string content);
     void request_history(Member& member, std::uint64_t before);
+    /// Changes the room: the only way it changes.
+    void apply(Event& event);
+    void apply_join(Event& join);
+    void apply_leave(const Event& leave);
+    void apply_message(Event& message);
+    /// Rule 15: a node that lost the room's state (or its users) closes every
+    /// connection with 1012, so that its clients log in again.
+    void restart_clients(const char* why);
+    void adopt(RoomState& state);
+    void set_online(Member& member);
     void answer_history(PeerId peer, const std::optional<std::vector<Frame>>& messages);
     /// Hands a broadcast message to the history, in order, waiting for room
     /// only in run() (the store's queue full: the disk lags).
@@ -107,7 +141,7 @@ class Hub {
 
     /// Stamps, serialises once and queues `message` to every user online but
     /// `except`; the bytes sent.
-    Frame fan_out(ChatRequest& message, PeerId except = 0);
+    Frame fan_out(ChatRequest& message, PeerId except = 0, std::int64_t stamp = 0);
     /// The same for one connection.
     void send_to(Member& member, ChatRequest& message);
     void reply_error(Member& member, const std::string& reason);
@@ -126,14 +160,15 @@ class Hub {
     FrameClock& clock_;
     History& history_;
     const HubLimits limits_;
+    Cluster* const cluster_;  // null: this hub alone is the room
     asio::experimental::concurrent_channel<void(error_code, Command)> commands_;
 
-    Members members_;                                // every registered connection
-    std::unordered_map<std::string, PeerId> names_;  // users online by name
-    std::vector<std::shared_ptr<Peer>> online_;      // users online, for the fan-out
-    std::vector<PeerId> too_slow_;                   // full queues met during a fan-out
-    std::vector<std::shared_ptr<Peer>> to_wake_;     // writers owed a wake-up
-    std::shared_ptr<WakeQueue> writers_;             // shared: a writer's turn may outlive the hub
+    Members members_;                                 // every registered connection
+    std::unordered_map<std::string, RoomUser> room_;  // users online, of every node, by name
+    std::vector<std::shared_ptr<Peer>> online_;       // this node's users online, for the fan-out
+    std::vector<PeerId> too_slow_;                    // full queues met during a fan-out
+    std::vector<std::shared_ptr<Peer>> to_wake_;      // writers owed a wake-up
+    std::shared_ptr<WakeQueue> writers_;              // shared: a writer's turn may outlive the hub
     // Cancelled (on the hub's strand) when the writers have all taken their
     // frames; shared so that a late signal finds it gone rather than dangling.
     std::shared_ptr<asio::steady_timer> writers_idle_;
@@ -144,6 +179,7 @@ class Hub {
     // Offered to the history while its queue was full, with their ids.
     std::deque<std::pair<std::uint64_t, Frame>> unkept_;
     bool stopping_ = false;
+    std::atomic<bool> available_{true};
 };
 
 }  // namespace chat::hub
