@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "chat/cluster/redis_cluster.hpp"
 #include "chat/history/open.hpp"
 #include "chat/logging/log.hpp"
 #include "chat/net/file_limit.hpp"
@@ -67,8 +68,19 @@ int main(int argc, char* argv[]) {
         chat::metrics::Metrics metrics;
         // Destroyed after the server and before io: it writes out every
         // message and records the clean stop that keeps the epoch (rule 12).
-        const auto history = chat::history::open(options.history, metrics);
-        chat::session::Server server(io, options.server, metrics, *history);
+        // In a cluster, Redis keeps the history instead (rule 15).
+        std::unique_ptr<chat::hub::History> history;
+        std::unique_ptr<chat::cluster::RedisCluster> cluster;
+        if (options.cluster) {
+            metrics.node_id = options.cluster->node_id;
+            cluster = std::make_unique<chat::cluster::RedisCluster>(io.get_executor(),
+                                                                    *options.cluster, metrics);
+        } else {
+            history = chat::history::open(options.history, metrics);
+        }
+        chat::session::Server server(
+            io, options.server, metrics,
+            cluster ? static_cast<chat::hub::History&>(*cluster) : *history, cluster.get());
 
         // The first SIGINT/SIGTERM shuts down gracefully; a second one during
         // the grace period ends the process at once, as Ctrl-C twice should.

@@ -1,9 +1,14 @@
 #include "options.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <sstream>
 #include <thread>
+
+#include <unistd.h>
 
 #include <boost/program_options.hpp>
 
@@ -31,6 +36,22 @@ void check(bool ok, const char* option, const T& value, const char* requirement)
         text << "--" << option << " " << requirement << " (got " << value << ")";
         throw Invalid(text.str());
     }
+}
+
+/// The host name and the process id: unique among the nodes of one room.
+std::string default_node_id() {
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') {
+        std::snprintf(host, sizeof host, "node");
+    }
+    return std::string(host) + "-" + std::to_string(getpid());
+}
+
+bool valid_node_id(const std::string& id) {
+    return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' ||
+               c == '.' || c == ':';
+    });
 }
 
 std::chrono::milliseconds seconds_option(const po::variables_map& vm, const char* option,
@@ -114,7 +135,16 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
             "newest messages a newcomer is sent after its welcome (0: none)")
         ("resume-limit", po::value<long long>()->default_value(
             static_cast<long long>(defaults.resume_limit)),
-            "messages at most sent to a client that comes back after a drop");
+            "messages at most sent to a client that comes back after a drop")
+        ("redis", po::value<std::string>()->default_value(""),
+            "cluster mode: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]; the nodes sharing one "
+            "Redis are one room, and its history is kept there (not in --history-db)")
+        ("node-id", po::value<std::string>()->default_value(""),
+            "this node's name in the cluster's logs and metrics: letters, digits, '-', '_', "
+            "'.', ':' (default: host name and process id)")
+        ("node-timeout", po::value<double>()->default_value(10),
+            "seconds after which the other nodes take a silent node for dead and announce "
+            "its users' leaves");
     // clang-format on
 
     Parsed parsed;
@@ -176,6 +206,27 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
         server.resume_limit = integer_option<std::size_t>(vm, "resume-limit", 1, 100'000);
         options.history.db = vm["history-db"].as<std::string>();
         options.history.keep = integer_option<std::size_t>(vm, "history-keep", 1, 1'000'000'000);
+
+        if (const auto url = vm["redis"].as<std::string>(); !url.empty()) {
+            cluster::Config cluster;
+            try {
+                cluster.redis = cluster::parse_redis_url(url);
+            } catch (const std::invalid_argument& error) {
+                throw Invalid(std::string("--redis ") + error.what());
+            }
+            cluster.node_id = vm["node-id"].as<std::string>();
+            if (cluster.node_id.empty()) {
+                cluster.node_id = default_node_id();
+            }
+            check(valid_node_id(cluster.node_id), "node-id", cluster.node_id,
+                  "must be 1 to 64 letters, digits, '-', '_', '.' or ':'");
+            cluster.node_timeout = seconds_option(vm, "node-timeout", false);
+            check(cluster.node_timeout >= std::chrono::milliseconds(300), "node-timeout",
+                  cluster.node_timeout.count() / 1000.0, "must be at least 0.3 seconds");
+            cluster.keep = options.history.keep;
+            cluster.newest = std::max(server.history_on_join, server.resume_limit);
+            options.cluster = std::move(cluster);
+        }
 
         options.log.dir = vm["log-dir"].as<std::string>();
         const auto level = vm["log-level"].as<std::string>();

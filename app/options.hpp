@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "chat/cluster/redis_cluster.hpp"
 #include "chat/history/config.hpp"
 #include "chat/logging/log.hpp"
 #include "chat/session/config.hpp"
@@ -14,6 +15,7 @@ struct Options {
     session::Config server;
     logging::Config log;
     history::Config history;
+    std::optional<cluster::Config> cluster;  // --redis: a node of a shared room
 };
 
 /// The outcome of parsing: options to run with, or an exit code with what to print.

@@ -29,10 +29,10 @@ extern char** environ;
 
 namespace chat::test {
 
-/// chat_app as a child process; its console output is collected by a thread.
-class ChatApp {
+/// A child process; its console output is collected by a thread.
+class Process {
   public:
-    explicit ChatApp(std::vector<std::string> args) {
+    Process(std::string program, std::vector<std::string> args) {
         int out[2];
         BOOST_TEST_REQUIRE(pipe(out) == 0);
         posix_spawn_file_actions_t actions;
@@ -40,19 +40,14 @@ class ChatApp {
         posix_spawn_file_actions_adddup2(&actions, out[1], 1);
         posix_spawn_file_actions_adddup2(&actions, out[1], 2);
         posix_spawn_file_actions_addclose(&actions, out[0]);
-        // History in memory unless the test names a file: no data/ folder
-        // left behind, none shared by tests running at once.
-        if (std::find(args.begin(), args.end(), "--history-db") == args.end()) {
-            args.insert(args.end(), {"--history-db", ""});
-        }
-        args.insert(args.begin(), CHAT_APP_PATH);
+        args.insert(args.begin(), program);
         std::vector<char*> argv;
         for (auto& arg : args) {
             argv.push_back(arg.data());
         }
         argv.push_back(nullptr);
         const int spawned =
-            posix_spawn(&pid_, CHAT_APP_PATH, &actions, nullptr, argv.data(), environ);
+            posix_spawnp(&pid_, program.c_str(), &actions, nullptr, argv.data(), environ);
         posix_spawn_file_actions_destroy(&actions);
         close(out[1]);
         BOOST_TEST_REQUIRE(spawned == 0);
@@ -67,7 +62,10 @@ class ChatApp {
         });
     }
 
-    ~ChatApp() {
+    Process(const Process&) = delete;
+    Process& operator=(const Process&) = delete;
+
+    ~Process() {
         if (pid_ > 0 && !exited_) {
             kill(pid_, SIGKILL);
             waitpid(pid_, nullptr, 0);
@@ -124,11 +122,18 @@ class ChatApp {
         return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
     }
 
-    /// Waits until the output holds `text`; false if it does not within `limit`.
-    bool wait_output(std::string_view text, std::chrono::milliseconds limit) {
+    /// Waits until the output holds `text` (`times` times); false if it does
+    /// not within `limit`.
+    bool wait_output(std::string_view text, std::chrono::milliseconds limit, int times = 1) {
         std::unique_lock lock(mutex_);
-        return changed_.wait_for(lock, limit,
-                                 [&] { return output_.find(text) != std::string::npos; });
+        return changed_.wait_for(lock, limit, [&] {
+            int found = 0;
+            for (auto at = output_.find(text); at != std::string::npos;
+                 at = output_.find(text, at + text.size())) {
+                ++found;
+            }
+            return found >= times;
+        });
     }
 
     /// Waits for the process to end (a pidfd polled, no sleeping); its exit status or -1.
@@ -160,6 +165,23 @@ class ChatApp {
     std::condition_variable changed_;
     std::string output_;
     std::jthread reader_;
+};
+
+/// chat_app as a child process.
+class ChatApp : public Process {
+  public:
+    explicit ChatApp(std::vector<std::string> args)
+        : Process(CHAT_APP_PATH, with_history_in_memory(std::move(args))) {}
+
+  private:
+    // History in memory unless the test names a file: no data/ folder left
+    // behind, none shared by tests running at once.
+    static std::vector<std::string> with_history_in_memory(std::vector<std::string> args) {
+        if (std::find(args.begin(), args.end(), "--history-db") == args.end()) {
+            args.insert(args.end(), {"--history-db", ""});
+        }
+        return args;
+    }
 };
 
 }  // namespace chat::test

@@ -6,21 +6,7 @@
 
 namespace chat::history {
 
-std::string new_epoch() {
-    // 64 random bits in hex: two histories sharing one is out of reach.
-    std::random_device random;
-    constexpr std::string_view digits = "0123456789abcdef";
-    std::string epoch;
-    for (int word = 0; word < 2; ++word) {
-        auto bits = random();
-        for (int i = 0; i < 8; ++i, bits >>= 4) {
-            epoch.push_back(digits[bits & 0xF]);
-        }
-    }
-    return epoch;
-}
-
-MemoryHistory::MemoryHistory(std::size_t keep) : keep_(keep), epoch_(new_epoch()) {}
+MemoryHistory::MemoryHistory(std::size_t keep) : keep_(keep), epoch_(hub::new_epoch()) {}
 
 hub::History::Start MemoryHistory::start(std::size_t newest) {
     std::lock_guard lock(mutex_);

@@ -52,7 +52,7 @@ Store::Store(const fs::path& path, std::size_t keep) : path_(path), keep_(keep) 
         const auto stopped = meta("clean_stop");
         clean_start_ = version == 0 || stopped == "1";
         if (epoch_.empty() || !clean_start_) {
-            epoch_ = new_epoch();
+            epoch_ = hub::new_epoch();
             set_meta("epoch", epoch_);
         }
         set_meta("clean_stop", "0");  // in use: a crash from here on changes the epoch

@@ -12,6 +12,16 @@ std::uint64_t stamp_of(std::uint64_t state) {
 }
 }  // namespace
 
+FrameClock::FrameClock(Source source) noexcept : source_(source) {
+    if (source_ == Source::sequencer) {
+        using namespace std::chrono;
+        const auto behind = system_clock::now() - seconds(1);
+        state_ = static_cast<std::uint64_t>(
+                     duration_cast<milliseconds>(behind.time_since_epoch()).count())
+                 << 1;
+    }
+}
+
 std::uint64_t FrameClock::now_ms() const noexcept {
     if (source_ == Source::sequencer) {
         return 0;  // only what the sequencer said counts

@@ -1,6 +1,8 @@
 #include "chat/hub/history.hpp"
 
 #include <algorithm>
+#include <random>
+#include <string_view>
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -62,6 +64,20 @@ Frame history_frame(std::span<const Frame> messages, std::int64_t stamp) {
         }
     }
     return std::make_shared<const std::string>(std::move(bytes));
+}
+
+std::string new_epoch() {
+    // 64 random bits in hex: two histories sharing one is out of reach.
+    std::random_device random;
+    constexpr std::string_view digits = "0123456789abcdef";
+    std::string epoch;
+    for (int word = 0; word < 2; ++word) {
+        auto bits = random();
+        for (int i = 0; i < 8; ++i, bits >>= 4) {
+            epoch.push_back(digits[bits & 0xF]);
+        }
+    }
+    return epoch;
 }
 
 }  // namespace chat::hub

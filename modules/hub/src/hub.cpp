@@ -183,6 +183,15 @@ void Hub::begin_stop() {
     }
     stopping_ = true;
     CHAT_LOG(info) << "hub stopping: closing " << members_.size() << " connections";
+    if (cluster_ != nullptr) {
+        // Rule 11: the other nodes announce this node's users' leaves first,
+        // whether or not their clients answer the close.
+        for (auto& [id, member] : members_) {
+            if (!member.name.empty()) {
+                cluster_->leave(id, member.name);
+            }
+        }
+    }
     for (auto& [id, member] : members_) {
         member.peer->close(proto::CloseCode::going_away);
     }
@@ -255,7 +264,13 @@ void Hub::handle(Reachability& command) {
         }
         adopt(*command.state);
     }
-    available_ = command.up;
+    if (available_.exchange(command.up) != command.up) {
+        if (command.up) {
+            CHAT_LOG(info) << "the room can be reached: taking logins and messages";
+        } else {
+            CHAT_LOG(warning) << "the room cannot be reached: refusing logins and messages";
+        }
+    }
 }
 
 void Hub::adopt(RoomState& state) {
@@ -500,7 +515,7 @@ void Hub::leave(Members::iterator member) {
             apply_leave(Event{Event::Kind::leave, leaving.name, {}, 0, 0, member->first});
         }
     }
-    if (cluster_ != nullptr && !leaving.name.empty()) {
+    if (cluster_ != nullptr && !leaving.name.empty() && !stopping_) {
         cluster_->leave(member->first, leaving.name);  // the others are told too
     }
     members_.erase(member);

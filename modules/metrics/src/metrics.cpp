@@ -94,6 +94,20 @@ std::string Metrics::render() const {
             .append(std::to_string(batches))
             .append("\n");
     }
+    if (!node_id.empty()) {
+        // The label is the node's own name (--node-id), never a client's input.
+        out.append("# HELP chat_node_info This cluster node.\n# TYPE chat_node_info gauge\n")
+            .append("chat_node_info{node=\"")
+            .append(node_id)
+            .append("\"} 1\n");
+        metric(out, "chat_redis_up", "gauge", "1 while the cluster's Redis can be reached.",
+               redis_up);
+        metric(out, "chat_events_sequenced_total", "counter",
+               "Room events read back from Redis, in order.", events_sequenced);
+        metric(out, "chat_redis_calls_total", "counter", "Commands sent to Redis.", redis_calls);
+        metric(out, "chat_redis_connection_losses_total", "counter",
+               "Times the connection to Redis was lost.", redis_connection_losses);
+    }
     by_reason<DropReason>(out, "chat_clients_dropped_total",
                           "Connections the server ended, by reason.", dropped_);
     by_reason<RefuseReason>(out, "chat_connections_refused_total",

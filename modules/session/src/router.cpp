@@ -75,10 +75,11 @@ void join_list_fields(Request& request) {
 }
 
 Router::Router(const StaticFiles& files, const metrics::Metrics& metrics, const Config& config,
-               const std::atomic<bool>& accepting)
+               const std::atomic<bool>& accepting, const hub::Hub& hub)
     : files_(files),
       metrics_(metrics),
       accepting_(accepting),
+      hub_(hub),
       client_config_(client_config_json(config)) {}
 
 bool Router::is_chat_upgrade(const Request& request) {
@@ -98,9 +99,12 @@ http::message_generator Router::respond(const Request& request) const {
     }
     const auto path = target_path(request.target());
     if (path == "/healthz") {
-        return accepting_.load(std::memory_order_relaxed)
+        if (!accepting_.load(std::memory_order_relaxed)) {
+            return plain(request, http::status::service_unavailable, "shutting down\n", true);
+        }
+        return hub_.available()
                    ? plain(request, http::status::ok, "ok\n", true)
-                   : plain(request, http::status::service_unavailable, "shutting down\n", true);
+                   : plain(request, http::status::service_unavailable, "room unavailable\n", true);
     }
     if (path == "/metrics") {
         return text(request, http::status::ok, "text/plain; version=0.0.4; charset=utf-8",

@@ -31,15 +31,19 @@ void log_exception(std::string_view what, const std::exception_ptr& e) {
 }  // namespace
 
 SharedState::SharedState(Config configuration, metrics::Metrics& server_metrics,
-                         hub::History& history, asio::any_io_executor hub_strand)
+                         hub::History& history, asio::any_io_executor hub_strand,
+                         hub::Cluster* cluster)
     : config(std::move(configuration)),
       metrics(server_metrics),
+      clock(cluster != nullptr ? hub::FrameClock::Source::sequencer
+                               : hub::FrameClock::Source::wall),
       hub(std::move(hub_strand), metrics, clock, history,
           hub::HubLimits{.writers_awake = config.writers_awake,
                          .history_on_join = config.history_on_join,
-                         .resume_limit = config.resume_limit}),
+                         .resume_limit = config.resume_limit},
+          cluster),
       files(config.www_root, config.www_assets),
-      router(files, metrics, config, accepting),
+      router(files, metrics, config, accepting, hub),
       limits(config.max_connections, config.max_connections_per_address) {}
 
 void SharedState::session_ended() {
@@ -49,10 +53,10 @@ void SharedState::session_ended() {
 }
 
 Server::Server(asio::io_context& io, Config config, metrics::Metrics& metrics,
-               hub::History& history)
+               hub::History& history, hub::Cluster* cluster)
     : io_(io),
       state_(std::make_shared<SharedState>(std::move(config), metrics, history,
-                                           asio::make_strand(io))),
+                                           asio::make_strand(io), cluster)),
       strand_(asio::make_strand(io)),
       acceptor_(strand_),
       backoff_(strand_),

@@ -29,7 +29,4 @@ class MemoryHistory final : public hub::History {
     std::uint64_t first_id_ = 1;       // of messages_.front()
 };
 
-/// A short random string naming a new history.
-std::string new_epoch();
-
 }  // namespace chat::history

@@ -22,7 +22,11 @@ namespace chat::hub {
 class FrameClock {
   public:
     enum class Source { wall, sequencer };
-    explicit FrameClock(Source source = Source::wall) noexcept : source_(source) {}
+    /// A sequenced clock starts a second behind the wall clock: frames a node
+    /// sends before it first hears from the sequencer need a stamp, and one
+    /// that is not ahead of the sequencer's first (clocks a second apart are
+    /// out of the question on one network).
+    explicit FrameClock(Source source = Source::wall) noexcept;
 
     /// The hub, before pushing a frame to queues: its timestamp, at least `floor`.
     std::int64_t begin_fan_out(std::int64_t floor = 0) noexcept;

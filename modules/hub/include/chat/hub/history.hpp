@@ -73,6 +73,9 @@ class MessageRing {
     std::uint64_t first_id_ = 0;  // of messages_.front()
 };
 
+/// A short random string naming a new history (rule 12).
+std::string new_epoch();
+
 /// A "history" frame holding `messages` (serialised "message" frames, oldest
 /// first) stamped `stamp`: the repeated field is written from the stored
 /// bytes, with no re-encoding.

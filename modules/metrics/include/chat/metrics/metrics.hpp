@@ -37,6 +37,12 @@ class Metrics {
     Gauge store_queue_depth{0};           // messages waiting for the store thread
     Counter store_batches{0};             // transactions the store committed
     Counter store_batch_microseconds{0};  // time they took, in all
+    // Cluster mode (rule 15); node_id is set once, before the server starts.
+    std::string node_id;
+    Gauge redis_up{0};            // the sequencer can be reached
+    Counter events_sequenced{0};  // events read from the sequencer
+    Counter redis_calls{0};       // commands sent to Redis
+    Counter redis_connection_losses{0};
 
     void add(Counter& counter, std::uint64_t n = 1) noexcept {
         counter.fetch_add(n, std::memory_order_relaxed);

@@ -8,6 +8,7 @@
 #include <boost/beast/http/message_generator.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "chat/hub/hub.hpp"
 #include "chat/metrics/metrics.hpp"
 #include "chat/session/config.hpp"
 #include "chat/session/static_files.hpp"
@@ -26,15 +27,15 @@ std::string_view target_path(std::string_view target);
 void join_list_fields(Request& request);
 
 /// GET and HEAD only (405 otherwise): /healthz (503 once the server stops
-/// taking logins), /metrics, /config (the limits a client must respect, as
-/// JSON), /chat.proto, and the www folder's files ("/" is home.html);
+/// taking logins, or while a cluster node cannot reach the room), /metrics, /config (the limits a
+/// client must respect, as JSON), /chat.proto, and the www folder's files ("/" is home.html);
 /// everything else 404, malformed paths 400. The WebSocket upgrade itself is
 /// the session's business. A HEAD answer is its GET answer without the body.
 class Router {
   public:
-    /// `accepting` is read by /healthz.
+    /// `accepting` and `hub` are asked by /healthz.
     Router(const StaticFiles& files, const metrics::Metrics& metrics, const Config& config,
-           const std::atomic<bool>& accepting);
+           const std::atomic<bool>& accepting, const hub::Hub& hub);
 
     http::message_generator respond(const Request& request) const;
 
@@ -50,6 +51,7 @@ class Router {
     const StaticFiles& files_;
     const metrics::Metrics& metrics_;
     const std::atomic<bool>& accepting_;
+    const hub::Hub& hub_;
     const std::string client_config_;  // the body of /config
 };
 

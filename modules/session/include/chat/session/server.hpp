@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "chat/hub/cluster.hpp"
 #include "chat/hub/history.hpp"
 #include "chat/metrics/metrics.hpp"
 #include "chat/net/asio.hpp"
@@ -30,7 +31,10 @@ class Server {
     /// (be destroyed) before `io` is. Throws std::system_error naming the
     /// address when it cannot listen, and std::runtime_error when the www
     /// folder is unusable.
-    Server(asio::io_context& io, Config config, metrics::Metrics& metrics, hub::History& history);
+    /// With a `cluster` (which must outlive the server), it is one node of a
+    /// room that several share (rule 15).
+    Server(asio::io_context& io, Config config, metrics::Metrics& metrics, hub::History& history,
+           hub::Cluster* cluster = nullptr);
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;

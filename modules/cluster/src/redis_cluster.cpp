@@ -1,0 +1,562 @@
+#include "chat/cluster/redis_cluster.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <random>
+#include <utility>
+
+#include <hiredis/hiredis.h>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "chat/chat.pb.h"
+#include "chat/hub/hub.hpp"
+#include "chat/logging/log.hpp"
+#include "redis_connection.hpp"
+#include "scripts.hpp"
+
+namespace chat::cluster {
+
+using namespace asio::experimental::awaitable_operators;
+using namespace std::chrono_literals;
+
+namespace {
+
+enum Script : std::size_t { join, message, leave, lease, goodbye, sync, probe, script_count };
+
+constexpr std::array<const char*, script_count> script_text{
+    scripts::join,    scripts::message, scripts::leave, scripts::lease,
+    scripts::goodbye, scripts::sync,    scripts::probe};
+
+/// How long one XREAD waits for events; then the node asks for a stamp.
+constexpr auto read_block = 1000ms;
+/// Events one XREAD takes at most.
+constexpr const char* read_count = "1000";
+/// Reconnection delays: from the first to the last, doubling, with jitter.
+constexpr auto first_backoff = 100ms;
+constexpr auto last_backoff = 2000ms;
+
+const char* const unavailable_login = "unavailable: the room cannot be reached, try again";
+const char* const unavailable_message = "unavailable: the room cannot be reached, message not sent";
+
+std::uint64_t to_number(std::string_view text) {
+    std::uint64_t value = 0;
+    std::from_chars(text.data(), text.data() + text.size(), value);
+    return value;
+}
+
+/// The value of `name` in a stream entry's field list.
+std::string_view field(std::span<redisReply* const> fields, std::string_view name) {
+    for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+        if (text(*fields[i]) == name) {
+            return text(*fields[i + 1]);
+        }
+    }
+    return {};
+}
+
+/// A kept message (an entry of the messages stream) as the frame broadcast.
+hub::Frame message_frame(const redisReply& entry) {
+    const auto parts = elements(entry);
+    if (parts.size() != 2) {
+        return nullptr;
+    }
+    const auto fields = elements(*parts[1]);
+    const auto id = text(*parts[0]);
+    ChatRequest message;
+    message.set_type("message");
+    message.set_user_name(std::string(field(fields, "n")));
+    message.set_content(std::string(field(fields, "c")));
+    message.set_id(to_number(id.substr(0, id.find('-'))));
+    message.set_timestamp(static_cast<std::int64_t>(to_number(field(fields, "t"))));
+    return std::make_shared<const std::string>(message.SerializeAsString());
+}
+
+}  // namespace
+
+RedisCluster::RedisCluster(asio::any_io_executor executor, Config config, metrics::Metrics& metrics)
+    : strand_(asio::make_strand(executor)),
+      config_(std::move(config)),
+      metrics_(metrics),
+      commands_(std::make_unique<RedisConnection>(strand_, "commands")),
+      events_(std::make_unique<RedisConnection>(strand_, "events")),
+      lease_timer_(strand_),
+      backoff_timer_(strand_),
+      random_(std::random_device{}()) {}
+
+RedisCluster::~RedisCluster() = default;
+
+void RedisCluster::attach(hub::Hub& hub) {
+    asio::post(strand_, [this, &hub] {
+        hub_ = &hub;
+        asio::co_spawn(strand_, run(), asio::detached);
+    });
+}
+
+awaitable<void> RedisCluster::run() {
+    auto backoff = first_backoff;
+    bool first = true;
+    while (!detached_) {
+        // Awaited one at a time into locals (docs/architecture.md, trap 1).
+        bool joined = co_await connect();
+        if (joined) {
+            joined = co_await join_room(first);
+        }
+        if (joined) {
+            first = false;
+            backoff = first_backoff;
+            // Both end when either connection fails (lost() closes both).
+            co_await (read_events() && keep_lease());
+            up_ = false;
+            metrics_.redis_up = 0;
+            if (detached_) {
+                break;
+            }
+            hub::Command down = hub::Reachability{false};
+            co_await to_hub(std::move(down));
+        }
+        // Jitter: nodes that lost Redis together do not all come back at once.
+        std::uniform_real_distribution<double> jitter(0.5, 1.5);
+        backoff_timer_.expires_after(
+            std::chrono::duration_cast<std::chrono::milliseconds>(backoff * jitter(random_)));
+        co_await backoff_timer_.async_wait(use_nothrow);
+        backoff = std::min(backoff * 2, last_backoff);
+    }
+}
+
+awaitable<bool> RedisCluster::connect() {
+    auto ec = co_await commands_->connect(config_.redis, config_.call_limit);
+    if (!ec) {
+        ec = co_await events_->connect(config_.redis, config_.call_limit);
+    }
+    if (!ec) {
+        // The scripts, once per connection: a restarted Redis has none.
+        shas_.clear();
+        for (const auto* body : script_text) {
+            const std::vector<std::string> load{"SCRIPT", "LOAD",
+                                                std::string(scripts::prelude) + body};
+            auto [load_error, reply] = co_await commands_->call(load, config_.call_limit);
+            if (load_error || is_error(*reply)) {
+                ec = load_error ? load_error : asio::error::invalid_argument;
+                if (!load_error) {
+                    CHAT_LOG(error) << "redis: a script was refused: " << text(*reply);
+                }
+                break;
+            }
+            shas_.emplace_back(text(*reply));
+        }
+    }
+    if (!ec) {
+        // The lease before any login: a node without one is taken for dead,
+        // and its users' names for free.
+        const auto renew = lease_call();
+        auto [lease_error, reply] = co_await commands_->call(renew, config_.call_limit);
+        ec = lease_error ? lease_error
+                         : (is_error(*reply) ? asio::error::invalid_argument : error_code{});
+    }
+    if (ec) {
+        lost("cannot connect", ec);
+        co_return false;
+    }
+    co_return true;
+}
+
+awaitable<bool> RedisCluster::join_room(bool first) {
+    std::optional<hub::RoomState> state;
+    if (!first && !resync_) {
+        const std::vector<std::string> get{"GET", config_.key_prefix + "epoch"};
+        auto [ec, reply] = co_await commands_->call(get, config_.call_limit);
+        if (ec) {
+            lost("cannot read the epoch", ec);
+            co_return false;
+        }
+        resync_ = text(*reply) != epoch_;  // Redis came back without the room
+    }
+    if (first || resync_) {
+        state = co_await sync();
+        if (!state) {
+            co_return false;
+        }
+    }
+    // Leaves that could not be sent while Redis was away: the users are gone.
+    auto leaves = std::exchange(unsent_leaves_, {});
+    for (auto& owed : leaves) {
+        send_leave(std::move(owed));
+    }
+    up_ = true;
+    said_down_ = false;
+    metrics_.redis_up = 1;
+    if (first) {
+        CHAT_LOG(info) << "cluster: node " << config_.node_id << " joined the room at redis "
+                       << config_.redis.describe() << " (epoch " << epoch_ << ", "
+                       << state->users.size() << " users online)";
+    } else {
+        CHAT_LOG(warning) << "cluster: redis " << config_.redis.describe() << " is back; "
+                          << (resync_ ? "the room's state was lost: clients log in again (1012)"
+                                      : "catching up from the last event applied");
+    }
+    const bool reset = !first && resync_;
+    resync_ = false;
+    hub::Command up = hub::Reachability{true, std::move(state), reset};
+    co_await to_hub(std::move(up));
+    co_return true;
+}
+
+awaitable<std::optional<hub::RoomState>> RedisCluster::sync() {
+    std::vector<std::string> args{config_.key_prefix, hub::new_epoch(),
+                                  std::to_string(config_.newest)};
+    const auto call = script_call(Script::sync, std::move(args));
+    auto [ec, reply] = co_await commands_->call(call, config_.call_limit);
+    const auto parts = ec ? std::span<redisReply* const>{} : elements(*reply);
+    if (parts.size() != 7) {
+        lost("cannot read the room's state", ec ? ec : asio::error::invalid_argument);
+        co_return std::nullopt;
+    }
+    hub::RoomState state;
+    state.epoch = text(*parts[0]);
+    last_entry_ = text(*parts[1]);
+    last_seq_ = to_number(text(*parts[2]));
+    state.last_id = to_number(text(*parts[3]));
+    state.stamp = static_cast<std::int64_t>(to_number(text(*parts[4])));
+    const auto users = elements(*parts[5]);
+    for (std::size_t i = 0; i + 1 < users.size(); i += 2) {
+        // "node \n connection \n join time"
+        const auto owner = text(*users[i + 1]);
+        const auto first_break = owner.find('\n');
+        const auto second_break = owner.find('\n', first_break + 1);
+        if (second_break == std::string_view::npos) {
+            continue;
+        }
+        state.users.push_back(
+            {std::string(text(*users[i])), std::string(owner.substr(second_break + 1)),
+             local_peer(owner.substr(0, first_break),
+                        owner.substr(first_break + 1, second_break - first_break - 1))});
+    }
+    const auto newest = elements(*parts[6]);  // newest first
+    // Consecutive ids down from the last: the hub's ring holds no gap.
+    auto expected = state.last_id;
+    for (const auto* entry : newest) {
+        auto frame = message_frame(*entry);
+        const auto entry_id =
+            elements(*entry).empty() ? std::string_view{} : text(*elements(*entry)[0]);
+        if (!frame || to_number(entry_id.substr(0, entry_id.find('-'))) != expected) {
+            break;
+        }
+        state.newest.push_back(std::move(frame));
+        --expected;
+    }
+    std::reverse(state.newest.begin(), state.newest.end());
+    epoch_ = state.epoch;
+    co_return state;
+}
+
+awaitable<void> RedisCluster::read_events() {
+    const auto block = std::to_string(read_block.count());
+    for (;;) {
+        const std::vector<std::string> xread{"XREAD",
+                                             "COUNT",
+                                             read_count,
+                                             "BLOCK",
+                                             block,
+                                             "STREAMS",
+                                             config_.key_prefix + "events",
+                                             last_entry_};
+        auto [ec, reply] = co_await events_->call(xread, read_block + config_.call_limit);
+        metrics_.add(metrics_.redis_calls);
+        if (ec || is_error(*reply)) {
+            lost("reading events failed", ec ? ec : asio::error::invalid_argument);
+            co_return;
+        }
+        if (is_nil(*reply)) {
+            // Nothing happened for a while: the sequencer's time, so that this
+            // node's own frames keep a fresh stamp below every event to come.
+            std::vector<std::string> args{config_.key_prefix, std::to_string(last_seq_)};
+            const auto ask = script_call(probe, std::move(args));
+            auto [probe_error, stamp] = co_await events_->call(ask, config_.call_limit);
+            if (probe_error || is_error(*stamp)) {
+                lost("reading events failed",
+                     probe_error ? probe_error : asio::error::invalid_argument);
+                co_return;
+            }
+            if (!is_nil(*stamp)) {
+                hub::Command tick =
+                    hub::Sequenced{{}, static_cast<std::int64_t>(to_number(text(*stamp)))};
+                co_await to_hub(std::move(tick));
+            }
+            continue;
+        }
+        const auto streams = elements(*reply);
+        const auto stream =
+            streams.empty() ? std::span<redisReply* const>{} : elements(*streams[0]);
+        const auto entries =
+            stream.size() == 2 ? elements(*stream[1]) : std::span<redisReply* const>{};
+        hub::Sequenced batch;
+        batch.events.reserve(entries.size());
+        bool gap = false;
+        for (const auto* entry : entries) {
+            const auto parts = elements(*entry);
+            if (parts.size() != 2) {
+                continue;
+            }
+            const auto fields = elements(*parts[1]);
+            const auto seq = to_number(field(fields, "s"));
+            if (seq != last_seq_ + 1) {
+                gap = true;  // trimmed while this node was away
+                break;
+            }
+            last_seq_ = seq;
+            last_entry_ = text(*parts[0]);
+            const auto kind = field(fields, "k");
+            hub::Event event;
+            event.kind = kind == "j"   ? hub::Event::Kind::join
+                         : kind == "l" ? hub::Event::Kind::leave
+                                       : hub::Event::Kind::message;
+            event.name = field(fields, "n");
+            event.text = field(fields, "v");
+            event.id = to_number(field(fields, "i"));
+            event.stamp = static_cast<std::int64_t>(to_number(field(fields, "t")));
+            event.local = local_peer(field(fields, "o"), field(fields, "p"));
+            batch.now = std::max(batch.now, event.stamp);
+            batch.events.push_back(std::move(event));
+        }
+        metrics_.add(metrics_.events_sequenced, batch.events.size());
+        if (!batch.events.empty()) {
+            hub::Command sequenced = std::move(batch);
+            if (!co_await to_hub(std::move(sequenced))) {
+                co_return;
+            }
+        }
+        if (gap) {
+            CHAT_LOG(warning) << "cluster: events this node missed are no longer kept; "
+                                 "clients log in again (1012)";
+            resync_ = true;
+            auto state = co_await sync();
+            if (!state) {
+                co_return;
+            }
+            resync_ = false;
+            hub::Command restart = hub::Reachability{true, std::move(state), true};
+            co_await to_hub(std::move(restart));
+        }
+    }
+}
+
+awaitable<void> RedisCluster::keep_lease() {
+    const auto period = config_.node_timeout / 3;
+    while (commands_->is_open()) {
+        lease_timer_.expires_after(period);
+        co_await lease_timer_.async_wait(use_nothrow);
+        if (!commands_->is_open()) {
+            co_return;
+        }
+        const auto renew = lease_call();
+        auto [ec, reply] = co_await commands_->call(renew, config_.call_limit);
+        metrics_.add(metrics_.redis_calls);
+        if (ec || is_error(*reply)) {
+            lost("renewing the lease failed", ec ? ec : asio::error::invalid_argument);
+            co_return;
+        }
+        if (reply->integer > 0) {
+            CHAT_LOG(info) << "cluster: announced the leaves of " << reply->integer
+                           << " users of nodes that stopped answering";
+        }
+    }
+}
+
+std::vector<std::string> RedisCluster::lease_call() const {
+    std::vector<std::string> args{config_.key_prefix, std::to_string(config_.events_kept),
+                                  config_.node_id, std::to_string(config_.node_timeout.count())};
+    return script_call(lease, std::move(args));
+}
+
+awaitable<bool> RedisCluster::to_hub(hub::Command command) {
+    if (hub_ == nullptr || detached_) {
+        co_return false;
+    }
+    co_return co_await hub_->send(std::move(command));
+}
+
+void RedisCluster::refuse(hub::PeerId peer, bool login, std::string reason) {
+    hub::Command refused = hub::Refused{peer, login, std::move(reason)};
+    asio::co_spawn(strand_, to_hub(std::move(refused)), asio::detached);
+}
+
+std::vector<std::string> RedisCluster::script_call(std::size_t script,
+                                                   std::vector<std::string> args) const {
+    std::vector<std::string> call{"EVALSHA", shas_.size() > script ? shas_[script] : "", "0"};
+    std::move(args.begin(), args.end(), std::back_inserter(call));
+    return call;
+}
+
+void RedisCluster::send_script(std::size_t script, std::vector<std::string> args,
+                               std::function<void(error_code, std::string_view)> done) {
+    metrics_.add(metrics_.redis_calls);
+    commands_->send(script_call(script, std::move(args)), config_.call_limit,
+                    [done = std::move(done)](error_code ec, const cluster::Reply& reply) {
+                        if (!ec && is_error(*reply)) {
+                            CHAT_LOG(error) << "redis: a script failed: " << text(*reply);
+                            ec = asio::error::invalid_argument;
+                        }
+                        done(ec, ec ? std::string_view{} : text(*reply));
+                    });
+}
+
+void RedisCluster::claim(hub::PeerId peer, const std::string& name, const std::string& joined) {
+    asio::post(strand_, [this, peer, name, joined] {
+        if (!up_) {
+            refuse(peer, true, unavailable_login);
+            return;
+        }
+        send_script(Script::join,
+                    {config_.key_prefix, epoch_, std::to_string(config_.events_kept),
+                     config_.node_id, std::to_string(peer), name, joined},
+                    [this, peer](error_code ec, std::string_view outcome) {
+                        if (outcome == "ok") {
+                            return;  // the join comes back with the events
+                        }
+                        if (outcome == "taken") {
+                            refuse(peer, true, "name taken");
+                            return;
+                        }
+                        refuse(peer, true, unavailable_login);
+                        if (!ec) {
+                            room_moved(outcome);
+                        }
+                    });
+    });
+}
+
+void RedisCluster::publish(hub::PeerId peer, const std::string& name, const std::string& content) {
+    asio::post(strand_, [this, peer, name, content] {
+        if (!up_) {
+            refuse(peer, false, unavailable_message);
+            return;
+        }
+        send_script(
+            Script::message,
+            {config_.key_prefix, epoch_, std::to_string(config_.events_kept), config_.node_id,
+             std::to_string(peer), name, content, std::to_string(config_.keep)},
+            [this, peer](error_code ec, std::string_view outcome) {
+                if (outcome == "ok") {
+                    return;
+                }
+                refuse(peer, false, unavailable_message);
+                if (!ec) {
+                    room_moved(outcome);
+                }
+            });
+    });
+}
+
+void RedisCluster::leave(hub::PeerId peer, const std::string& name) {
+    asio::post(strand_,
+               [this, owed = Leave{peer, name}]() mutable { send_leave(std::move(owed)); });
+}
+
+void RedisCluster::send_leave(Leave owed) {
+    if (!up_) {
+        unsent_leaves_.push_back(std::move(owed));
+        return;
+    }
+    auto args = std::vector<std::string>{
+        config_.key_prefix,        epoch_,   std::to_string(config_.events_kept), config_.node_id,
+        std::to_string(owed.peer), owed.name};
+    send_script(Script::leave, std::move(args),
+                [this, owed = std::move(owed)](error_code ec, std::string_view) mutable {
+                    if (ec && !detached_) {
+                        unsent_leaves_.push_back(std::move(owed));  // sent again when Redis is back
+                    }
+                });
+}
+
+void RedisCluster::room_moved(std::string_view outcome) {
+    // "epoch": Redis holds another room now; "lease": the others take this
+    // node for dead. Either way, reconnect and find out where the room is.
+    if (outcome == "epoch" || outcome == "lease") {
+        lost(outcome == "epoch" ? "the room's epoch changed" : "this node's lease lapsed",
+             asio::error::connection_reset);
+    }
+}
+
+void RedisCluster::lost(const char* what, error_code ec) {
+    if (!said_down_ && !detached_) {
+        said_down_ = true;
+        metrics_.add(metrics_.redis_connection_losses);
+        CHAT_LOG(warning) << "cluster: redis " << config_.redis.describe() << ": " << what << " ("
+                          << ec.message() << "); reconnecting";
+    }
+    commands_->close(ec);
+    events_->close(ec);
+    lease_timer_.cancel();
+}
+
+hub::PeerId RedisCluster::local_peer(std::string_view node, std::string_view peer) const {
+    return node == config_.node_id ? to_number(peer) : 0;
+}
+
+awaitable<void> RedisCluster::detach() {
+    co_await asio::co_spawn(strand_, say_goodbye(), asio::use_awaitable);
+}
+
+awaitable<void> RedisCluster::say_goodbye() {
+    detached_ = true;
+    if (up_) {
+        // Rule 11: the others announce this node's users' leaves now, not
+        // after --node-timeout.
+        std::vector<std::string> args{config_.key_prefix, std::to_string(config_.events_kept),
+                                      config_.node_id};
+        const auto bye = script_call(goodbye, std::move(args));
+        auto [ec, reply] = co_await commands_->call(bye, config_.call_limit);
+        if (ec || is_error(*reply)) {
+            CHAT_LOG(warning) << "cluster: could not announce this node's leaves; the others "
+                                 "will after the node timeout";
+        } else {
+            CHAT_LOG(info) << "cluster: node " << config_.node_id << " left the room";
+        }
+    }
+    hub_ = nullptr;
+    commands_->close();
+    events_->close();
+    lease_timer_.cancel();
+    backoff_timer_.cancel();
+}
+
+hub::History::Start RedisCluster::start(std::size_t /*newest*/) {
+    return {};  // the room's state comes with the node's first join (Reachability)
+}
+
+bool RedisCluster::try_append(std::uint64_t /*id*/, const hub::Frame& /*message*/) {
+    return true;  // Redis kept it when it numbered it
+}
+
+void RedisCluster::read_before(std::uint64_t before, std::size_t limit, Reply reply) {
+    asio::post(strand_, [this, before, limit, reply = std::move(reply)]() mutable {
+        if (!up_ || before == 0) {
+            reply(std::nullopt);
+            return;
+        }
+        metrics_.add(metrics_.redis_calls);
+        commands_->send({"XREVRANGE", config_.key_prefix + "messages",
+                         std::to_string(before - 1) + "-1", "-", "COUNT", std::to_string(limit)},
+                        config_.call_limit,
+                        [reply = std::move(reply)](error_code ec, const cluster::Reply& found) {
+                            if (ec || is_error(*found)) {
+                                reply(std::nullopt);
+                                return;
+                            }
+                            std::vector<hub::Frame> messages;
+                            for (const auto* entry : elements(*found)) {
+                                if (auto frame = message_frame(*entry)) {
+                                    messages.push_back(std::move(frame));
+                                }
+                            }
+                            std::reverse(messages.begin(), messages.end());  // oldest first
+                            reply(std::move(messages));
+                        });
+    });
+}
+
+}  // namespace chat::cluster

@@ -1,0 +1,354 @@
+// Contract rule 15 against real processes: three chat_app nodes sharing one
+// redis-server of the test's own, on loopback.
+#include <boost/test/results_collector.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <csignal>
+#include <memory>
+
+#include "chat_app_process.hpp"
+#include "chat_client.hpp"
+#include "redis_process.hpp"
+#include "run.hpp"
+
+using namespace chat;
+using namespace chat::test;
+
+namespace {
+
+/// A node of the room on a free port, once it has joined it.
+std::unique_ptr<ChatApp> start_node(const RedisServer& redis, const std::string& id,
+                                    const std::string& node_timeout = "10",
+                                    bool wait_for_room = true) {
+    auto node = std::make_unique<ChatApp>(std::vector<std::string>{
+        "--address", "127.0.0.1", "--port", "0", "--threads", "2", "--log-dir", "", "--redis",
+        redis.url(), "--node-id", id, "--node-timeout", node_timeout});
+    node->port();
+    if (wait_for_room) {
+        BOOST_TEST_REQUIRE(node->wait_output("the room can be reached", 20s), node->output());
+    }
+    return node;
+}
+
+struct Room {
+    explicit Room(const std::string& node_timeout = "10", bool persistent = true)
+        : redis(persistent) {
+        for (const auto* id : {"a", "b", "c"}) {
+            nodes.push_back(start_node(redis, id, node_timeout));
+        }
+    }
+    Room(const Room&) = delete;
+    Room& operator=(const Room&) = delete;
+    ~Room() {
+        // What the nodes said, when the test failed: the story of the failure.
+        namespace ut = boost::unit_test;
+        if (std::uncaught_exceptions() > 0 ||
+            !ut::results_collector.results(ut::framework::current_test_case().p_id).passed()) {
+            for (auto& node : nodes) {
+                BOOST_TEST_MESSAGE("node output:\n" << node->output());
+            }
+        }
+    }
+    std::uint16_t port(std::size_t node) { return nodes.at(node)->port(); }
+
+    RedisServer redis;
+    std::vector<std::unique_ptr<ChatApp>> nodes;
+};
+
+awaitable<ChatClient> connect_to(std::uint16_t port) {
+    ChatClient client(co_await asio::this_coro::executor);
+    co_await client.connect(port);
+    co_return client;
+}
+
+awaitable<ChatClient> log_in(std::uint16_t port, std::string name) {
+    auto client = co_await connect_to(port);
+    co_await client.login(name);
+    co_return client;
+}
+
+/// Skips frames until one of `type` (about `name`, when given) comes.
+awaitable<ChatRequest> next(ChatClient& client, std::string type, std::string name = {},
+                            ChatClient::Duration timeout = default_timeout) {
+    for (;;) {
+        auto frame = co_await client.receive(timeout);
+        BOOST_TEST_REQUIRE(frame.has_value(), "closed while waiting for " << type << " " << name);
+        if (frame->type() == type && (name.empty() || frame->user_name() == name)) {
+            co_return *frame;
+        }
+    }
+}
+
+/// What a client saw, in order: "login x", "logout x", "message ID x: text".
+awaitable<std::vector<std::string>> record(ChatClient& client, int messages,
+                                           std::string last_notice) {
+    std::vector<std::string> seen;
+    bool notice_seen = false;
+    while (messages > 0 || !notice_seen) {
+        auto frame = co_await client.receive();
+        BOOST_TEST_REQUIRE(frame.has_value());
+        if (frame->type() == "message") {
+            seen.push_back("message " + std::to_string(frame->id()) + " " + frame->user_name() +
+                           ": " + frame->content());
+            --messages;
+        } else if (frame->type() == "login" || frame->type() == "logout") {
+            seen.push_back(frame->type() + " " + frame->user_name());
+            notice_seen = notice_seen || seen.back() == last_notice;
+        }
+    }
+    co_return seen;
+}
+
+awaitable<void> say(ChatClient& client, std::string prefix, int n) {
+    for (int i = 0; i < n; ++i) {
+        co_await client.send(make_request("message", {}, prefix + std::to_string(i)));
+    }
+}
+
+/// A client that joins and leaves while the others talk.
+awaitable<void> visit(std::uint16_t port) {
+    auto dan = co_await log_in(port, "dan");
+    co_await dan.send(make_request("message", {}, "hi from dan"));
+    co_await next(dan, "message", "dan");
+    co_await dan.close();
+}
+
+awaitable<void> record_into(ChatClient& client, std::vector<std::string>& out, int messages) {
+    out = co_await record(client, messages, "logout dan");
+}
+
+awaitable<unsigned> health(std::uint16_t port) {
+    const auto answer = co_await http_request(port, "/healthz");
+    co_return answer.status;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cluster)
+
+BOOST_AUTO_TEST_CASE(clients_on_three_nodes_see_one_order_of_ids_and_notices) {
+    Room room;
+    run(
+        [&]() -> awaitable<void> {
+            auto ann = co_await log_in(room.port(0), "ann");
+            auto bob = co_await log_in(room.port(1), "bob");
+            auto cid = co_await log_in(room.port(2), "cid");
+            co_await next(ann, "login", "cid");
+            co_await next(bob, "login", "cid");
+            constexpr int each = 20;
+            std::vector<std::string> seen_ann;
+            std::vector<std::string> seen_bob;
+            std::vector<std::string> seen_cid;
+            std::vector<awaitable<void>> tasks;
+            tasks.push_back(say(ann, "a", each));
+            tasks.push_back(say(bob, "b", each));
+            tasks.push_back(say(cid, "c", each));
+            tasks.push_back(visit(room.port(1)));
+            tasks.push_back(record_into(ann, seen_ann, 3 * each + 1));
+            tasks.push_back(record_into(bob, seen_bob, 3 * each + 1));
+            tasks.push_back(record_into(cid, seen_cid, 3 * each + 1));
+            co_await all(std::move(tasks));
+
+            BOOST_TEST(seen_ann == seen_bob);
+            BOOST_TEST(seen_ann == seen_cid);
+            // One id sequence with no gap, and dan's notices among them.
+            std::uint64_t expected = 1;
+            for (const auto& line : seen_ann) {
+                if (line.starts_with("message ")) {
+                    BOOST_TEST(line.starts_with("message " + std::to_string(expected++) + " "));
+                }
+            }
+            BOOST_TEST(expected == 3 * each + 2);
+            BOOST_TEST(std::count(seen_ann.begin(), seen_ann.end(), "login dan") == 1);
+        },
+        60s);
+}
+
+BOOST_AUTO_TEST_CASE(a_name_is_unique_across_nodes_and_the_welcome_lists_every_node) {
+    Room room;
+    run(
+        [&]() -> awaitable<void> {
+            auto ann = co_await log_in(room.port(0), "ann");
+            auto bob = co_await log_in(room.port(1), "bob");
+            auto other = co_await connect_to(room.port(1));
+            co_await other.send(make_request("login", "ann"));
+            const auto refused = co_await other.expect("error");
+            BOOST_TEST(refused.content().find("name taken") != std::string::npos);
+
+            auto cid = co_await connect_to(room.port(2));
+            const auto welcome = co_await cid.login("cid");
+            BOOST_TEST(welcome.user_list().size() == 3u);
+            BOOST_TEST(welcome.user_list().contains("ann"));
+            BOOST_TEST(welcome.user_list().contains("bob"));
+
+            // Free again once its owner on the other node has left.
+            co_await ann.close();
+            co_await next(bob, "logout", "ann");
+            co_await other.login("ann");
+            const auto joined = co_await next(cid, "login", "ann");
+            BOOST_TEST(joined.user_list().contains("ann"));
+        },
+        60s);
+}
+
+BOOST_AUTO_TEST_CASE(a_client_resumes_on_another_node_with_nothing_missed) {
+    Room room;
+    run(
+        [&]() -> awaitable<void> {
+            auto ann = co_await log_in(room.port(0), "ann");
+            auto bob = co_await connect_to(room.port(1));
+            const auto welcome = co_await bob.login("bob");
+            co_await say(ann, "before", 3);
+            const auto third = co_await next(bob, "message");
+            co_await next(bob, "message");
+            const auto seen = (co_await next(bob, "message")).id();
+            BOOST_TEST(third.id() + 2 == seen);
+            boost::beast::get_lowest_layer(bob.stream()).socket().close();  // dropped
+
+            co_await say(ann, "meanwhile", 4);
+            std::uint64_t last = 0;
+            for (int i = 0; i < 3 + 4; ++i) {  // her own, before and meanwhile
+                last = (co_await next(ann, "message")).id();
+            }
+            BOOST_TEST(last == seen + 4);
+            auto back = co_await connect_to(room.port(2));
+            const auto again = co_await back.resume("bob-again", seen, welcome.epoch());
+            BOOST_TEST(again.epoch() == welcome.epoch());
+            BOOST_TEST(again.id() == last);
+            std::vector<std::uint64_t> owed;
+            for (const auto& message : back.history().history()) {
+                owed.push_back(message.id());
+            }
+            BOOST_TEST(
+                (owed == std::vector<std::uint64_t>{seen + 1, seen + 2, seen + 3, seen + 4}));
+            BOOST_TEST(back.history().history(0).content() == "meanwhile0");
+
+            // Older pages come from the one history too.
+            co_await back.send([&] {
+                auto request = make_request("history");
+                request.set_id(seen + 1);
+                return request;
+            }());
+            const auto older = co_await next(back, "history");
+            BOOST_TEST(older.history_size() == static_cast<int>(seen));
+        },
+        60s);
+}
+
+BOOST_AUTO_TEST_CASE(the_users_of_a_killed_node_leave_within_the_node_timeout) {
+    Room room("1");
+    run(
+        [&]() -> awaitable<void> {
+            auto ann = co_await log_in(room.port(0), "ann");
+            auto cid = co_await log_in(room.port(2), "cid");
+            co_await next(ann, "login", "cid");
+            const auto killed = std::chrono::steady_clock::now();
+            room.nodes.at(2)->signal(SIGKILL);
+            co_await next(ann, "logout", "cid", 10s);
+            const auto took = std::chrono::steady_clock::now() - killed;
+            BOOST_TEST_MESSAGE(
+                "leave announced after "
+                << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                << " ms (node timeout 1 s)");
+            auto again = co_await log_in(room.port(1), "cid");  // the name is free
+        },
+        60s);
+}
+
+BOOST_AUTO_TEST_CASE(a_node_that_stops_announces_its_users_leaves_at_once) {
+    Room room("60");  // far longer than the test: only the goodbye can free them
+    run(
+        [&]() -> awaitable<void> {
+            auto ann = co_await log_in(room.port(0), "ann");
+            auto bob = co_await log_in(room.port(1), "bob");
+            co_await next(ann, "login", "bob");
+            room.nodes.at(1)->signal(SIGTERM);
+            co_await next(ann, "logout", "bob", 10s);
+            BOOST_TEST(room.nodes.at(1)->wait_exit(10s) == 0);
+        },
+        60s);
+}
+
+BOOST_AUTO_TEST_CASE(redis_restarted_mid_chat_refuses_then_catches_up_without_gap) {
+    Room room;
+    run(
+        [&]() -> awaitable<void> {
+            auto ann = co_await log_in(room.port(0), "ann");
+            auto bob = co_await log_in(room.port(1), "bob");
+            co_await next(ann, "login", "bob");
+            co_await say(ann, "up", 3);
+            std::uint64_t last = 0;
+            for (int i = 0; i < 3; ++i) {
+                last = (co_await next(bob, "message")).id();
+                co_await next(ann, "message");  // her own
+            }
+
+            room.redis.stop();
+            for (auto& node : room.nodes) {
+                BOOST_TEST_REQUIRE(node->wait_output("the room cannot be reached", 20s));
+            }
+            BOOST_TEST((co_await health(room.port(0))) == 503u);
+            co_await ann.send(make_request("message", {}, "lost?"));
+            const auto refused = co_await ann.expect("error");
+            BOOST_TEST(refused.content().find("unavailable") != std::string::npos);
+            auto late = co_await connect_to(room.port(2));
+            co_await late.send(make_request("login", "late"));
+            BOOST_TEST((co_await late.expect("error")).content().find("unavailable") !=
+                       std::string::npos);
+
+            room.redis.start();
+            for (auto& node : room.nodes) {
+                BOOST_TEST_REQUIRE(node->wait_output("the room can be reached", 20s, 2));
+            }
+            BOOST_TEST((co_await health(room.port(0))) == 200u);
+            co_await say(ann, "again", 3);
+            for (int i = 0; i < 3; ++i) {
+                const auto message = co_await next(bob, "message");
+                BOOST_TEST(message.id() == ++last);  // no gap, no duplicate
+                BOOST_TEST(message.content() == "again" + std::to_string(i));
+            }
+            co_await late.login("late");
+            co_await next(bob, "login", "late");
+        },
+        90s);
+}
+
+BOOST_AUTO_TEST_CASE(redis_back_without_the_room_restarts_the_clients_with_1012) {
+    Room room("10", false);
+    run(
+        [&]() -> awaitable<void> {
+            auto ann = co_await log_in(room.port(0), "ann");
+            const auto welcome = co_await log_in(room.port(1), "bob");
+            co_await next(ann, "login", "bob");
+            room.redis.stop();
+            room.redis.start();  // empty: a new epoch
+            BOOST_TEST((co_await ann.wait_close(20s)) == 1012u);
+            auto again = co_await connect_to(room.port(0));
+            const auto fresh = co_await again.login("ann");
+            BOOST_TEST(fresh.epoch() != "");
+            BOOST_TEST(fresh.id() == 0u);
+        },
+        60s);
+}
+
+BOOST_AUTO_TEST_CASE(a_node_started_while_redis_is_down_joins_when_it_comes_up) {
+    RedisServer redis;
+    redis.stop();
+    auto node = start_node(redis, "late", "10", false);
+    BOOST_TEST_REQUIRE(node->wait_output("cannot connect", 20s), node->output());
+    run(
+        [&]() -> awaitable<void> {
+            BOOST_TEST((co_await health(node->port())) == 503u);
+            auto ann = co_await connect_to(node->port());
+            co_await ann.send(make_request("login", "ann"));
+            BOOST_TEST((co_await ann.expect("error")).content().find("unavailable") !=
+                       std::string::npos);
+            redis.start();
+            BOOST_TEST_REQUIRE(node->wait_output("the room can be reached", 20s), node->output());
+            BOOST_TEST((co_await health(node->port())) == 200u);
+            co_await ann.login("ann");
+        },
+        60s);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
