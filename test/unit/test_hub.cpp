@@ -68,10 +68,41 @@ class TestPeer final : public hub::Peer {
     std::int64_t last_timestamp_ = 0;
 };
 
+/// A sequencer the test plays: it records what the hub asks of it; the test
+/// answers with the commands a real one would send.
+struct FakeCluster final : hub::Cluster {
+    void attach(hub::Hub& /*hub*/) override { attached = true; }
+    void claim(hub::PeerId peer, const std::string& name, const std::string& joined) override {
+        claims.push_back({peer, name, joined});
+    }
+    void publish(hub::PeerId peer, const std::string& name, const std::string& content) override {
+        published.push_back({peer, name, content});
+    }
+    void leave(hub::PeerId peer, const std::string& name) override {
+        leaves.push_back({peer, name, {}});
+    }
+    awaitable<void> detach() override { co_return; }
+
+    struct Call {
+        hub::PeerId peer;
+        std::string name;
+        std::string text;
+    };
+    bool attached = false;
+    std::vector<Call> claims;
+    std::vector<Call> published;
+    std::vector<Call> leaves;
+};
+
 /// A hub on the test's io_context (one thread: a strand by itself).
 struct HubTest {
-    explicit HubTest(asio::any_io_executor executor, hub::HubLimits limits = {.capacity = 1024})
-        : executor_(executor), history(100'000), hub(executor, metrics, clock, history, limits) {
+    explicit HubTest(asio::any_io_executor executor, hub::HubLimits limits = {.capacity = 1024},
+                     hub::Cluster* cluster = nullptr)
+        : executor_(executor),
+          clock(cluster != nullptr ? hub::FrameClock::Source::sequencer
+                                   : hub::FrameClock::Source::wall),
+          history(100'000),
+          hub(executor, metrics, clock, history, limits, cluster) {
         asio::co_spawn(executor, hub.run(), [this](std::exception_ptr e) {
             finished = true;
             if (e) {
@@ -105,6 +136,8 @@ struct HubTest {
         hub::Command command = Broadcast{peer.id(), Broadcast::Kind::history, {}, id, {}};
         co_await hub.send(std::move(command));
     }
+    /// What a cluster sends the hub.
+    awaitable<void> from_cluster(hub::Command command) { co_await hub.send(std::move(command)); }
     awaitable<void> leave(TestPeer& peer) {
         hub::Command command = hub::Unregister{peer.id()};
         co_await hub.send(std::move(command));
@@ -507,6 +540,129 @@ BOOST_AUTO_TEST_CASE(stop_closes_everyone_with_1001_and_ends_after_they_leave) {
             }
             co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
             BOOST_TEST(h.finished);
+        },
+        std::chrono::seconds(20));
+}
+
+/// Wall-clock milliseconds: a sequenced clock starts a second behind them.
+std::int64_t now_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+/// A point in the hub's order: once a newcomer has the answer to a message
+/// sent before its login (an error), the hub has handled every command sent
+/// before.
+awaitable<void> handled(HubTest& h) {
+    auto witness = co_await h.connect();
+    co_await h.say(*witness, "before login");
+    co_await witness->expect("error");
+    co_await h.leave(*witness);
+}
+
+BOOST_AUTO_TEST_CASE(in_a_cluster_the_room_changes_only_with_what_the_sequencer_sends_back) {
+    FakeCluster cluster;
+    test::run(
+        [&]() -> awaitable<void> {
+            HubTest h(co_await asio::this_coro::executor, {.capacity = 1024}, &cluster);
+            BOOST_TEST(!h.hub.available());
+            auto ann = co_await h.connect();
+            co_await h.login(*ann, "ann");  // before the node has joined the room
+            BOOST_TEST((co_await ann->expect("error")).content().find("unavailable") !=
+                       std::string::npos);
+
+            const auto t0 = now_ms();
+            hub::RoomState state;
+            state.epoch = "e1";
+            state.last_id = 7;
+            state.stamp = t0;
+            state.users.push_back({"zed", "2026-01-01T00:00:00.000Z", 0});
+            hub::Command joined_room = hub::Reachability{true, std::move(state), false};  // trap 1
+            co_await h.from_cluster(std::move(joined_room));
+            co_await h.login(*ann, "zed");  // another node's user
+            BOOST_TEST((co_await ann->expect("error")).content().find("name taken") !=
+                       std::string::npos);
+            BOOST_TEST(h.hub.available());
+            co_await h.login(*ann, "ann");
+            co_await h.login(*ann, "ann");
+            BOOST_TEST((co_await ann->expect("error")).content().find("under way") !=
+                       std::string::npos);
+            BOOST_TEST_REQUIRE(cluster.claims.size() == 1u);  // nothing applied yet
+            BOOST_TEST(cluster.claims[0].name == "ann");
+
+            hub::Event join{
+                hub::Event::Kind::join, "ann", cluster.claims[0].text, 0, t0 + 5, ann->id()};
+            hub::Command joins = hub::Sequenced{{join}, t0 + 5};
+            co_await h.from_cluster(std::move(joins));
+            const auto welcome = co_await ann->expect("login");
+            BOOST_TEST(welcome.id() == 7u);
+            BOOST_TEST(welcome.epoch() == "e1");
+            BOOST_TEST(welcome.user_list().size() == 2u);
+            BOOST_TEST(welcome.timestamp() == t0 + 5);  // the sequencer's time
+            co_await ann->expect("history");
+
+            co_await h.say(*ann, "hello");
+            co_await handled(h);
+            BOOST_TEST_REQUIRE(cluster.published.size() == 1u);
+            BOOST_TEST(cluster.published[0].text == "hello");
+            BOOST_TEST(ann->unread() == 0u);  // not before it is sequenced
+            hub::Event message{hub::Event::Kind::message, "ann", "hello", 8, t0 + 9, ann->id()};
+            hub::Command says = hub::Sequenced{{message}, t0 + 9};
+            co_await h.from_cluster(std::move(says));
+            const auto said = co_await ann->expect("message");
+            BOOST_TEST(said.id() == 8u);
+            BOOST_TEST(said.timestamp() == t0 + 9);
+
+            hub::Command refused = hub::Refused{ann->id(), false, "unavailable: not sent"};
+            co_await h.from_cluster(std::move(refused));
+            BOOST_TEST((co_await ann->expect("error")).content() == "unavailable: not sent");
+
+            // A leave of a user still connected here: the others took this node
+            // for dead. Its clients must log in again (rule 15).
+            hub::Event gone{hub::Event::Kind::leave, "ann", {}, 0, t0 + 10, ann->id()};
+            hub::Command leaves = hub::Sequenced{{gone}, t0 + 10};
+            co_await h.from_cluster(std::move(leaves));
+            co_await handled(h);
+            BOOST_TEST((ann->closed_with == CloseCode::service_restart));
+            h.hub.stop();
+        },
+        std::chrono::seconds(20));
+    BOOST_TEST(cluster.attached);
+}
+
+BOOST_AUTO_TEST_CASE(in_a_cluster_a_lost_room_state_restarts_every_client_with_1012) {
+    FakeCluster cluster;
+    test::run(
+        [&]() -> awaitable<void> {
+            HubTest h(co_await asio::this_coro::executor, {.capacity = 1024}, &cluster);
+            hub::RoomState state;
+            state.epoch = "e1";
+            hub::Command joined_room = hub::Reachability{true, std::move(state), false};
+            co_await h.from_cluster(std::move(joined_room));
+            auto ann = co_await h.connect();
+            auto bob = co_await h.connect();  // not logged in: a witness of the hub's order
+            co_await h.login(*ann, "ann");
+            hub::Event join{hub::Event::Kind::join, "ann", "t", 0, 0, ann->id()};
+            hub::Command joins = hub::Sequenced{{join}, 0};
+            co_await h.from_cluster(std::move(joins));
+            co_await ann->expect("login");
+
+            hub::Command down = hub::Reachability{false};
+            co_await h.from_cluster(std::move(down));
+            co_await h.login(*bob, "bob");
+            BOOST_TEST((co_await bob->expect("error")).content().find("unavailable") !=
+                       std::string::npos);
+            hub::RoomState fresh;
+            fresh.epoch = "e2";
+            hub::Command reset = hub::Reachability{true, std::move(fresh), true};
+            co_await h.from_cluster(std::move(reset));
+            co_await h.leave(*ann);
+            co_await handled(h);
+            BOOST_TEST((ann->closed_with == CloseCode::service_restart));
+            BOOST_TEST((bob->closed_with == CloseCode::service_restart));
+            BOOST_TEST_REQUIRE(cluster.leaves.size() == 1u);  // its name, if still held
+            BOOST_TEST(cluster.leaves[0].name == "ann");
+            h.hub.stop();
         },
         std::chrono::seconds(20));
 }

@@ -148,4 +148,48 @@ BOOST_AUTO_TEST_CASE(help_lists_every_option_and_exits_0) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(redis_makes_a_cluster_node) {
+    BOOST_TEST(!parse({}).options->cluster.has_value());
+    const auto parsed = parse({"--redis", "redis://app:s3cret@cache.local:6380/2", "--node-id",
+                               "node-1", "--node-timeout", "2.5", "--history-keep", "500"});
+    BOOST_TEST_REQUIRE(parsed.options.has_value(), parsed.output);
+    const auto& cluster = parsed.options->cluster;
+    BOOST_TEST_REQUIRE(cluster.has_value());
+    BOOST_TEST(cluster->redis.host == "cache.local");
+    BOOST_TEST(cluster->redis.port == "6380");
+    BOOST_TEST(cluster->redis.user == "app");
+    BOOST_TEST(cluster->redis.password == "s3cret");
+    BOOST_TEST(cluster->redis.database == 2);
+    BOOST_TEST(cluster->redis.describe() == "cache.local:6380/2");  // no password in logs
+    BOOST_TEST(cluster->node_id == "node-1");
+    BOOST_TEST(cluster->node_timeout.count() == 2'500);
+    BOOST_TEST(cluster->keep == 500u);
+
+    const auto plain = parse({"--redis", "redis://127.0.0.1"});
+    BOOST_TEST_REQUIRE(plain.options.has_value());
+    BOOST_TEST(plain.options->cluster->redis.port == "6379");
+    BOOST_TEST(plain.options->cluster->redis.password.empty());
+    BOOST_TEST(!plain.options->cluster->node_id.empty());  // host name and pid
+    const auto password_only = parse({"--redis", "redis://pw@[::1]:7000"});
+    BOOST_TEST_REQUIRE(password_only.options.has_value());
+    BOOST_TEST(password_only.options->cluster->redis.host == "::1");
+    BOOST_TEST(password_only.options->cluster->redis.password == "pw");
+}
+
+BOOST_AUTO_TEST_CASE(a_bad_redis_url_or_node_id_is_refused_with_its_reason) {
+    for (const auto& [args, reason] : std::vector<std::pair<std::vector<const char*>, std::string>>{
+             {{"--redis", "http://h:1"}, "must start with redis://"},
+             {{"--redis", "redis://h:0"}, "port must be between"},
+             {{"--redis", "redis://h:99999"}, "port must be between"},
+             {{"--redis", "redis://:6379"}, "has no host"},
+             {{"--redis", "redis://h/x"}, "database must be a number"},
+             {{"--redis", "redis://h", "--node-id", "a b"}, "--node-id must be"},
+             {{"--redis", "redis://h", "--node-timeout", "0.1"}, "--node-timeout must be"}}) {
+        const auto parsed = parse(args);
+        BOOST_TEST(!parsed.options.has_value());
+        BOOST_TEST(parsed.exit_code == 2);
+        BOOST_TEST(parsed.output.find(reason) != std::string::npos, parsed.output);
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
