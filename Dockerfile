@@ -1,5 +1,6 @@
 # The chat server as a container: docker build -t chat . && docker run -p 9000:9000 chat
 # Options are environment variables: docker run -e CHAT_IDLE_TIMEOUT=60 ...
+# Several nodes on one Redis, behind a load balancer: compose.yaml.
 
 # Build: the release preset, and the unit tests must pass.
 FROM debian:bookworm AS build
@@ -8,7 +9,7 @@ RUN apt-get update \
       cmake ninja-build g++ pkg-config ccache \
       libboost1.81-dev libboost-log1.81-dev libboost-test1.81-dev \
       libboost-program-options1.81-dev libboost-system1.81-dev \
-      libprotobuf-dev protobuf-compiler libsqlite3-dev libsqlitecpp-dev \
+      libprotobuf-dev protobuf-compiler libsqlite3-dev libsqlitecpp-dev libhiredis-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt CMakePresets.json ./
@@ -43,6 +44,7 @@ FROM debian:bookworm
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libboost-log1.81.0 libboost-program-options1.81.0 libprotobuf32 libsqlite3-0 \
+      libhiredis0.14 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin chat \
  && mkdir -p /app/data && chown chat /app/data

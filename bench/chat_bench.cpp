@@ -52,10 +52,15 @@ using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-struct Options {
+/// A server's chat endpoint (one node of a cluster).
+struct Endpoint {
     std::string host = "127.0.0.1";
     std::string port = "9000";
     std::string path = "/ws";
+};
+
+struct Options {
+    std::vector<Endpoint> servers;  // client i goes to servers[i % size]
     int clients = 100;
     int senders = 1;
     double rate = 0;       // per sender, messages/s; 0: as fast as the window allows
@@ -68,7 +73,7 @@ struct Options {
     int flooders = 0;  // extra clients sending as fast as they can, reconnecting when closed
     bool json = false;
     bool idle = false;
-    int server_pid = 0;
+    std::vector<int> server_pids;  // CPU and memory are summed over them
 };
 
 std::int64_t now_ns() {
@@ -106,6 +111,23 @@ long process_rss_kib(int pid) {
         }
     }
     return -1;
+}
+
+/// Summed over the server's processes (the nodes of a cluster, and its Redis).
+double servers_cpu_seconds(const std::vector<int>& pids) {
+    double seconds = 0;
+    for (const int pid : pids) {
+        seconds += process_cpu_seconds(pid);
+    }
+    return seconds;
+}
+
+long servers_rss_kib(const std::vector<int>& pids) {
+    long kib = 0;
+    for (const int pid : pids) {
+        kib += std::max(process_rss_kib(pid), 0L);
+    }
+    return kib;
 }
 
 double self_cpu_seconds() {
@@ -177,7 +199,9 @@ class Client : public std::enable_shared_from_this<Client> {
         tcp_layer.expires_after(30s);
         error_code ec;
         tcp::resolver resolver(ws_.get_executor());
-        auto [rec, endpoints] = co_await resolver.async_resolve(o.host, o.port, use_nothrow);
+        const auto& server = o.servers[static_cast<std::size_t>(index_) % o.servers.size()];
+        auto [rec, endpoints] =
+            co_await resolver.async_resolve(server.host, server.port, use_nothrow);
         if (rec) {
             co_return false;
         }
@@ -193,7 +217,8 @@ class Client : public std::enable_shared_from_this<Client> {
         if (auto [cec, connected] = co_await tcp_layer.async_connect(endpoints, use_nothrow); cec) {
             co_return false;
         }
-        if (auto [hec] = co_await ws_.async_handshake(o.host, o.path, use_nothrow); hec) {
+        if (auto [hec] = co_await ws_.async_handshake(server.host, server.path, use_nothrow);
+            hec) {
             co_return false;
         }
         tcp_layer.expires_never();
@@ -516,7 +541,7 @@ class Client : public std::enable_shared_from_this<Client> {
 
 std::optional<Options> parse(int argc, char** argv) {
     Options o;
-    std::string url = "ws://127.0.0.1:9000/ws";
+    std::vector<std::string> urls;
     po::options_description description(
         "Usage: chat_bench [options]\n"
         "Load generator for the chat service. Logs --clients in, has --senders of\n"
@@ -526,7 +551,9 @@ std::optional<Options> parse(int argc, char** argv) {
     // clang-format off
     description.add_options()
         ("help,h", "print this help and exit")
-        ("url", po::value(&url)->default_value(url), "server's chat endpoint")
+        ("url", po::value(&urls)->composing(),
+            "a server's chat endpoint (default ws://127.0.0.1:9000/ws); repeat it for the "
+            "nodes of a cluster: clients are spread over them in turn")
         ("clients", po::value(&o.clients)->default_value(o.clients), "clients to log in")
         ("senders", po::value(&o.senders)->default_value(o.senders), "clients that send")
         ("rate", po::value(&o.rate)->default_value(o.rate),
@@ -543,7 +570,9 @@ std::optional<Options> parse(int argc, char** argv) {
         ("connect-concurrency", po::value(&o.connect_concurrency)->default_value(o.connect_concurrency),
             "logins in progress at once")
         ("idle", po::bool_switch(&o.idle), "hold the clients logged in and report the server's RSS per connection")
-        ("server-pid", po::value(&o.server_pid)->default_value(0), "the server's pid: CPU and memory figures")
+        ("server-pid", po::value(&o.server_pids)->composing(),
+            "the server's pid: CPU and memory figures; repeat it for every process of a "
+            "cluster (nodes and Redis): the figures are their sums")
         ("json", po::bool_switch(&o.json), "print the report as JSON");
     // clang-format on
     try {
@@ -554,17 +583,27 @@ std::optional<Options> parse(int argc, char** argv) {
             std::cout << description << "\n";
             return std::nullopt;
         }
-        const std::string scheme = "ws://";
-        if (url.rfind(scheme, 0) != 0) {
-            throw std::runtime_error("--url must start with ws://");
+        if (urls.empty()) {
+            urls.emplace_back("ws://127.0.0.1:9000/ws");
         }
-        const auto rest = url.substr(scheme.size());
-        const auto slash = rest.find('/');
-        const auto authority = rest.substr(0, slash);
-        o.path = slash == std::string::npos ? "/" : rest.substr(slash);
-        const auto colon = authority.rfind(':');
-        o.host = authority.substr(0, colon);
-        o.port = colon == std::string::npos ? "80" : authority.substr(colon + 1);
+        for (const auto& url : urls) {
+            const std::string scheme = "ws://";
+            if (url.rfind(scheme, 0) != 0) {
+                throw std::runtime_error("--url must start with ws:// (got " + url + ")");
+            }
+            const auto rest = url.substr(scheme.size());
+            const auto slash = rest.find('/');
+            const auto authority = rest.substr(0, slash);
+            Endpoint server;
+            server.path = slash == std::string::npos ? "/" : rest.substr(slash);
+            const auto colon = authority.rfind(':');
+            server.host = authority.substr(0, colon);
+            server.port = colon == std::string::npos ? "80" : authority.substr(colon + 1);
+            o.servers.push_back(std::move(server));
+        }
+        if (std::find(o.server_pids.begin(), o.server_pids.end(), 0) != o.server_pids.end()) {
+            throw std::runtime_error("--server-pid must name a process");
+        }
         if (o.clients < 1 || o.senders < 0 || o.senders > o.clients || o.size < 1 || o.window < 1 ||
             o.threads < 1 || o.rate < 0 || o.duration <= 0 || o.warmup < 0 ||
             o.connect_concurrency < 1) {
@@ -720,10 +759,13 @@ awaitable<void> flood(Run& run, int index) {
         auto flooder = std::make_shared<Flooder>(executor);
         auto& tcp_layer = beast::get_lowest_layer(flooder->ws);
         tcp::resolver resolver(executor);
-        auto [rec, endpoints] = co_await resolver.async_resolve(o.host, o.port, use_nothrow);
+        const auto& server = o.servers[static_cast<std::size_t>(index) % o.servers.size()];
+        auto [rec, endpoints] =
+            co_await resolver.async_resolve(server.host, server.port, use_nothrow);
         tcp_layer.expires_after(10s);
         if (rec || std::get<0>(co_await tcp_layer.async_connect(endpoints, use_nothrow)) ||
-            std::get<0>(co_await flooder->ws.async_handshake(o.host, o.path, use_nothrow))) {
+            std::get<0>(co_await flooder->ws.async_handshake(server.host, server.path,
+                                                             use_nothrow))) {
             co_await pause(std::chrono::duration<double>(0.1));
             continue;
         }
@@ -771,8 +813,8 @@ awaitable<void> control(Run& run, std::vector<std::shared_ptr<Client>>& clients,
 
     if (o.idle) {
         co_await pause(std::chrono::duration<double>(std::min(o.duration, 3.0)));  // settle
-        if (o.server_pid != 0) {
-            report.rss_after = process_rss_kib(o.server_pid);
+        if (!o.server_pids.empty()) {
+            report.rss_after = servers_rss_kib(o.server_pids);
         }
     } else {
         for (int i = 0; i < o.senders && i < o.clients; ++i) {
@@ -786,7 +828,8 @@ awaitable<void> control(Run& run, std::vector<std::shared_ptr<Client>>& clients,
                            asio::detached);
         }
         co_await pause(std::chrono::duration<double>(o.warmup));
-        const double server_cpu0 = o.server_pid ? process_cpu_seconds(o.server_pid) : -1;
+        const double server_cpu0 =
+            o.server_pids.empty() ? -1 : servers_cpu_seconds(o.server_pids);
         const double bench_cpu0 = self_cpu_seconds();
         const auto delivered0 = run.delivered_total.load();
         const auto window_start = Clock::now();
@@ -804,8 +847,8 @@ awaitable<void> control(Run& run, std::vector<std::shared_ptr<Client>>& clients,
         run.window_end_ns = now_ns();
         report.window_seconds = std::chrono::duration<double>(Clock::now() - window_start).count();
         report.delivered_in_window_span = run.delivered_total.load() - delivered0;
-        if (o.server_pid != 0) {
-            report.server_cpu = process_cpu_seconds(o.server_pid) - server_cpu0;
+        if (!o.server_pids.empty()) {
+            report.server_cpu = servers_cpu_seconds(o.server_pids) - server_cpu0;
         }
         report.bench_cpu = self_cpu_seconds() - bench_cpu0;
         run.sending = false;
@@ -849,7 +892,7 @@ int main(int argc, char** argv) {
     asio::io_context io(o.threads);
     std::vector<std::shared_ptr<Client>> clients(static_cast<std::size_t>(o.clients));
     Report report;
-    report.rss_before = o.server_pid != 0 ? process_rss_kib(o.server_pid) : -1;
+    report.rss_before = o.server_pids.empty() ? -1 : servers_rss_kib(o.server_pids);
 
     std::atomic<int> next{0};
     const auto connector = [&]() -> awaitable<void> {
