@@ -136,6 +136,15 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
         ("resume-limit", po::value<long long>()->default_value(
             static_cast<long long>(defaults.resume_limit)),
             "messages at most sent to a client that comes back after a drop")
+        ("presence-batch-above", po::value<long long>()->default_value(
+            static_cast<long long>(defaults.presence_batch_above)),
+            "users online above which joins and leaves are sent as one presence frame per "
+            "--presence-interval, and welcomes list at most --welcome-list-limit users")
+        ("presence-interval", po::value<double>()->default_value(0.25),
+            "seconds that joins and leaves gather for in a big room")
+        ("welcome-list-limit", po::value<long long>()->default_value(
+            static_cast<long long>(defaults.welcome_list_limit)),
+            "users a welcome lists at most in a big room (the newcomer and the latest to join)")
         ("redis", po::value<std::string>()->default_value(""),
             "cluster mode: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]; the nodes sharing one "
             "Redis are one room, and its history is kept there (not in --history-db)")
@@ -204,6 +213,14 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
         server.writers_awake = integer_option<std::size_t>(vm, "writers-awake", 1, 1'000'000);
         server.history_on_join = integer_option<std::size_t>(vm, "history-on-join", 0, 100'000);
         server.resume_limit = integer_option<std::size_t>(vm, "resume-limit", 1, 100'000);
+        server.presence_batch_above =
+            integer_option<std::size_t>(vm, "presence-batch-above", 0, 100'000'000);
+        server.presence_interval = seconds_option(vm, "presence-interval", false);
+        check(server.presence_interval.count() >= 1 && server.presence_interval.count() <= 60'000,
+              "presence-interval", server.presence_interval.count() / 1000.0,
+              "must be between 0.001 and 60 seconds");
+        server.welcome_list_limit =
+            integer_option<std::size_t>(vm, "welcome-list-limit", 1, 100'000'000);
         options.history.db = vm["history-db"].as<std::string>();
         options.history.keep = integer_option<std::size_t>(vm, "history-keep", 1, 1'000'000'000);
 

@@ -15,18 +15,28 @@
 
 namespace chat::test {
 
-/// A TCP port nothing listens on right now (bound to port 0, then released).
+/// A TCP port nothing listens on right now, below the kernel's range of
+/// ephemeral ports (32768 and up here), so that no outgoing connection of a
+/// test and no server on port 0 takes it before Redis does, or while Redis
+/// restarts.
 inline std::uint16_t free_port() {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    BOOST_TEST_REQUIRE(fd >= 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    BOOST_TEST_REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-    socklen_t length = sizeof address;
-    BOOST_TEST_REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
-    close(fd);
-    return ntohs(address.sin_port);
+    std::random_device random;
+    std::uniform_int_distribution<int> ports(20'000, 32'000);
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        const int fd = socket(AF_INET, SOCK_STREAM, 0);
+        BOOST_TEST_REQUIRE(fd >= 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        address.sin_port = htons(static_cast<std::uint16_t>(ports(random)));
+        const bool bound = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+        close(fd);
+        if (bound) {
+            return ntohs(address.sin_port);
+        }
+    }
+    BOOST_FAIL("no free port between 20000 and 32000");
+    return 0;
 }
 
 class RedisServer {

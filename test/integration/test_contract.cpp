@@ -251,6 +251,38 @@ BOOST_AUTO_TEST_CASE(closing_or_vanishing_users_are_announced) {
     });
 }
 
+BOOST_AUTO_TEST_CASE(rule_16_a_big_room_sends_presence_frames_and_short_welcomes) {
+    auto config = test_config();
+    config.presence_batch_above = 2;  // three users make a big room here
+    config.presence_interval = std::chrono::milliseconds(100);
+    config.welcome_list_limit = 2;
+    with_server(
+        [](TestServer& server) -> awaitable<void> {
+            auto ann = co_await logged_in(server, "ann");
+            auto bob = co_await logged_in(server, "bob");
+            BOOST_TEST((co_await ann.expect("login")).user_name() == "bob");  // still small
+            auto cat = co_await connected(server);
+            const auto welcome = co_await cat.login("cat");
+            BOOST_TEST(welcome.content() == "3");
+            BOOST_TEST(welcome.user_list().size() == 2u);  // cat and the latest: bob
+            BOOST_TEST(welcome.user_list().contains("bob"));
+            const auto joined = co_await ann.expect("presence");
+            BOOST_TEST(joined.user_list().size() == 1u);
+            BOOST_TEST(joined.user_list().at("cat") == welcome.user_list().at("cat"));
+            // A message from the newcomer may come before the presence frame
+            // that lists it; here it is sent after ann had that frame.
+            co_await cat.send(make_request("message", {}, "hello"));
+            BOOST_TEST((co_await bob.expect("presence")).user_list().contains("cat"));
+            BOOST_TEST((co_await bob.expect("message")).content() == "hello");
+            co_await bob.close();
+            const auto left = co_await ann.expect("message");
+            BOOST_TEST(left.content() == "hello");
+            // Two users left: a small room again, one notice per leave.
+            BOOST_TEST((co_await ann.expect("logout")).user_name() == "bob");
+        },
+        config);
+}
+
 BOOST_AUTO_TEST_CASE(rule_10_silent_connections_are_closed_live_ones_pinged) {
     auto config = test_config();
     config.idle_timeout = std::chrono::milliseconds(800);

@@ -544,6 +544,64 @@ BOOST_AUTO_TEST_CASE(stop_closes_everyone_with_1001_and_ends_after_they_leave) {
         std::chrono::seconds(20));
 }
 
+BOOST_AUTO_TEST_CASE(rule_16_a_big_room_gets_presence_frames_and_short_welcomes) {
+    hub::HubLimits limits{.capacity = 1024};
+    limits.presence_batch_above = 1;  // two users make a big room here
+    limits.presence_interval = std::chrono::milliseconds(50);
+    limits.welcome_list_limit = 2;
+    hub_test(
+        [](HubTest& h) -> awaitable<void> {
+            auto ann = co_await h.user("ann");  // alone: a small room
+            auto bob = co_await h.connect();
+            co_await h.login(*bob, "bob");
+            const auto bob_welcome = co_await bob->expect("login");
+            BOOST_TEST(bob_welcome.content() == "2");  // users online
+            BOOST_TEST(bob_welcome.user_list().size() == 2u);
+            co_await bob->expect("history");
+            const auto first = co_await ann->expect("presence");
+            BOOST_TEST(first.user_list().size() == 1u);
+            BOOST_TEST(first.user_list().at("bob") == bob_welcome.user_list().at("bob"));
+
+            auto cid = co_await h.connect();
+            co_await h.login(*cid, "cid");
+            const auto cid_welcome = co_await cid->expect("login");
+            BOOST_TEST(cid_welcome.content() == "3");
+            // The newcomer and the latest to join, within the limit.
+            BOOST_TEST(cid_welcome.user_list().size() == 2u);
+            BOOST_TEST(cid_welcome.user_list().contains("cid"));
+            BOOST_TEST(cid_welcome.user_list().contains("bob"));
+            co_await cid->expect("history");
+            BOOST_TEST((co_await ann->expect("presence")).user_list().contains("cid"));
+            // bob's own join came to bob too (a presence frame may list its recipient).
+            BOOST_TEST((co_await bob->expect("presence")).user_list().contains("bob"));
+            BOOST_TEST((co_await bob->expect("presence")).user_list().contains("cid"));
+
+            // Within one interval: dan joins and leaves (in neither), bob
+            // leaves and comes back (once, with the new join time).
+            auto dan = co_await h.connect();
+            co_await h.login(*dan, "dan");
+            co_await h.leave(*dan);
+            co_await h.leave(*bob);
+            auto bob_again = co_await h.connect();
+            co_await h.login(*bob_again, "bob");
+            const auto rejoined = co_await bob_again->expect("login");
+            co_await bob_again->expect("history");
+            const auto net = co_await ann->expect("presence");
+            BOOST_TEST(net.user_list().size() == 1u);
+            BOOST_TEST(net.user_list().at("bob") == rejoined.user_list().at("bob"));
+            BOOST_TEST(net.user_list().at("bob") != bob_welcome.user_list().at("bob"));
+
+            co_await h.leave(*cid);
+            const auto left = co_await ann->expect("presence");
+            BOOST_TEST(left.user_list().size() == 1u);
+            BOOST_TEST(left.user_list().at("cid") == "");  // left
+            // Two users are not above the limit here: one notice each again.
+            co_await h.leave(*bob_again);
+            BOOST_TEST((co_await ann->expect("logout")).user_name() == "bob");
+        },
+        limits);
+}
+
 /// Wall-clock milliseconds: a sequenced clock starts a second behind them.
 std::int64_t now_ms() {
     using namespace std::chrono;

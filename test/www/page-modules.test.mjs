@@ -55,6 +55,32 @@ describe("Roster", () => {
   });
 });
 
+describe("Roster in a big room (rule 16)", () => {
+  test("a partial welcome keeps the server's count; presence frames change it", () => {
+    const roster = new Roster();
+    roster.reset({ me: "t0", amy: "t1" }, 1500);
+    assert.ok(roster.partial);
+    assert.equal(roster.size, 1500);
+    assert.equal(roster.unlisted, 1498);
+    // A repeat of what the welcome showed changes nothing; an unlisted user
+    // who leaves still counts.
+    assert.deepEqual(roster.apply({ amy: "t1", bob: "t2", zed: "" }), { joined: 1, left: 1 });
+    assert.equal(roster.size, 1500);
+    assert.ok(roster.has("bob"));
+    assert.deepEqual(roster.apply({ bob: "", amy: "" }), { joined: 0, left: 2 });
+    assert.equal(roster.size, 1498);
+    assert.deepEqual(roster.entries().map(([name]) => name), ["me"]);
+  });
+
+  test("a complete list counts exactly and ignores leaves of strangers", () => {
+    const roster = new Roster();
+    roster.reset({ me: "t0" });
+    assert.ok(!roster.partial);
+    assert.deepEqual(roster.apply({ ann: "t1", ghost: "" }), { joined: 1, left: 0 });
+    assert.equal(roster.size, 2);
+  });
+});
+
 describe("codec", () => {
   test("round-trips every field with the server's schema", () => {
     const message = { userName: "bob", type: "message", content: "hi", userList: {}, timestamp: 5, id: 41, epoch: "", history: [] };
@@ -160,7 +186,7 @@ describe("ChatConnection", () => {
     assert.equal(connection.send("too early"), false);
     sockets[0].receive({ type: "login", userName: "amy", userList: { amy: "t" } });
     assert.equal(connection.state, State.online);
-    assert.deepEqual(events.find((e) => e.type === "online"), { type: "online", name: "amy", userList: { amy: "t" }, reconnected: false, sameHistory: false });
+    assert.deepEqual(events.find((e) => e.type === "online"), { type: "online", name: "amy", userList: { amy: "t" }, online: 0, reconnected: false, sameHistory: false });
     assert.ok(connection.send("hi"));
     assert.deepEqual(sockets[0].sent.at(-1).content, "hi");
     sockets[0].receive({ type: "message", userName: "bob", content: "<b>x</b>", id: 1, timestamp: 5 });

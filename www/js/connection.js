@@ -5,11 +5,11 @@
 //
 // Events (CustomEvent, the payload in `detail`):
 //   state        { state, attempt?, delayMs?, code?, reason? }   see State
-//   online       { name, userList, reconnected }   our login was accepted
+//   online       { name, userList, online, reconnected }   our login was accepted
 //   refused      { reason, taken? }   the login was refused (invalid name,
 //                taken); `taken` when the name went to someone else while we
 //                were away, so the user must pick another
-//   frame        { frame }    a broadcast: message, login or logout notice
+//   frame        { frame }    a broadcast: message, login or logout notice, presence
 //                (a message already seen, after a resume, is not passed on)
 //   history      { messages, kind, complete? }   earlier messages, oldest
 //                first: kind "join" (a newcomer's), "resume" (what we missed
@@ -271,6 +271,9 @@ export class ChatConnection extends EventTarget {
       this.#emit("online", {
         name: frame.userName,
         userList: frame.userList,
+        // In a big room (rule 16) the list is partial and content says how
+        // many are online.
+        online: Number(frame.content) || 0,
         reconnected,
         sameHistory: this.#resumedWithin,
       });

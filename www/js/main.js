@@ -87,6 +87,12 @@ function renderUsers(me) {
     }
     return item;
   });
+  if (roster.partial) {
+    const more = document.createElement("li");
+    more.className = "more";
+    more.textContent = `and ${roster.unlisted} more`;
+    items.push(more);
+  }
   view.users.replaceChildren(...items);
 }
 
@@ -249,7 +255,7 @@ function start(codec) {
     }
   });
   connection.addEventListener("online", ({ detail }) => {
-    roster.reset(detail.userList);
+    roster.reset(detail.userList, detail.online);
     renderUsers(detail.name);
     if (!detail.reconnected) {
       view.messages.replaceChildren();
@@ -325,6 +331,22 @@ function start(codec) {
         renderUsers(me);
         appendNotice(`${frame.userName} left`, { timestamp: frame.timestamp });
         break;
+      case "presence": {
+        // Rule 16: a big room's joins and leaves, gathered.
+        const { joined, left } = roster.apply(frame.userList);
+        renderUsers(me);
+        const parts = [];
+        if (joined > 0) {
+          parts.push(`${joined} joined`);
+        }
+        if (left > 0) {
+          parts.push(`${left} left`);
+        }
+        if (parts.length > 0) {
+          appendNotice(parts.join(", "), { timestamp: frame.timestamp });
+        }
+        break;
+      }
       default:
         break;
     }

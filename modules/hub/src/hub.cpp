@@ -51,6 +51,7 @@ Hub::Hub(asio::any_io_executor executor, metrics::Metrics& metrics, FrameClock& 
       limits_(limits),
       cluster_(cluster),
       commands_(executor_, limits.capacity),
+      presence_timer_(executor_),
       writers_idle_(std::make_shared<asio::steady_timer>(executor_)),
       ring_(std::max(limits.history_on_join, limits.resume_limit)) {
     // Where the count goes on, and the newest messages for joins and resumes.
@@ -170,8 +171,11 @@ awaitable<void> Hub::wait_for_writers() {
 void Hub::abandon() {
     commands_.reset();  // discards what is buffered
     commands_.close();
+    presence_timer_.cancel();
     members_.clear();
     room_.clear();
+    recent_.clear();
+    presence_.clear();
     online_.clear();
     too_slow_.clear();
     to_wake_.clear();
@@ -282,8 +286,13 @@ void Hub::adopt(RoomState& state) {
         ring_.push(++id, std::move(message));
     }
     room_.clear();
+    recent_.clear();
+    presence_.clear();
+    // The room's order of joins is not in its state: by join time, then.
+    std::sort(state.users.begin(), state.users.end(),
+              [](const auto& a, const auto& b) { return a.joined < b.joined; });
     for (auto& user : state.users) {
-        room_.emplace(std::move(user.name), RoomUser{std::move(user.joined), user.local});
+        enter_room(std::move(user.name), std::move(user.joined), user.local);
     }
     clock_.advance(state.stamp);
 }
@@ -363,8 +372,17 @@ void Hub::set_online(Member& member) {
     metrics_.add(metrics_.users_online, 1);
 }
 
+void Hub::enter_room(std::string name, std::string joined, PeerId local) {
+    if (const auto old = room_.find(name); old != room_.end()) {
+        recent_.erase(old->second.recent);  // a join the room missed the leave of
+        room_.erase(old);
+    }
+    recent_.push_back(name);
+    room_.emplace(std::move(name), RoomUser{std::move(joined), local, std::prev(recent_.end())});
+}
+
 void Hub::apply_join(Event& join) {
-    room_.insert_or_assign(join.name, RoomUser{join.text, join.local});
+    enter_room(join.name, join.text, join.local);
     const auto newcomer = join.local != 0 ? members_.find(join.local) : members_.end();
     if (newcomer != members_.end() && !newcomer->second.online &&
         (newcomer->second.name == join.name || newcomer->second.name.empty())) {
@@ -381,10 +399,7 @@ void Hub::apply_join(Event& join) {
         welcome.set_user_name(member.name);
         welcome.set_id(last_message_id_);
         welcome.set_epoch(epoch_);
-        auto& everyone = *welcome.mutable_user_list();
-        for (const auto& [name, user] : room_) {
-            everyone[name] = user.joined;
-        }
+        fill_welcome_list(welcome, member.name);
         // Rule 13: right after the welcome, with nothing in between, the messages
         // the newcomer is owed: since the id it saw last if it comes back within
         // this epoch, else the newest few.
@@ -401,11 +416,76 @@ void Hub::apply_join(Event& join) {
         cluster_->leave(join.local, join.name);
     }
 
+    if (batching()) {
+        note_presence(join.name, join.text);
+        return;
+    }
+    flush_presence();  // what gathered goes first, in order
     ChatRequest notice;
     notice.set_type("login");
     notice.set_user_name(join.name);
     (*notice.mutable_user_list())[join.name] = join.text;
     fan_out(notice, join.local, join.stamp);
+}
+
+void Hub::fill_welcome_list(ChatRequest& welcome, const std::string& newcomer) const {
+    auto& list = *welcome.mutable_user_list();
+    if (!batching()) {
+        for (const auto& [name, user] : room_) {
+            list[name] = user.joined;
+        }
+        return;
+    }
+    // Rule 16: the newcomer and the latest to join, and how many are online.
+    welcome.set_content(std::to_string(room_.size()));
+    list[newcomer] = room_.at(newcomer).joined;
+    for (auto name = recent_.rbegin();
+         name != recent_.rend() &&
+         static_cast<std::size_t>(list.size()) < limits_.welcome_list_limit;
+         ++name) {
+        list.insert({*name, room_.at(*name).joined});
+    }
+}
+
+void Hub::note_presence(const std::string& name, const std::string& joined) {
+    const auto [change, added] =
+        presence_.try_emplace(name, PresenceChange{joined, joined.empty()});
+    if (!added) {
+        if (joined.empty() && !change->second.was_online) {
+            presence_.erase(change);  // joined and left within the interval: neither
+        } else {
+            change->second.joined = joined;  // the latest join time, or left
+        }
+    }
+    if (presence_.size() == 1 && added) {
+        presence_timer_.expires_after(limits_.presence_interval);
+        presence_timer_.async_wait([this](error_code ec) {
+            if (ec) {
+                return;  // cancelled: flushed already, or the hub is gone
+            }
+            flush_presence();
+            // Outside run()'s loop: do what it does after each command.
+            drop_slow_peers();
+            schedule_wakes();
+        });
+    }
+}
+
+void Hub::flush_presence() {
+    if (presence_.empty()) {
+        return;
+    }
+    presence_timer_.cancel();
+    ChatRequest presence;
+    presence.set_type("presence");
+    auto& changes = *presence.mutable_user_list();
+    for (auto& [name, change] : presence_) {
+        changes[name] = std::move(change.joined);
+    }
+    presence_.clear();
+    if (!stopping_) {
+        fan_out(presence);
+    }
 }
 
 void Hub::apply_leave(const Event& leave) {
@@ -414,12 +494,18 @@ void Hub::apply_leave(const Event& leave) {
         return;
     }
     const auto member = members_.find(user->second.local);
+    recent_.erase(user->second.recent);
     room_.erase(user);
     if (member != members_.end() && member->second.online && member->second.name == leave.name) {
         // Rule 15: the others took this node for dead and announced its users
         // gone while it was cut off.
         restart_clients("the other nodes announced this node's users gone");
     }
+    if (batching()) {
+        note_presence(leave.name, {});
+        return;
+    }
+    flush_presence();
     if (!stopping_) {
         ChatRequest notice;
         notice.set_type("logout");

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <list>
 #include <memory>
 #include <span>
 #include <string>
@@ -41,6 +42,12 @@ struct HubLimits {
     std::size_t capacity = 4096;       // commands waiting in the hub's channel
     std::size_t history_on_join = 50;  // messages a newcomer is given (rule 13)
     std::size_t resume_limit = 1000;   // messages a resuming client is given at most
+    // Rule 16, big rooms: above this many users online, joins and leaves
+    // gather for `presence_interval` and go out as one presence frame, and a
+    // welcome lists at most `welcome_list_limit` users.
+    std::size_t presence_batch_above = 1000;
+    std::chrono::milliseconds presence_interval{250};
+    std::size_t welcome_list_limit = 1000;
 };
 
 /// Consumes one channel of commands (Register, Unregister, Broadcast) on its
@@ -108,8 +115,14 @@ class Hub {
     };
     using Members = std::unordered_map<PeerId, Member>;
     struct RoomUser {
-        std::string joined;  // RFC 3339 join time
-        PeerId local = 0;    // its connection, when it is on this node
+        std::string joined;                       // RFC 3339 join time
+        PeerId local = 0;                         // its connection, when it is on this node
+        std::list<std::string>::iterator recent;  // its place in recent_
+    };
+    /// A join or leave waiting for the next presence frame (rule 16).
+    struct PresenceChange {
+        std::string joined;       // empty: left
+        bool was_online = false;  // online when the interval began
     };
 
     void handle(Register& command);
@@ -130,6 +143,13 @@ class Hub {
     /// connection with 1012, so that its clients log in again.
     void restart_clients(const char* why);
     void adopt(RoomState& state);
+    void enter_room(std::string name, std::string joined, PeerId local);
+    /// Rule 16: whether joins and leaves are gathered now.
+    bool batching() const noexcept { return room_.size() > limits_.presence_batch_above; }
+    void note_presence(const std::string& name, const std::string& joined);
+    /// Sends what gathered as one presence frame.
+    void flush_presence();
+    void fill_welcome_list(ChatRequest& welcome, const std::string& newcomer) const;
     void set_online(Member& member);
     void answer_history(PeerId peer, const std::optional<std::vector<Frame>>& messages);
     /// Hands a broadcast message to the history, in order, waiting for room
@@ -165,10 +185,13 @@ class Hub {
 
     Members members_;                                 // every registered connection
     std::unordered_map<std::string, RoomUser> room_;  // users online, of every node, by name
-    std::vector<std::shared_ptr<Peer>> online_;       // this node's users online, for the fan-out
-    std::vector<PeerId> too_slow_;                    // full queues met during a fan-out
-    std::vector<std::shared_ptr<Peer>> to_wake_;      // writers owed a wake-up
-    std::shared_ptr<WakeQueue> writers_;              // shared: a writer's turn may outlive the hub
+    std::list<std::string> recent_;                   // their names, the latest to join last
+    std::unordered_map<std::string, PresenceChange> presence_;  // for the next presence frame
+    asio::steady_timer presence_timer_;
+    std::vector<std::shared_ptr<Peer>> online_;   // this node's users online, for the fan-out
+    std::vector<PeerId> too_slow_;                // full queues met during a fan-out
+    std::vector<std::shared_ptr<Peer>> to_wake_;  // writers owed a wake-up
+    std::shared_ptr<WakeQueue> writers_;          // shared: a writer's turn may outlive the hub
     // Cancelled (on the hub's strand) when the writers have all taken their
     // frames; shared so that a late signal finds it gone rather than dangling.
     std::shared_ptr<asio::steady_timer> writers_idle_;

@@ -45,6 +45,11 @@ struct Config {
     std::size_t max_connections_per_address = 0;
     std::size_t history_on_join = 50;  // messages a newcomer is given (rule 13)
     std::size_t resume_limit = 1000;   // messages a client coming back is given at most
+    // Rule 16: above this many users online, joins and leaves go out as one
+    // presence frame per interval, and welcomes list at most so many users.
+    std::size_t presence_batch_above = 1000;
+    std::chrono::milliseconds presence_interval{250};
+    std::size_t welcome_list_limit = 1000;
 
     /// Tests only: called with the connection's id at each FaultPoint; it may
     /// throw, to prove that a failing connection cannot wedge the server.
