@@ -11,6 +11,7 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -18,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -73,6 +75,7 @@ struct Options {
     int flooders = 0;  // extra clients sending as fast as they can, reconnecting when closed
     bool json = false;
     bool idle = false;
+    double storm = 0;              // s: hold the clients through a server restart (bench/run storm)
     std::vector<int> server_pids;  // CPU and memory are summed over them
 };
 
@@ -157,6 +160,15 @@ struct Run {
     std::atomic<std::uint64_t> gaps{0};
     std::atomic<std::uint64_t> flood_sent{0};
     std::atomic<std::uint64_t> flood_logins{0};
+    // The reconnect storm (--storm).
+    std::atomic<int> online{0};
+    std::atomic<int> relogins{0};
+    std::atomic<bool> storming{false};
+    std::atomic<std::int64_t> first_close_ns{0};
+    std::atomic<std::int64_t> last_welcome_ns{0};
+    std::atomic<std::int64_t> last_notice_ns{0};
+    std::atomic<std::uint64_t> storm_frames{0};
+    std::atomic<std::uint64_t> storm_bytes{0};
     std::mutex mutex;  // guards the three below, touched rarely
     std::map<int, int> close_codes;
     std::map<int, int> flood_close_codes;
@@ -217,8 +229,7 @@ class Client : public std::enable_shared_from_this<Client> {
         if (auto [cec, connected] = co_await tcp_layer.async_connect(endpoints, use_nothrow); cec) {
             co_return false;
         }
-        if (auto [hec] = co_await ws_.async_handshake(server.host, server.path, use_nothrow);
-            hec) {
+        if (auto [hec] = co_await ws_.async_handshake(server.host, server.path, use_nothrow); hec) {
             co_return false;
         }
         tcp_layer.expires_never();
@@ -569,6 +580,10 @@ std::optional<Options> parse(int argc, char** argv) {
             "in again when the server closes them (their close codes are reported)")
         ("connect-concurrency", po::value(&o.connect_concurrency)->default_value(o.connect_concurrency),
             "logins in progress at once")
+        ("storm", po::value(&o.storm)->default_value(0),
+            "reconnect storm: log the clients in, then wait up to this many seconds for the "
+            "server to restart (bench/run does it); they come back with the page's backoff and "
+            "jitter, and the time until all are back and the presence traffic is over is reported")
         ("idle", po::bool_switch(&o.idle), "hold the clients logged in and report the server's RSS per connection")
         ("server-pid", po::value(&o.server_pids)->composing(),
             "the server's pid: CPU and memory figures; repeat it for every process of a "
@@ -620,6 +635,8 @@ std::optional<Options> parse(int argc, char** argv) {
 
 struct Report {
     double login_seconds = 0;
+    double storm_back_seconds = -1;     // first close to the last client back
+    double storm_settled_seconds = -1;  // first close to the last notice
     double window_seconds = 0;
     std::uint64_t delivered_in_window_span = 0;
     double server_cpu = -1;
@@ -627,6 +644,27 @@ struct Report {
     long rss_before = -1;
     long rss_after = -1;
 };
+
+void print_storm(const Run& run, const Report& r) {
+    const auto& o = run.options;
+    const double clients = o.clients;
+    std::cout << std::fixed << std::setprecision(3);
+    if (o.json) {
+        std::cout << "{\n  \"clients\": " << o.clients << ", \"storm\": true"
+                  << ", \"login_seconds\": " << r.login_seconds
+                  << ", \"back\": " << run.relogins.load()
+                  << ",\n  \"storm_back_seconds\": " << r.storm_back_seconds
+                  << ", \"storm_settled_seconds\": " << r.storm_settled_seconds
+                  << ",\n  \"frames_per_client\": " << run.storm_frames.load() / clients
+                  << ", \"bytes_per_client\": " << run.storm_bytes.load() / clients << "\n}\n";
+        return;
+    }
+    std::cout << "clients        " << o.clients << " logged in in " << r.login_seconds << " s\n"
+              << "after restart  " << run.relogins.load() << " back in " << r.storm_back_seconds
+              << " s, presence traffic over after " << r.storm_settled_seconds << " s\n"
+              << "per client     " << run.storm_frames.load() / clients << " frames, "
+              << run.storm_bytes.load() / clients << " bytes received during the storm\n";
+}
 
 void print(const Run& run, const Report& r, std::uint64_t expected, int connected) {
     const auto& o = run.options;
@@ -764,8 +802,8 @@ awaitable<void> flood(Run& run, int index) {
             co_await resolver.async_resolve(server.host, server.port, use_nothrow);
         tcp_layer.expires_after(10s);
         if (rec || std::get<0>(co_await tcp_layer.async_connect(endpoints, use_nothrow)) ||
-            std::get<0>(co_await flooder->ws.async_handshake(server.host, server.path,
-                                                             use_nothrow))) {
+            std::get<0>(
+                co_await flooder->ws.async_handshake(server.host, server.path, use_nothrow))) {
             co_await pause(std::chrono::duration<double>(0.1));
             continue;
         }
@@ -828,8 +866,7 @@ awaitable<void> control(Run& run, std::vector<std::shared_ptr<Client>>& clients,
                            asio::detached);
         }
         co_await pause(std::chrono::duration<double>(o.warmup));
-        const double server_cpu0 =
-            o.server_pids.empty() ? -1 : servers_cpu_seconds(o.server_pids);
+        const double server_cpu0 = o.server_pids.empty() ? -1 : servers_cpu_seconds(o.server_pids);
         const double bench_cpu0 = self_cpu_seconds();
         const auto delivered0 = run.delivered_total.load();
         const auto window_start = Clock::now();
@@ -875,6 +912,156 @@ awaitable<void> control(Run& run, std::vector<std::shared_ptr<Client>>& clients,
 }
 
 }  // namespace
+
+void raise_to(std::atomic<std::int64_t>& value, std::int64_t candidate) {
+    auto current = value.load();
+    while (current < candidate && !value.compare_exchange_weak(current, candidate)) {
+    }
+}
+
+/// The page's reconnection delay (www/js/backoff.js): 500 ms doubling up to
+/// 15 s, half of it random.
+std::chrono::duration<double> page_backoff(int attempt, std::mt19937& random) {
+    const double exponential = std::min(15.0, 0.5 * std::pow(2.0, std::min(attempt, 30)));
+    return std::chrono::duration<double>(
+        exponential / 2 + exponential / 2 * std::uniform_real_distribution<double>(0, 1)(random));
+}
+
+/// One client of the storm: logged in, reads every frame, and when the
+/// server goes away comes back as the page does, with the same name.
+awaitable<void> storm_client(Run& run, int index) {
+    const auto& o = run.options;
+    const auto executor = co_await asio::this_coro::executor;
+    const auto& server = o.servers[static_cast<std::size_t>(index) % o.servers.size()];
+    const auto name = "s" + std::to_string(getpid()) + "-" + std::to_string(index);
+    std::mt19937 random(static_cast<unsigned>(index) * 7919u + static_cast<unsigned>(getpid()));
+    bool was_online = false;
+    for (int attempt = 0; !run.closing.load();) {
+        websocket::stream<beast::tcp_stream> ws(executor);
+        ws.read_message_max(64 * 1024 * 1024);
+        auto& tcp_layer = beast::get_lowest_layer(ws);
+        tcp_layer.expires_after(30s);
+        tcp::resolver resolver(executor);
+        auto [rec, endpoints] =
+            co_await resolver.async_resolve(server.host, server.port, use_nothrow);
+        bool up = !rec;
+        if (up) {
+            auto [cec, endpoint] = co_await tcp_layer.async_connect(endpoints, use_nothrow);
+            up = !cec;
+        }
+        if (up) {
+            auto [hec] = co_await ws.async_handshake(server.host, server.path, use_nothrow);
+            up = !hec;
+        }
+        if (up) {
+            ws.binary(true);
+            ChatRequest login;
+            login.set_type("login");
+            login.set_user_name(name);
+            const auto bytes = login.SerializeAsString();
+            auto [wec, n] = co_await ws.async_write(asio::buffer(bytes), use_nothrow);
+            up = !wec;
+        }
+        beast::flat_buffer buffer;
+        bool welcomed = false;
+        while (up) {
+            auto [ec, n] = co_await ws.async_read(buffer, use_nothrow);
+            if (ec) {
+                break;
+            }
+            const auto frame = beast::buffers_to_string(buffer.data());
+            buffer.consume(n);
+            if (run.storming.load(std::memory_order_relaxed)) {
+                run.storm_frames.fetch_add(1, std::memory_order_relaxed);
+                run.storm_bytes.fetch_add(n, std::memory_order_relaxed);
+            }
+            const auto view = scan(frame);
+            if (!view) {
+                continue;
+            }
+            if (!welcomed) {
+                if (view->type != "login") {
+                    break;  // refused (the old connection still holds the name): try again
+                }
+                welcomed = true;
+                tcp_layer.expires_never();
+                attempt = 0;
+                run.online.fetch_add(1);
+                if (was_online) {
+                    run.relogins.fetch_add(1);
+                    raise_to(run.last_welcome_ns, now_ns());
+                }
+                was_online = true;
+            } else if (view->type == "presence" || view->type == "login" ||
+                       view->type == "logout") {
+                if (run.storming.load(std::memory_order_relaxed)) {
+                    raise_to(run.last_notice_ns, now_ns());
+                }
+            }
+        }
+        if (welcomed) {
+            run.online.fetch_sub(1);
+            if (!run.closing.load()) {
+                auto expected = std::int64_t{0};
+                run.first_close_ns.compare_exchange_strong(expected, now_ns());
+                run.storming = true;
+            }
+        }
+        co_await pause(page_backoff(attempt++, random));
+    }
+}
+
+/// --storm: logins, the wait for the restart, the way back, the quiet after.
+awaitable<void> storm_control(Run& run, Report& report) {
+    const auto& o = run.options;
+    const auto start = Clock::now();
+    auto progress = start;
+    const auto until = [&](auto done, double limit, const char* what) -> awaitable<bool> {
+        const auto since = Clock::now();
+        while (!done()) {
+            if (std::chrono::duration<double>(Clock::now() - since).count() > limit) {
+                std::cerr << "storm: gave up waiting for " << what << "\n";
+                co_return false;
+            }
+            co_await pause(20ms);
+            if (Clock::now() - progress >= 1s) {
+                progress = Clock::now();
+                std::cerr << what << ": " << run.online.load() << " online, " << run.relogins.load()
+                          << " back\n";
+            }
+        }
+        co_return true;
+    };
+    if (co_await until([&] { return run.online.load() >= o.clients; }, 300, "logging in")) {
+        report.login_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+        std::cerr << "logged in: " << run.online.load() << " in " << report.login_seconds << " s\n";
+        co_await until([&] { return run.first_close_ns.load() != 0; }, o.storm,
+                       "the server's restart");
+        if (co_await until([&] { return run.relogins.load() >= o.clients; }, o.storm,
+                           "the clients to come back")) {
+            // Then until the joins stop coming: a second without a notice.
+            co_await until(
+                [&] {
+                    const auto last =
+                        std::max(run.last_notice_ns.load(), run.last_welcome_ns.load());
+                    return now_ns() - last > 1'000'000'000;
+                },
+                o.storm, "the presence traffic to end");
+        }
+    }
+    const auto first = run.first_close_ns.load();
+    report.storm_back_seconds = first != 0 && run.relogins.load() >= o.clients
+                                    ? static_cast<double>(run.last_welcome_ns.load() - first) / 1e9
+                                    : -1;
+    report.storm_settled_seconds =
+        first != 0 && report.storm_back_seconds >= 0
+            ? static_cast<double>(std::max(run.last_notice_ns.load(), run.last_welcome_ns.load()) -
+                                  first) /
+                  1e9
+            : -1;
+    run.closing = true;
+}
+
 }  // namespace chat::bench
 
 int main(int argc, char** argv) {
@@ -893,6 +1080,26 @@ int main(int argc, char** argv) {
     std::vector<std::shared_ptr<Client>> clients(static_cast<std::size_t>(o.clients));
     Report report;
     report.rss_before = o.server_pids.empty() ? -1 : servers_rss_kib(o.server_pids);
+
+    if (o.storm > 0) {
+        for (int i = 0; i < o.clients; ++i) {
+            asio::co_spawn(asio::make_strand(io), storm_client(run, i), asio::detached);
+        }
+        asio::co_spawn(io, storm_control(run, report), [&](const std::exception_ptr& e) {
+            if (e) {
+                std::rethrow_exception(e);
+            }
+            io.stop();
+        });
+        std::vector<std::jthread> threads;
+        for (int i = 1; i < o.threads; ++i) {
+            threads.emplace_back([&io] { io.run(); });
+        }
+        io.run();
+        threads.clear();
+        print_storm(run, report);
+        return report.storm_back_seconds >= 0 ? 0 : 1;
+    }
 
     std::atomic<int> next{0};
     const auto connector = [&]() -> awaitable<void> {

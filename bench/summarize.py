@@ -15,6 +15,13 @@ for path in sorted(folder.glob("*.json")):
     except ValueError:
         rows.append(f"| {path.stem} | (no result: see {path.stem}.progress) |" + " |" * 9)
         continue
+    if r.get("storm"):
+        rows.append(
+            f"| {path.stem} | {r['clients']} clients, server restarted | {r['login_seconds']:.2f} s | "
+            f"all back after {r['storm_back_seconds']:.2f} s, joins over after "
+            f"{r['storm_settled_seconds']:.2f} s | | | | | "
+            f"{r['frames_per_client']:,.0f} frames, {r['bytes_per_client']:,.0f} B per client | |")
+        continue
     lat = r["latency_us"]
     if r["idle"]:
         per_conn = r["server_rss_bytes_per_connection"]
