@@ -255,7 +255,10 @@ void Hub::handle(Refused& command) {
     if (member == members_.end()) {
         return;
     }
-    if (command.login && !member->second.online) {
+    if (command.login && member->second.online) {
+        return;  // its answer was lost, but the join came through
+    }
+    if (command.login) {
         member->second.name.clear();  // the client may try again
     }
     reply_error(member->second, command.reason);
