@@ -75,6 +75,7 @@ struct Options {
     int flooders = 0;  // extra clients sending as fast as they can, reconnecting when closed
     bool json = false;
     bool idle = false;
+    double hold = 0;               // s the idle clients stay logged in (0: 3 s, enough to settle)
     double storm = 0;              // s: hold the clients through a server restart (bench/run storm)
     std::vector<int> server_pids;  // CPU and memory are summed over them
 };
@@ -584,6 +585,9 @@ std::optional<Options> parse(int argc, char** argv) {
             "reconnect storm: log the clients in, then wait up to this many seconds for the "
             "server to restart (bench/run does it); they come back with the page's backoff and "
             "jitter, and the time until all are back and the presence traffic is over is reported")
+        ("hold", po::value(&o.hold)->default_value(0),
+            "with --idle: seconds to stay logged in before the report (default 3); several "
+            "chat_bench processes can then hold their clients at once")
         ("idle", po::bool_switch(&o.idle), "hold the clients logged in and report the server's RSS per connection")
         ("server-pid", po::value(&o.server_pids)->composing(),
             "the server's pid: CPU and memory figures; repeat it for every process of a "
@@ -850,7 +854,8 @@ awaitable<void> control(Run& run, std::vector<std::shared_ptr<Client>>& clients,
     std::cerr << "logged in: " << connected << " in " << report.login_seconds << " s\n";
 
     if (o.idle) {
-        co_await pause(std::chrono::duration<double>(std::min(o.duration, 3.0)));  // settle
+        co_await pause(
+            std::chrono::duration<double>(o.hold > 0 ? o.hold : std::min(o.duration, 3.0)));
         if (!o.server_pids.empty()) {
             report.rss_after = servers_rss_kib(o.server_pids);
         }

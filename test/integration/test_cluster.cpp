@@ -275,7 +275,9 @@ BOOST_AUTO_TEST_CASE(redis_restarted_mid_chat_refuses_then_catches_up_without_ga
         [&]() -> awaitable<void> {
             auto ann = co_await log_in(room.port(0), "ann");
             auto bob = co_await log_in(room.port(1), "bob");
-            co_await next(ann, "login", "bob");
+            auto cid = co_await log_in(room.port(2), "cid");
+            co_await next(ann, "login", "cid");
+            co_await next(bob, "login", "cid");
             co_await say(ann, "up", 3);
             std::uint64_t last = 0;
             for (int i = 0; i < 3; ++i) {
@@ -295,6 +297,7 @@ BOOST_AUTO_TEST_CASE(redis_restarted_mid_chat_refuses_then_catches_up_without_ga
             co_await late.send(make_request("login", "late"));
             BOOST_TEST((co_await late.expect("error")).content().find("unavailable") !=
                        std::string::npos);
+            co_await cid.close();  // a leave its node owes Redis until it is back
 
             room.redis.start();
             for (auto& node : room.nodes) {
@@ -309,6 +312,8 @@ BOOST_AUTO_TEST_CASE(redis_restarted_mid_chat_refuses_then_catches_up_without_ga
             }
             co_await late.login("late");
             co_await next(bob, "login", "late");
+            co_await next(ann, "logout", "cid");
+            auto cid_again = co_await log_in(room.port(0), "cid");  // its name is free again
         },
         90s);
 }

@@ -181,13 +181,13 @@ awaitable<bool> RedisCluster::join_room(bool first) {
             co_return false;
         }
     }
+    up_ = true;
+    said_down_ = false;
     // Leaves that could not be sent while Redis was away: the users are gone.
     auto leaves = std::exchange(unsent_leaves_, {});
     for (auto& owed : leaves) {
         send_leave(std::move(owed));
     }
-    up_ = true;
-    said_down_ = false;
     metrics_.redis_up = 1;
     if (first) {
         CHAT_LOG(info) << "cluster: node " << config_.node_id << " joined the room at redis "
