@@ -69,6 +69,9 @@ struct HubLimits {
 /// them itself and applies them at once. In a cluster (rule 15) it asks the
 /// Cluster to sequence them and applies what comes back, its own clients'
 /// events included: the one order of every node.
+///
+/// In a big room (rule 16) joins and leaves gather for an interval and go out
+/// as one presence frame, and a welcome lists only the latest to join.
 class Hub {
   public:
     /// `executor` must be a strand (or a single-threaded context): run() and
