@@ -1067,6 +1067,22 @@ awaitable<void> storm_control(Run& run, Report& report) {
     run.closing = true;
 }
 
+/// Runs `io` on `threads` threads until `control` has ended (and the clients
+/// with it); rethrows what `control` threw.
+void run_until_done(asio::io_context& io, int threads, awaitable<void> control) {
+    asio::co_spawn(io, std::move(control), [&io](const std::exception_ptr& e) {
+        if (e) {
+            std::rethrow_exception(e);
+        }
+        io.stop();
+    });
+    std::vector<std::jthread> workers;
+    for (int i = 1; i < threads; ++i) {
+        workers.emplace_back([&io] { io.run(); });
+    }
+    io.run();
+}
+
 }  // namespace chat::bench
 
 int main(int argc, char** argv) {
@@ -1090,18 +1106,7 @@ int main(int argc, char** argv) {
         for (int i = 0; i < o.clients; ++i) {
             asio::co_spawn(asio::make_strand(io), storm_client(run, i), asio::detached);
         }
-        asio::co_spawn(io, storm_control(run, report), [&](const std::exception_ptr& e) {
-            if (e) {
-                std::rethrow_exception(e);
-            }
-            io.stop();
-        });
-        std::vector<std::jthread> threads;
-        for (int i = 1; i < o.threads; ++i) {
-            threads.emplace_back([&io] { io.run(); });
-        }
-        io.run();
-        threads.clear();
+        run_until_done(io, o.threads, storm_control(run, report));
         print_storm(run, report);
         return report.storm_back_seconds >= 0 ? 0 : 1;
     }
@@ -1126,19 +1131,7 @@ int main(int argc, char** argv) {
     }
     std::uint64_t expected = 0;
     int connected = 0;
-    asio::co_spawn(io, control(run, clients, report, expected, connected),
-                   [&](const std::exception_ptr& e) {
-                       if (e) {
-                           std::rethrow_exception(e);
-                       }
-                       io.stop();
-                   });
-    std::vector<std::jthread> threads;
-    for (int i = 1; i < o.threads; ++i) {
-        threads.emplace_back([&io] { io.run(); });
-    }
-    io.run();
-    threads.clear();
+    run_until_done(io, o.threads, control(run, clients, report, expected, connected));
     print(run, report, expected, connected);
     return connected == o.clients ? 0 : 1;
 }

@@ -117,6 +117,22 @@ awaitable<void> record_into(ChatClient& client, std::vector<std::string>& out, i
     out = co_await record(client, messages, "logout dan");
 }
 
+/// ann on the first node, bob on the second, cid on the third, each knowing
+/// the others are there.
+struct ThreeUsers {
+    ChatClient ann;
+    ChatClient bob;
+    ChatClient cid;
+};
+awaitable<ThreeUsers> three_users(Room& room) {
+    auto ann = co_await log_in(room.port(0), "ann");
+    auto bob = co_await log_in(room.port(1), "bob");
+    auto cid = co_await log_in(room.port(2), "cid");
+    co_await next(ann, "login", "cid");
+    co_await next(bob, "login", "cid");
+    co_return ThreeUsers{std::move(ann), std::move(bob), std::move(cid)};
+}
+
 awaitable<unsigned> health(std::uint16_t port) {
     const auto answer = co_await http_request(port, "/healthz");
     co_return answer.status;
@@ -130,11 +146,8 @@ BOOST_AUTO_TEST_CASE(clients_on_three_nodes_see_one_order_of_ids_and_notices) {
     Room room;
     run(
         [&]() -> awaitable<void> {
-            auto ann = co_await log_in(room.port(0), "ann");
-            auto bob = co_await log_in(room.port(1), "bob");
-            auto cid = co_await log_in(room.port(2), "cid");
-            co_await next(ann, "login", "cid");
-            co_await next(bob, "login", "cid");
+            auto users = co_await three_users(room);
+            auto& [ann, bob, cid] = users;
             constexpr int each = 20;
             std::vector<std::string> seen_ann;
             std::vector<std::string> seen_bob;
@@ -273,11 +286,8 @@ BOOST_AUTO_TEST_CASE(redis_restarted_mid_chat_refuses_then_catches_up_without_ga
     Room room;
     run(
         [&]() -> awaitable<void> {
-            auto ann = co_await log_in(room.port(0), "ann");
-            auto bob = co_await log_in(room.port(1), "bob");
-            auto cid = co_await log_in(room.port(2), "cid");
-            co_await next(ann, "login", "cid");
-            co_await next(bob, "login", "cid");
+            auto users = co_await three_users(room);
+            auto& [ann, bob, cid] = users;
             co_await say(ann, "up", 3);
             std::uint64_t last = 0;
             for (int i = 0; i < 3; ++i) {
