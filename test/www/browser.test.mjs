@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
 
-import { ChatServer } from "./chat-server.mjs";
+import { ChatServer, RedisServer } from "./chat-server.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const outputDir = process.env.CHAT_TEST_OUTPUT ?? path.join(root, "build/www-tests");
@@ -21,7 +21,7 @@ let browser;
 const dialogs = [];
 const pageErrors = [];
 
-async function openPage({ width = 1000, height = 700 } = {}) {
+async function openPage({ width = 1000, height = 700 } = {}, url = server.url) {
   const page = await browser.newPage({ viewport: { width, height } });
   page.setDefaultTimeout(waitMs);
   page.on("dialog", (dialog) => {
@@ -29,7 +29,7 @@ async function openPage({ width = 1000, height = 700 } = {}) {
     dialog.dismiss().catch(() => {});
   });
   page.on("pageerror", (error) => pageErrors.push(error.message));
-  await page.goto(server.url);
+  await page.goto(url);
   return page;
 }
 
@@ -40,8 +40,8 @@ async function logIn(page, name) {
   await page.keyboard.press("Enter");
 }
 
-async function loggedInPage(name, viewport) {
-  const page = await openPage(viewport);
+async function loggedInPage(name, viewport, url = server.url) {
+  const page = await openPage(viewport, url);
   await logIn(page, name);
   await page.locator("#chat-view").waitFor({ state: "visible" });
   return page;
@@ -89,6 +89,58 @@ after(async () => {
 });
 
 describe("the chat page in Chromium", () => {
+  test("pages on two nodes of a cluster are in one room (rule 15)", async () => {
+    const redis = await RedisServer.start();
+    const nodes = [];
+    try {
+      for (const id of ["a", "b"]) {
+        const node = await ChatServer.start({ args: ["--redis", redis.url, "--node-id", id] });
+        nodes.push(node);
+        await node.waitForLog("the room can be reached");
+      }
+      const amy = await loggedInPage("amy", undefined, nodes[0].url);
+      const bob = await loggedInPage("bob", undefined, nodes[1].url);
+      await expectUsers(amy, ["amy", "bob"]);
+      await expectUsers(bob, ["amy", "bob"]);
+      await say(bob, "from the other node");
+      await messageSaying(amy, "from the other node").waitFor();
+      await messageSaying(bob, "from the other node").waitFor();
+      await bob.close();
+      await expectUsers(amy, ["amy"]);
+      await amy.close();
+    } finally {
+      for (const node of nodes) {
+        assert.equal(await node.stop(), 0, node.log);
+      }
+      await redis.stop();
+    }
+  });
+
+  test("a big room's presence frames keep the list and the count (rule 16)", async () => {
+    const big = await ChatServer.start({
+      args: ["--presence-batch-above", "1", "--presence-interval", "0.05", "--welcome-list-limit", "2"],
+    });
+    try {
+      const url = big.url;
+      const amy = await loggedInPage("amy", undefined, url);
+      const bob = await loggedInPage("bob", undefined, url);
+      const cat = await loggedInPage("cat", undefined, url);
+      await expectUsers(amy, ["amy", "bob", "cat"]); // from presence frames
+      await amy.locator("#messages .notice", { hasText: "1 joined" }).first().waitFor();
+      // cat's welcome lists two (cat and the latest, bob) and says three are online.
+      await cat.locator("#user-count", { hasText: "3" }).waitFor();
+      await cat.locator("#users li.more", { hasText: "and 1 more" }).waitFor();
+      await bob.close();
+      await amy.locator("#messages .notice", { hasText: "1 left" }).waitFor();
+      await cat.locator("#user-count", { hasText: "2" }).waitFor();
+      for (const page of [amy, cat]) {
+        await page.close();
+      }
+    } finally {
+      assert.equal(await big.stop(), 0, big.log);
+    }
+  });
+
   test("two people log in, see each other, chat; one leaves", async () => {
     const amy = await loggedInPage("amy");
     const bob = await loggedInPage("bob");

@@ -65,6 +65,28 @@ export class ChatServer {
     this.port = await listening;
   }
 
+  // Resolves once the log holds `text` (a cluster node: "the room can be reached").
+  async waitForLog(text, timeoutMs = startTimeoutMs) {
+    const child = this.#process;
+    if (this.#log.includes(text)) {
+      return;
+    }
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.stdout.off("data", onData);
+        reject(new Error(`"${text}" not in the log within ${timeoutMs} ms:\n${this.#log}`));
+      }, timeoutMs);
+      const onData = () => {
+        if (this.#log.includes(text)) {
+          clearTimeout(timer);
+          child.stdout.off("data", onData);
+          resolve();
+        }
+      };
+      child.stdout.on("data", onData);
+    });
+  }
+
   // SIGTERM, as an operator would; resolves with the exit code.
   async stop() {
     const child = this.#process;
@@ -75,5 +97,49 @@ export class ChatServer {
     child.kill("SIGTERM");
     const [code] = await exited;
     return code;
+  }
+}
+
+// A redis-server of the test's own, on a port below the ephemeral range
+// (where no client connection takes it first), for cluster nodes.
+export class RedisServer {
+  #process;
+  port;
+
+  static async start() {
+    const redis = new RedisServer();
+    redis.port = 20000 + Math.floor(Math.random() * 12000);
+    const child = spawn(
+      "redis-server",
+      ["--port", String(redis.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    redis.#process = child;
+    let log = "";
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${log}`)), startTimeoutMs);
+      child.stdout.setEncoding("utf8").on("data", (chunk) => {
+        log += chunk;
+        if (log.includes("Ready to accept connections")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`redis-server exited (${code}):\n${log}`));
+      });
+    });
+    return redis;
+  }
+
+  get url() {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async stop() {
+    const exited = once(this.#process, "exit");
+    this.#process.kill("SIGTERM");
+    await exited;
   }
 }
