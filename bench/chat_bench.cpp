@@ -67,6 +67,7 @@ struct Options {
     int senders = 1;
     double rate = 0;       // per sender, messages/s; 0: as fast as the window allows
     int window = 16;       // own messages in flight per sender when rate is 0
+    bool ack_all = false;  // a message is acknowledged once every client has it, not its echo
     int size = 100;        // content bytes
     double warmup = 2;     // s
     double duration = 10;  // s
@@ -161,6 +162,11 @@ struct Run {
     std::atomic<std::uint64_t> gaps{0};
     std::atomic<std::uint64_t> flood_sent{0};
     std::atomic<std::uint64_t> flood_logins{0};
+    // --ack all: how many clients have each message (by id, in a ring), and
+    // the clients, to tell a sender when all have one of its messages.
+    static constexpr std::size_t receipt_slots = 1 << 16;
+    std::unique_ptr<std::atomic<int>[]> receipts { new std::atomic<int>[receipt_slots] {} };
+    const std::vector<std::shared_ptr<class Client>>* clients = nullptr;
     // The reconnect storm (--storm).
     std::atomic<int> online{0};
     std::atomic<int> relogins{0};
@@ -325,6 +331,25 @@ class Client : public std::enable_shared_from_this<Client> {
     }
 
     asio::any_io_executor executor() { return ws_.get_executor(); }
+
+    /// --ack all: every client has a message of client `sender`.
+    void acknowledge(int sender) const {
+        const auto& all = *run_.clients;
+        if (sender >= 0 && static_cast<std::size_t>(sender) < all.size() &&
+            all[static_cast<std::size_t>(sender)]) {
+            all[static_cast<std::size_t>(sender)]->acknowledged();
+        }
+    }
+
+    /// --ack all: every client has one of this sender's messages.
+    void acknowledged() {
+        asio::post(ws_.get_executor(), [self = shared_from_this()] {
+            if (self->in_flight_ > 0) {
+                --self->in_flight_;
+            }
+            self->wake_.cancel();
+        });
+    }
 
     /// Wakes a sender waiting for acks, to see that sending is over.
     void stop_sending() {
@@ -522,6 +547,14 @@ class Client : public std::enable_shared_from_this<Client> {
             run_.delivered_in_window.fetch_add(1, std::memory_order_relaxed);
             histogram.record(static_cast<std::uint64_t>((now_ns() - sent_at) / 1000));  // µs
         }
+        if (run_.options.ack_all) {
+            auto& receipts = run_.receipts[view.id % Run::receipt_slots];
+            if (receipts.fetch_add(1) + 1 == run_.connected.load()) {
+                receipts = 0;  // every client has it: the slot is free again
+                acknowledge(sender);
+            }
+            return;
+        }
         if (sender == index_ && in_flight_ > 0) {
             --in_flight_;
             if (run_.options.rate <= 0) {
@@ -570,6 +603,14 @@ std::optional<Options> parse(int argc, char** argv) {
         ("senders", po::value(&o.senders)->default_value(o.senders), "clients that send")
         ("rate", po::value(&o.rate)->default_value(o.rate),
             "messages/s per sender; 0: as fast as the server takes them, --window in flight")
+        ("ack", po::value<std::string>()->default_value("echo")->notifier([&o](const std::string& ack) {
+            if (ack != "echo" && ack != "all") {
+                throw std::runtime_error("--ack must be echo or all");
+            }
+            o.ack_all = ack == "all";
+        }),
+            "when a sender's message leaves its window: at its own echo, or once every client "
+            "has received it (all)")
         ("window", po::value(&o.window)->default_value(o.window),
             "own messages in flight per sender when --rate is 0 (own broadcast = ack)")
         ("size", po::value(&o.size)->default_value(o.size), "content bytes per message")
@@ -703,9 +744,10 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
                   << "  \"clients\": " << o.clients << ", \"connected\": " << connected
                   << ", \"login_seconds\": " << r.login_seconds << ",\n"
                   << "  \"senders\": " << o.senders << ", \"rate\": " << o.rate
-                  << ", \"window\": " << o.window << ", \"size\": " << o.size
-                  << ", \"threads\": " << o.threads << ", \"idle\": " << (o.idle ? "true" : "false")
-                  << ",\n"
+                  << ", \"window\": " << o.window << ", \"ack\": \"" << (o.ack_all ? "all" : "echo")
+                  << "\""
+                  << ", \"size\": " << o.size << ", \"threads\": " << o.threads
+                  << ", \"idle\": " << (o.idle ? "true" : "false") << ",\n"
                   << "  \"duration_seconds\": " << r.window_seconds
                   << ", \"sent\": " << run.sent_in_window.load()
                   << ", \"expected_deliveries\": " << expected << ", \"received\": " << received
@@ -1099,6 +1141,7 @@ int main(int argc, char** argv) {
 
     asio::io_context io(o.threads);
     std::vector<std::shared_ptr<Client>> clients(static_cast<std::size_t>(o.clients));
+    run.clients = &clients;
     Report report;
     report.rss_before = o.server_pids.empty() ? -1 : servers_rss_kib(o.server_pids);
 

@@ -31,7 +31,8 @@ for path in sorted(folder.glob("*.json")):
         continue
     rows.append(
         f"| {path.stem} | {r['connected']} clients, {r['senders']} senders"
-        f"{', rate ' + str(r['rate']) if r['rate'] else ', window ' + str(r['window'])} | "
+        f"{', rate ' + str(r['rate']) if r['rate'] else ', window ' + str(r['window'])}"
+        f"{', ack all' if r.get('ack') == 'all' else ''} | "
         f"{r['login_seconds']:.2f} s | "
         f"{r['deliveries_per_second']:,.0f} | {r['lost']} | "
         f"{lat['p50'] / 1000:.1f} / {lat['p99'] / 1000:.1f} / {lat['max'] / 1000:.1f} | "
