@@ -75,11 +75,11 @@ void join_list_fields(Request& request) {
 }
 
 Router::Router(const StaticFiles& files, const metrics::Metrics& metrics, const Config& config,
-               const std::atomic<bool>& accepting, const hub::Hub& hub)
+               const std::atomic<bool>& accepting, std::function<bool()> room_reachable)
     : files_(files),
       metrics_(metrics),
       accepting_(accepting),
-      hub_(hub),
+      room_reachable_(std::move(room_reachable)),
       client_config_(client_config_json(config)) {}
 
 bool Router::is_chat_upgrade(const Request& request) {
@@ -102,7 +102,7 @@ http::message_generator Router::respond(const Request& request) const {
         if (!accepting_.load(std::memory_order_relaxed)) {
             return plain(request, http::status::service_unavailable, "shutting down\n", true);
         }
-        return hub_.available()
+        return !room_reachable_ || room_reachable_()
                    ? plain(request, http::status::ok, "ok\n", true)
                    : plain(request, http::status::service_unavailable, "room unavailable\n", true);
     }

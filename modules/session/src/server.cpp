@@ -46,7 +46,7 @@ SharedState::SharedState(Config configuration, metrics::Metrics& server_metrics,
                          .welcome_list_limit = config.welcome_list_limit},
           cluster),
       files(config.www_root, config.www_assets),
-      router(files, metrics, config, accepting, hub),
+      router(files, metrics, config, accepting, [this] { return hub.available(); }),
       limits(config.max_connections, config.max_connections_per_address) {}
 
 void SharedState::session_ended() {

@@ -2,13 +2,13 @@
 // The plain-HTTP side of the contract: which request gets which answer.
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <string_view>
 
 #include <boost/beast/http/message_generator.hpp>
 #include <boost/beast/http/string_body.hpp>
 
-#include "chat/hub/hub.hpp"
 #include "chat/metrics/metrics.hpp"
 #include "chat/session/config.hpp"
 #include "chat/session/static_files.hpp"
@@ -33,9 +33,10 @@ void join_list_fields(Request& request);
 /// the session's business. A HEAD answer is its GET answer without the body.
 class Router {
   public:
-    /// `accepting` and `hub` are asked by /healthz.
+    /// /healthz asks `accepting`, and `room_reachable` when given (a cluster
+    /// node: whether Redis can be reached).
     Router(const StaticFiles& files, const metrics::Metrics& metrics, const Config& config,
-           const std::atomic<bool>& accepting, const hub::Hub& hub);
+           const std::atomic<bool>& accepting, std::function<bool()> room_reachable = {});
 
     http::message_generator respond(const Request& request) const;
 
@@ -51,7 +52,7 @@ class Router {
     const StaticFiles& files_;
     const metrics::Metrics& metrics_;
     const std::atomic<bool>& accepting_;
-    const hub::Hub& hub_;
+    const std::function<bool()> room_reachable_;
     const std::string client_config_;  // the body of /config
 };
 
