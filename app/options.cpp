@@ -217,7 +217,7 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
             integer_option<std::size_t>(vm, "presence-batch-above", 0, 100'000'000);
         server.presence_interval = seconds_option(vm, "presence-interval", false);
         check(server.presence_interval.count() >= 1 && server.presence_interval.count() <= 60'000,
-              "presence-interval", server.presence_interval.count() / 1000.0,
+              "presence-interval", vm["presence-interval"].as<double>(),
               "must be between 0.001 and 60 seconds");
         server.welcome_list_limit =
             integer_option<std::size_t>(vm, "welcome-list-limit", 1, 100'000'000);
@@ -239,7 +239,7 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
                   "must be 1 to 64 letters, digits, '-', '_', '.' or ':'");
             cluster.node_timeout = seconds_option(vm, "node-timeout", false);
             check(cluster.node_timeout >= std::chrono::milliseconds(300), "node-timeout",
-                  cluster.node_timeout.count() / 1000.0, "must be at least 0.3 seconds");
+                  vm["node-timeout"].as<double>(), "must be at least 0.3 seconds");
             cluster.keep = options.history.keep;
             cluster.newest = std::max(server.history_on_join, server.resume_limit);
             options.cluster = std::move(cluster);

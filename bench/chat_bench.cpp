@@ -693,6 +693,8 @@ struct Report {
 void print_storm(const Run& run, const Report& r) {
     const auto& o = run.options;
     const double clients = o.clients;
+    const auto frames = static_cast<double>(run.storm_frames.load());
+    const auto bytes = static_cast<double>(run.storm_bytes.load());
     std::cout << std::fixed << std::setprecision(3);
     if (o.json) {
         std::cout << "{\n  \"clients\": " << o.clients << ", \"storm\": true"
@@ -700,15 +702,15 @@ void print_storm(const Run& run, const Report& r) {
                   << ", \"back\": " << run.relogins.load()
                   << ",\n  \"storm_back_seconds\": " << r.storm_back_seconds
                   << ", \"storm_settled_seconds\": " << r.storm_settled_seconds
-                  << ",\n  \"frames_per_client\": " << run.storm_frames.load() / clients
-                  << ", \"bytes_per_client\": " << run.storm_bytes.load() / clients << "\n}\n";
+                  << ",\n  \"frames_per_client\": " << frames / clients
+                  << ", \"bytes_per_client\": " << bytes / clients << "\n}\n";
         return;
     }
     std::cout << "clients        " << o.clients << " logged in in " << r.login_seconds << " s\n"
               << "after restart  " << run.relogins.load() << " back in " << r.storm_back_seconds
               << " s, presence traffic over after " << r.storm_settled_seconds << " s\n"
-              << "per client     " << run.storm_frames.load() / clients << " frames, "
-              << run.storm_bytes.load() / clients << " bytes received during the storm\n";
+              << "per client     " << frames / clients << " frames, " << bytes / clients
+              << " bytes received during the storm\n";
 }
 
 void print(const Run& run, const Report& r, std::uint64_t expected, int connected) {
@@ -985,7 +987,7 @@ awaitable<void> storm_client(Run& run, int index) {
     bool was_online = false;
     for (int attempt = 0; !run.closing.load();) {
         websocket::stream<beast::tcp_stream> ws(executor);
-        ws.read_message_max(64 * 1024 * 1024);
+        ws.read_message_max(std::size_t{64} * 1024 * 1024);
         auto& tcp_layer = beast::get_lowest_layer(ws);
         tcp_layer.expires_after(30s);
         tcp::resolver resolver(executor);

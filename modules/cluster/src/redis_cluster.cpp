@@ -77,7 +77,8 @@ hub::Frame message_frame(const redisReply& entry) {
 
 }  // namespace
 
-RedisCluster::RedisCluster(asio::any_io_executor executor, Config config, metrics::Metrics& metrics)
+RedisCluster::RedisCluster(const asio::any_io_executor& executor, Config config,
+                           metrics::Metrics& metrics)
     : strand_(asio::make_strand(executor)),
       config_(std::move(config)),
       metrics_(metrics),

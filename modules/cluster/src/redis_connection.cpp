@@ -190,7 +190,7 @@ awaitable<void> RedisConnection::write_loop(std::uint64_t generation) {
 }
 
 awaitable<void> RedisConnection::read_loop(std::uint64_t generation) {
-    std::array<char, 16 * 1024> buffer{};
+    std::array<char, std::size_t{16} * 1024> buffer{};
     for (;;) {
         auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer), use_nothrow);
         if (generation != generation_) {

@@ -46,7 +46,7 @@ struct Config {
 /// Everything runs on one strand of the executor given.
 class RedisCluster final : public hub::Cluster, public hub::History {
   public:
-    RedisCluster(asio::any_io_executor executor, Config config, metrics::Metrics& metrics);
+    RedisCluster(const asio::any_io_executor& executor, Config config, metrics::Metrics& metrics);
     ~RedisCluster() override;
 
     // hub::Cluster
