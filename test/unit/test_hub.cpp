@@ -75,8 +75,8 @@ struct FakeCluster final : hub::Cluster {
     void claim(hub::PeerId peer, const std::string& name, const std::string& joined) override {
         claims.push_back({peer, name, joined});
     }
-    void publish(hub::PeerId peer, const std::string& name, const std::string& content) override {
-        published.push_back({peer, name, content});
+    void publish(hub::PeerId peer, const std::string& name, std::string content) override {
+        published.push_back({peer, name, std::move(content)});
     }
     void leave(hub::PeerId peer, const std::string& name) override {
         leaves.push_back({peer, name, {}});

@@ -430,25 +430,28 @@ void RedisCluster::claim(hub::PeerId peer, const std::string& name, const std::s
     });
 }
 
-void RedisCluster::publish(hub::PeerId peer, const std::string& name, const std::string& content) {
-    asio::post(strand_, [this, peer, name, content] {
+void RedisCluster::publish(hub::PeerId peer, const std::string& name, std::string content) {
+    // The content is moved, not copied, all the way to the command's encoding.
+    asio::post(strand_, [this, peer, name, content = std::move(content)]() mutable {
         if (!up_) {
             refuse(peer, false, unavailable_message);
             return;
         }
-        send_script(
-            Script::message,
-            {config_.key_prefix, epoch_, std::to_string(config_.events_kept), config_.node_id,
-             std::to_string(peer), name, content, std::to_string(config_.keep)},
-            [this, peer](error_code ec, std::string_view outcome) {
-                if (outcome == "ok") {
-                    return;
-                }
-                refuse(peer, false, unavailable_message);
-                if (!ec) {
-                    room_moved(outcome);
-                }
-            });
+        std::vector<std::string> args{
+            config_.key_prefix,   epoch_, std::to_string(config_.events_kept), config_.node_id,
+            std::to_string(peer), name};
+        args.push_back(std::move(content));
+        args.push_back(std::to_string(config_.keep));
+        send_script(Script::message, std::move(args),
+                    [this, peer](error_code ec, std::string_view outcome) {
+                        if (outcome == "ok") {
+                            return;
+                        }
+                        refuse(peer, false, unavailable_message);
+                        if (!ec) {
+                            room_moved(outcome);
+                        }
+                    });
     });
 }
 

@@ -53,15 +53,11 @@ Hub::Hub(asio::any_io_executor executor, metrics::Metrics& metrics, FrameClock& 
       commands_(executor_, limits.capacity),
       presence_timer_(executor_),
       writers_idle_(std::make_shared<asio::steady_timer>(executor_)),
-      ring_(std::max(limits.history_on_join, limits.resume_limit)) {
+      ring_(ring_capacity()) {
     // Where the count goes on, and the newest messages for joins and resumes.
-    auto start = history_.start(std::max(limits.history_on_join, limits.resume_limit));
+    auto start = history_.start(ring_capacity());
     epoch_ = std::move(start.epoch);
-    last_message_id_ = start.last_id;
-    auto id = last_message_id_ - start.newest.size();
-    for (auto& message : start.newest) {
-        ring_.push(++id, std::move(message));
-    }
+    restart_ring(start.last_id, start.newest);
     writers_ = std::make_shared<WakeQueue>(
         limits.writers_awake, [executor = executor_, idle = std::weak_ptr(writers_idle_)] {
             asio::post(executor, [idle] {
@@ -282,12 +278,7 @@ void Hub::handle(Reachability& command) {
 
 void Hub::adopt(RoomState& state) {
     epoch_ = std::move(state.epoch);
-    last_message_id_ = state.last_id;
-    ring_ = MessageRing(std::max(limits_.history_on_join, limits_.resume_limit));
-    auto id = last_message_id_ - state.newest.size();
-    for (auto& message : state.newest) {
-        ring_.push(++id, std::move(message));
-    }
+    restart_ring(state.last_id, state.newest);
     room_.clear();
     recent_.clear();
     presence_.clear();
@@ -298,6 +289,15 @@ void Hub::adopt(RoomState& state) {
         enter_room(std::move(user.name), std::move(user.joined), user.local);
     }
     clock_.advance(state.stamp);
+}
+
+void Hub::restart_ring(std::uint64_t last_id, std::vector<Frame>& newest) {
+    last_message_id_ = last_id;
+    ring_ = MessageRing(ring_capacity());
+    auto id = last_id - newest.size();
+    for (auto& message : newest) {
+        ring_.push(++id, std::move(message));
+    }
 }
 
 void Hub::restart_clients(const char* why) {
@@ -346,7 +346,7 @@ void Hub::post_message(Member& member, std::string content) {
         return;
     }
     if (cluster_ != nullptr) {
-        cluster_->publish(member.peer->id(), member.name, content);
+        cluster_->publish(member.peer->id(), member.name, std::move(content));
         return;
     }
     Event message{Event::Kind::message, member.name, std::move(content),

@@ -52,7 +52,7 @@ class RedisCluster final : public hub::Cluster, public hub::History {
     // hub::Cluster
     void attach(hub::Hub& hub) override;
     void claim(hub::PeerId peer, const std::string& name, const std::string& joined) override;
-    void publish(hub::PeerId peer, const std::string& name, const std::string& content) override;
+    void publish(hub::PeerId peer, const std::string& name, std::string content) override;
     void leave(hub::PeerId peer, const std::string& name) override;
     awaitable<void> detach() override;
 

@@ -30,7 +30,7 @@ class Cluster {
     /// `name` asks to join from connection `peer`, at `joined` (RFC 3339).
     virtual void claim(PeerId peer, const std::string& name, const std::string& joined) = 0;
     /// The user `name` of connection `peer` says `content`.
-    virtual void publish(PeerId peer, const std::string& name, const std::string& content) = 0;
+    virtual void publish(PeerId peer, const std::string& name, std::string content) = 0;
     /// The user `name` of connection `peer` (logged in, or whose claim may
     /// have been taken) left. Never lost: kept until the sequencer has it.
     virtual void leave(PeerId peer, const std::string& name) = 0;

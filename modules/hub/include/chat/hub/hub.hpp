@@ -2,6 +2,7 @@
 // The hub: an actor coroutine that alone owns the connections, the users online
 // and the order of messages.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -146,6 +147,13 @@ class Hub {
     /// connection with 1012, so that its clients log in again.
     void restart_clients(const char* why);
     void adopt(RoomState& state);
+    /// The count goes on after `last_id`; `newest` (oldest first, ending with
+    /// it) are the messages a join or a resume is answered from.
+    void restart_ring(std::uint64_t last_id, std::vector<Frame>& newest);
+    /// Messages the ring holds: enough for a join and for a resume.
+    std::size_t ring_capacity() const noexcept {
+        return std::max(limits_.history_on_join, limits_.resume_limit);
+    }
     void enter_room(std::string name, std::string joined, PeerId local);
     /// Rule 16: whether joins and leaves are gathered now.
     bool batching() const noexcept { return room_.size() > limits_.presence_batch_above; }
