@@ -1,7 +1,7 @@
 # The load balancer for compose.yaml, from Debian's package.
 FROM debian:bookworm
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends haproxy \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends haproxy socat \
  && rm -rf /var/lib/apt/lists/*
 COPY deploy/haproxy.cfg /etc/haproxy/haproxy.cfg
 EXPOSE 9000
