@@ -1,9 +1,70 @@
 #!/usr/bin/env python3
-"""Turns a bench/run results folder into a Markdown table (stdout)."""
+"""Turns a bench/run results folder into a Markdown table (stdout).
+
+summarize.py FOLDER             one run
+summarize.py --compare REV DIR  bench/compare's rounds (DIR/before-N, DIR/after-N):
+                                the median of each figure, before and after
+"""
 import json
 import pathlib
 import re
+import statistics
 import sys
+
+# What --compare sets side by side: (label, how to read it from a result).
+COMPARED = [
+    ("deliveries/s", lambda r: r["deliveries_per_second"], "{:,.0f}"),
+    ("server µs/delivery", lambda r: r["server_cpu_us_per_delivery"], "{:.3f}"),
+    ("latency p50 ms", lambda r: r["latency_us"]["p50"] / 1000, "{:.1f}"),
+    ("latency p99 ms", lambda r: r["latency_us"]["p99"] / 1000, "{:.1f}"),
+    ("lost", lambda r: r["lost"], "{:.0f}"),
+    ("logins s", lambda r: r["login_seconds"], "{:.2f}"),
+    ("RSS B/connection", lambda r: r["server_rss_bytes_per_connection"], "{:,.0f}"),
+]
+
+
+def compare(rev, folder):
+    """Medians over the rounds of every figure each scenario has, before and after."""
+    figures = {}  # (scenario, label) -> {"before": [...], "after": [...]}
+    rounds = 0
+    for side in ("before", "after"):
+        for run in sorted(folder.glob(f"{side}-*")):
+            rounds = max(rounds, int(run.name.split("-")[1]))
+            for path in sorted(run.glob("*.json")):
+                if path.stem == "callgrind":
+                    continue
+                try:
+                    r = json.loads(path.read_text())
+                except ValueError:
+                    continue  # that round failed: its progress file says why
+                for label, read, _ in COMPARED:
+                    if r.get("idle") and label != "RSS B/connection" and label != "logins s":
+                        continue
+                    try:
+                        value = read(r)
+                    except (KeyError, TypeError):
+                        continue
+                    if value is None or value < 0:
+                        continue  # not measured in this scenario
+                    figures.setdefault((path.stem, label), {"before": [], "after": []})[side].append(value)
+    formats = {label: fmt for label, _, fmt in COMPARED}
+    print(f"Medians of {rounds} rounds, {rev} (before) and this tree (after), run alternately.\n")
+    print("| scenario | figure | before | after | after/before | rounds |")
+    print("|---|---|---|---|---|---|")
+    for (scenario, label), sides in figures.items():
+        if not sides["before"] or not sides["after"]:
+            continue
+        before = statistics.median(sides["before"])
+        after = statistics.median(sides["after"])
+        ratio = f"{after / before:.3f}" if before else ""
+        fmt = formats[label]
+        print(f"| {scenario} | {label} | {fmt.format(before)} | {fmt.format(after)} | {ratio} | "
+              f"{len(sides['before'])}/{len(sides['after'])} |")
+
+
+if sys.argv[1] == "--compare":
+    compare(sys.argv[2], pathlib.Path(sys.argv[3]))
+    sys.exit(0)
 
 folder = pathlib.Path(sys.argv[1])
 rows = []
