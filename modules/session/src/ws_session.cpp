@@ -1,5 +1,8 @@
 #include "ws_session.hpp"
 
+#include <algorithm>
+#include <array>
+
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 
@@ -261,18 +264,32 @@ awaitable<void> WsSession::write_loop() {
     frames().end_turn();
 }
 
-awaitable<error_code> WsSession::write_frames(std::span<const hub::Frame> batch) {
-    // Each frame as its header and the shared payload: gathered, not copied.
-    std::vector<FrameHeader> headers;
-    std::vector<asio::const_buffer> buffers;
-    headers.reserve(batch.size());
-    buffers.reserve(2 * batch.size());
-    for (const auto& frame : batch) {
-        const auto& header = headers.emplace_back(frame->size());
-        buffers.emplace_back(header.bytes.data(), header.size);
-        buffers.emplace_back(frame->data(), frame->size());
+bool WsSession::write_now(std::span<const hub::Frame> batch) {
+    // Each frame as its header and the shared payload: gathered, not copied,
+    // from arrays on the stack (nothing allocated per batch). Asio gives a
+    // system call at most 64 buffers, so chunks of 32 frames cost no call
+    // more; what the socket does not take is copied, so nothing here needs
+    // to outlive the call.
+    constexpr std::size_t chunk = 32;
+    std::array<FrameHeader, chunk> headers;
+    std::array<asio::const_buffer, 2 * chunk> buffers;
+    bool all_left = true;
+    while (!batch.empty()) {
+        const auto count = std::min(chunk, batch.size());
+        for (std::size_t i = 0; i < count; ++i) {
+            const auto& frame = *batch[i];
+            headers[i] = FrameHeader(frame.size());
+            buffers[2 * i] = asio::const_buffer(headers[i].bytes.data(), headers[i].size);
+            buffers[2 * i + 1] = asio::const_buffer(frame.data(), frame.size());
+        }
+        all_left = ws_.next_layer().write_now(std::span(buffers.data(), 2 * count)) && all_left;
+        batch = batch.subspan(count);
     }
-    if (ws_.next_layer().write_now(buffers)) {
+    return all_left;
+}
+
+awaitable<error_code> WsSession::write_frames(std::span<const hub::Frame> batch) {
+    if (write_now(batch)) {
         co_return error_code{};
     }
     // The socket is full (the peer reads slowly) or Beast is writing: the

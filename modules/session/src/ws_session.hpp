@@ -47,6 +47,8 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     awaitable<void> write_loop();
     /// Writes the batch's frames, as few system calls as the socket allows; the error, if any.
     awaitable<error_code> write_frames(std::span<const hub::Frame> batch);
+    /// What of it the socket takes now (the rest waits, copied); true if all left.
+    bool write_now(std::span<const hub::Frame> batch);
     /// Tells the hub, once; false if the hub has stopped taking commands.
     awaitable<bool> unregister(std::optional<proto::CloseCode> code);
     /// Queues an error or heartbeat frame for this client; false if its queue is full.

@@ -12,6 +12,7 @@ struct FrameHeader {
     std::array<std::uint8_t, 10> bytes{};
     std::size_t size = 0;
 
+    FrameHeader() noexcept = default;  // none yet: a place to assign one to
     explicit FrameHeader(std::uint64_t payload_size) noexcept {
         bytes[0] = 0x82;  // FIN, opcode 2 (binary)
         if (payload_size < 126) {
