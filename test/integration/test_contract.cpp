@@ -60,6 +60,32 @@ BOOST_AUTO_TEST_CASE(a_message_of_64_KiB_is_allowed_one_byte_more_closes_with_10
     });
 }
 
+BOOST_AUTO_TEST_CASE(a_message_in_several_frames_is_one_message) {
+    // RFC 6455 fragmentation: the server reads a message's first bytes in a
+    // small buffer of its own and the rest after them; both sizes of message,
+    // and a frame split at each place, arrive whole and in order.
+    with_server([](TestServer& server) -> awaitable<void> {
+        auto ann = co_await connected(server);
+        co_await ann.login("ann");
+        const std::vector<std::string> contents = {"short", std::string(3000, 'z')};
+        for (const auto& content : contents) {
+            const auto frame = make_request("message", {}, content).SerializeAsString();
+            auto& stream = ann.stream();
+            stream.binary(true);
+            const std::size_t first = 3;  // a first fragment of a few bytes
+            const std::size_t second = frame.size() / 2;
+            co_await stream.async_write_some(false, asio::buffer(frame.data(), first),
+                                             asio::use_awaitable);
+            co_await stream.async_write_some(
+                false, asio::buffer(frame.data() + first, second - first), asio::use_awaitable);
+            co_await stream.async_write_some(
+                true, asio::buffer(frame.data() + second, frame.size() - second),
+                asio::use_awaitable);
+            BOOST_TEST((co_await ann.expect("message")).content() == content);
+        }
+    });
+}
+
 BOOST_AUTO_TEST_CASE(rule_1_before_login_only_login_heartbeat_and_logout) {
     with_server([](TestServer& server) -> awaitable<void> {
         auto client = co_await connected(server);

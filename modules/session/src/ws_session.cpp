@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <array>
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 
 #include "chat/chat.pb.h"
@@ -15,7 +15,6 @@ namespace chat::session {
 
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
-using namespace asio::experimental::awaitable_operators;
 
 namespace {
 FrameHandler::Limits limits_of(const Config& config) {
@@ -39,9 +38,11 @@ WsSession::WsSession(std::shared_ptr<SharedState> state, beast::tcp_stream strea
       strand_(stream.get_executor()),
       ws_(std::move(stream)),
       close_deadline_(strand_),
+      writer_end_(strand_),
       handler_(id, limits_of(state_->config)),
       address_ticket_(std::move(address_ticket)),
       chat_ticket_(std::move(chat_ticket)) {
+    writer_end_.expires_at(asio::steady_timer::time_point::max());  // only cancel() ends a wait
     state_->session_started();
 }
 
@@ -102,15 +103,34 @@ awaitable<void> WsSession::run(Request upgrade) {
     if (!co_await state_->hub.send(std::move(join))) {
         close(proto::CloseCode::going_away);  // shutting down
     }
+    // The writer is a thread of its own beside the reader, on the same strand.
+    // (`read_loop() && write_loop()` would do the same with an operator's
+    // frame, a parallel group and two spawned threads per connection.)
+    asio::co_spawn(strand_, write_loop(),
+                   [self](std::exception_ptr failure) { self->writer_ended(std::move(failure)); });
     // Whatever ends the connection (an error, an exception in either loop or
     // after them), the session unregisters and gives its places back: a
     // connection the hub still counted would keep its name taken.
     std::exception_ptr failure;
     try {
-        co_await (read_loop() && write_loop());
-        inject_fault(FaultPoint::session_end);
+        co_await read_loop();
     } catch (...) {
         failure = std::current_exception();
+        frames().close(std::nullopt);  // the writer stops at once
+        abort();
+    }
+    if (writer_running_) {
+        co_await writer_end_.async_wait(use_nothrow);  // cancelled when it ends
+    }
+    if (!failure) {
+        failure = writer_failure_;
+    }
+    if (!failure) {
+        try {
+            inject_fault(FaultPoint::session_end);
+        } catch (...) {
+            failure = std::current_exception();
+        }
     }
     if (failure) {
         CHAT_LOG_CONN(error, id()) << "chat connection failed: " << logging::describe(failure);
@@ -127,6 +147,15 @@ awaitable<void> WsSession::run(Request upgrade) {
     CHAT_LOG_CONN(info, id()) << "chat connection closed";
 }
 
+void WsSession::writer_ended(std::exception_ptr failure) {
+    writer_running_ = false;
+    writer_end_.cancel();
+    if (failure) {
+        writer_failure_ = std::move(failure);
+        abort();  // the reader stops too, and run() reports it
+    }
+}
+
 void WsSession::inject_fault(FaultPoint point) const {
     if (state_->config.inject_fault) {
         state_->config.inject_fault(point, id());
@@ -140,10 +169,21 @@ void WsSession::close(proto::CloseCode code) {
 
 awaitable<void> WsSession::read_loop() {
     auto& metrics = state_->metrics;
-    beast::flat_buffer buffer;
+    // Waiting for a frame, the reader holds no buffer of its own: Beast's
+    // holds what arrives. A message that fits in `head` (most do) is read
+    // there in one go; a longer one goes on in `rest`, freed after it.
+    std::array<char, 256> head{};
+    beast::flat_buffer rest;
     std::optional<proto::CloseCode> close_code;
     for (;;) {
-        auto [ec, size] = co_await ws_.async_read(buffer, use_nothrow);
+        auto [ec, size] = co_await ws_.async_read_some(asio::buffer(head), use_nothrow);
+        std::string_view frame(head.data(), size);
+        if (!ec && !ws_.is_message_done()) {
+            rest.commit(asio::buffer_copy(rest.prepare(size), asio::buffer(head.data(), size)));
+            auto [rest_ec, rest_size] = co_await ws_.async_read(rest, use_nothrow);
+            ec = rest_ec;
+            frame = {static_cast<const char*>(rest.data().data()), rest.size()};
+        }
         if (ec) {
             if (ec == beast::error::timeout) {
                 CHAT_LOG_CONN(info, id()) << "dropped: idle timeout";
@@ -165,12 +205,9 @@ awaitable<void> WsSession::read_loop() {
             close_code = proto::CloseCode::unsupported_data;
             break;
         }
-        const std::string_view frame(static_cast<const char*>(buffer.data().data()), size);
         auto action = handler_.handle(frame, RateLimiter::Clock::now());
-        buffer.consume(buffer.size());
-        if (buffer.capacity() > std::size_t{16} * 1024) {
-            buffer.shrink_to_fit();  // one large frame must not pin its buffer
-        }
+        rest.clear();
+        rest.shrink_to_fit();
 
         if (auto* forward = std::get_if<Forward>(&action)) {
             if (!co_await state_->hub.send(std::move(forward->command))) {

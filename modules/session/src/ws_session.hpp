@@ -1,6 +1,7 @@
 #pragma once
 // One chat connection: a reader and a writer coroutine on the connection's strand.
 
+#include <exception>
 #include <memory>
 #include <optional>
 #include <span>
@@ -53,6 +54,8 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     awaitable<bool> unregister(std::optional<proto::CloseCode> code);
     /// Queues an error or heartbeat frame for this client; false if its queue is full.
     bool answer(const Answer& answer);
+    /// The writer's thread has ended, with the exception that ended it, if any (on the strand).
+    void writer_ended(std::exception_ptr failure);
     void arm_close_deadline();  // on the strand
     void abort();               // on the strand: drop the TCP connection
     void inject_fault(FaultPoint point) const;
@@ -61,13 +64,16 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     const asio::any_io_executor strand_;
     boost::beast::websocket::stream<SharedWriteStream<boost::beast::tcp_stream>> ws_;
     asio::steady_timer close_deadline_;
+    asio::steady_timer writer_end_;  // run() waits on it for the writer's end
     FrameHandler handler_;
     ConnectionLimits::Ticket address_ticket_;
     ConnectionLimits::Ticket chat_ticket_;
     bool deadline_armed_ = false;  // these three on the strand
     bool ended_ = false;
     bool unregistered_ = false;
-    bool ping_flood_ = false;  // closed for flooding with pings (on the strand)
+    bool ping_flood_ = false;            // closed for flooding with pings (on the strand)
+    bool writer_running_ = true;         // on the strand
+    std::exception_ptr writer_failure_;  // on the strand
 };
 
 }  // namespace chat::session

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -11,7 +12,8 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/experimental/basic_concurrent_channel.hpp>
+#include <boost/asio/experimental/channel_traits.hpp>
 
 #include "chat/hub/commands.hpp"
 #include "chat/hub/frame_clock.hpp"
@@ -22,6 +24,21 @@ namespace chat::hub {
 
 /// A serialized ChatRequest, shared by every recipient: serialised once, never copied.
 using Frame = std::shared_ptr<const std::string>;
+
+/// Asio's channel traits for the doorbell's signature, with one change: the
+/// buffer beyond the first signal is a std::list, which allocates only when
+/// used (never, with one signal at most), where std::deque allocates 576
+/// bytes as it is constructed: once per connection.
+struct DoorbellTraits : asio::experimental::channel_traits<void(error_code)> {
+    template <typename... Signatures>
+    struct rebind {
+        using other = DoorbellTraits;
+    };
+    template <typename Element>
+    struct container {
+        using type = std::list<Element>;
+    };
+};
 
 /// Producers (the hub, the session's reader) push from any thread without ever
 /// waiting; one consumer (the session's writer) takes everything queued at once.
@@ -111,7 +128,9 @@ class FrameQueue {
     WakeQueue::Turn turn_;    // the writer was woken in its turn
     // Wakes the writer: one buffered signal at most. It is never cancelled, which
     // keeps clear of Asio 1.81's channel bug (docs/architecture.md, trap 2).
-    asio::experimental::concurrent_channel<void(error_code)> doorbell_;
+    asio::experimental::basic_concurrent_channel<asio::any_io_executor, DoorbellTraits,
+                                                 void(error_code)>
+        doorbell_;
 };
 
 }  // namespace chat::hub
