@@ -121,7 +121,7 @@ awaitable<void> run_http_session(std::shared_ptr<SharedState> state, beast::tcp_
             }
             stream.expires_never();
             const auto executor = stream.get_executor();
-            auto session = std::make_shared<WsSession>(state, std::move(stream), id,
+            auto session = std::make_shared<WsSession>(state, stream.release_socket(), id,
                                                        std::move(*place), std::move(*chat_ticket));
             // A coroutine of its own: this one's frame and buffer are not kept
             // for the life of the chat connection.

@@ -31,12 +31,13 @@ struct ConsumerEnd {
 };
 }  // namespace
 
-WsSession::WsSession(std::shared_ptr<SharedState> state, beast::tcp_stream stream, hub::PeerId id,
-                     ConnectionLimits::Ticket address_ticket, ConnectionLimits::Ticket chat_ticket)
-    : Peer(id, stream.get_executor(), state->config.queue_depth),
+WsSession::WsSession(std::shared_ptr<SharedState> state, asio::ip::tcp::socket socket,
+                     hub::PeerId id, ConnectionLimits::Ticket address_ticket,
+                     ConnectionLimits::Ticket chat_ticket)
+    : Peer(id, socket.get_executor(), state->config.queue_depth),
       state_(std::move(state)),
-      strand_(stream.get_executor()),
-      ws_(std::move(stream)),
+      strand_(socket.get_executor()),
+      ws_(std::move(socket)),
       close_deadline_(strand_),
       writer_end_(strand_),
       handler_(id, limits_of(state_->config)),
@@ -53,9 +54,8 @@ WsSession::~WsSession() {
 awaitable<void> WsSession::run(Request upgrade) {
     const auto self = shared_from_this();
     const auto& config = state_->config;
-    // Beast's timeouts replace the TCP stream's: handshake and close are bounded,
-    // an idle peer is pinged at half the idle timeout and dropped at the whole.
-    beast::get_lowest_layer(ws_).expires_never();
+    // Beast's timeouts bound the handshake and the close; an idle peer is
+    // pinged at half the idle timeout and dropped at the whole.
     ws_.set_option(
         websocket::stream_base::timeout{config.handshake_timeout, config.idle_timeout, true});
     ws_.set_option(websocket::stream_base::decorator(
@@ -78,7 +78,7 @@ awaitable<void> WsSession::run(Request upgrade) {
     // The writer frames its messages itself (binary, one frame each) and
     // writes without waiting whenever the socket has room (SharedWriteStream).
     error_code failed;
-    beast::get_lowest_layer(ws_).socket().non_blocking(true, failed);
+    socket().non_blocking(true, failed);
     if (failed) {
         CHAT_LOG_CONN(warning, id()) << "cannot make the socket non-blocking: " << failed.message();
         co_return;
@@ -350,10 +350,14 @@ void WsSession::arm_close_deadline() {
     });
 }
 
+asio::ip::tcp::socket& WsSession::socket() noexcept {
+    return ws_.next_layer().next_layer();
+}
+
 void WsSession::abort() {
     error_code ignored;
-    beast::get_lowest_layer(ws_).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+    socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket().close(ignored);
 }
 
 }  // namespace chat::session

@@ -6,8 +6,8 @@
 #include <optional>
 #include <span>
 
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
 #include "chat/hub/peer.hpp"
@@ -34,7 +34,10 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
   public:
     /// The tickets are the connection's places under the limits, given back
     /// when the session ends.
-    WsSession(std::shared_ptr<SharedState> state, boost::beast::tcp_stream stream, hub::PeerId id,
+    /// The socket, not Beast's tcp_stream: Beast's WebSocket timeouts bound
+    /// the connection, and a tcp_stream would add its own state (and timers)
+    /// to every connection and a layer to every read.
+    WsSession(std::shared_ptr<SharedState> state, asio::ip::tcp::socket socket, hub::PeerId id,
               ConnectionLimits::Ticket address_ticket, ConnectionLimits::Ticket chat_ticket);
     ~WsSession() override;
 
@@ -58,11 +61,12 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     void writer_ended(std::exception_ptr failure);
     void arm_close_deadline();  // on the strand
     void abort();               // on the strand: drop the TCP connection
+    asio::ip::tcp::socket& socket() noexcept;
     void inject_fault(FaultPoint point) const;
 
     std::shared_ptr<SharedState> state_;
     const asio::any_io_executor strand_;
-    boost::beast::websocket::stream<SharedWriteStream<boost::beast::tcp_stream>> ws_;
+    boost::beast::websocket::stream<SharedWriteStream<asio::ip::tcp::socket>> ws_;
     asio::steady_timer close_deadline_;
     asio::steady_timer writer_end_;  // run() waits on it for the writer's end
     FrameHandler handler_;
