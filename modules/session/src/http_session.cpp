@@ -125,7 +125,7 @@ awaitable<void> run_http_session(std::shared_ptr<SharedState> state, beast::tcp_
                                                        std::move(*place), std::move(*chat_ticket));
             // A coroutine of its own: this one's frame and buffer are not kept
             // for the life of the chat connection.
-            asio::co_spawn(executor, session->run(std::move(request)),
+            asio::co_spawn(executor, session->run(std::make_unique<Request>(std::move(request))),
                            [id](const std::exception_ptr& e) {
                                if (e) {
                                    CHAT_LOG_CONN(error, id)

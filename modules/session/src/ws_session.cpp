@@ -51,8 +51,7 @@ WsSession::~WsSession() {
     state_->session_ended();
 }
 
-awaitable<void> WsSession::run(Request upgrade) {
-    const auto self = shared_from_this();
+awaitable<bool> WsSession::open(std::unique_ptr<Request> upgrade) {
     const auto& config = state_->config;
     // Beast's timeouts bound the handshake and the close; an idle peer is
     // pinged at half the idle timeout and dropped at the whole.
@@ -81,17 +80,13 @@ awaitable<void> WsSession::run(Request upgrade) {
     socket().non_blocking(true, failed);
     if (failed) {
         CHAT_LOG_CONN(warning, id()) << "cannot make the socket non-blocking: " << failed.message();
-        co_return;
+        co_return false;
     }
-
-    {
-        // Its headers would otherwise stay in this frame for the whole connection.
-        const Request request = std::move(upgrade);
-        if (auto [ec] = co_await ws_.async_accept(request, use_nothrow); ec) {
-            CHAT_LOG_CONN(debug, id()) << "WebSocket handshake failed: " << ec.message();
-            co_return;
-        }
+    if (auto [ec] = co_await ws_.async_accept(*upgrade, use_nothrow); ec) {
+        CHAT_LOG_CONN(debug, id()) << "WebSocket handshake failed: " << ec.message();
+        co_return false;
     }
+    upgrade.reset();
     auto& metrics = state_->metrics;
     metrics.add(metrics.connections_open, 1);
     metrics.add(metrics.connections_total);
@@ -99,10 +94,21 @@ awaitable<void> WsSession::run(Request upgrade) {
 
     // Commands are built in a variable, never as a temporary inside the
     // co_await (g++ 12 destroys that twice: docs/architecture.md, trap 1).
-    hub::Command join = hub::Register{self};
+    hub::Command join = hub::Register{shared_from_this()};
     if (!co_await state_->hub.send(std::move(join))) {
         close(proto::CloseCode::going_away);  // shutting down
     }
+    co_return true;
+}
+
+awaitable<void> WsSession::run(std::unique_ptr<Request> upgrade) {
+    const auto self = shared_from_this();
+    // The handshake and the registration have a frame of their own, freed
+    // after them: what they hold is not kept for the life of the connection.
+    if (!co_await open(std::move(upgrade))) {
+        co_return;
+    }
+    auto& metrics = state_->metrics;
     // The writer is a thread of its own beside the reader, on the same strand.
     // (`read_loop() && write_loop()` would do the same with an operator's
     // frame, a parallel group and two spawned threads per connection.)

@@ -41,12 +41,16 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
               ConnectionLimits::Ticket address_ticket, ConnectionLimits::Ticket chat_ticket);
     ~WsSession() override;
 
-    /// Accepts the upgrade and runs the connection to its end.
-    awaitable<void> run(Request upgrade);
+    /// Accepts the upgrade and runs the connection to its end. The request
+    /// comes by pointer: by value, this frame would keep it for that long.
+    awaitable<void> run(std::unique_ptr<Request> upgrade);
 
     void close(proto::CloseCode code) override;
 
   private:
+    /// The handshake and the registration with the hub; false if the
+    /// connection ends there.
+    awaitable<bool> open(std::unique_ptr<Request> upgrade);
     awaitable<void> read_loop();
     awaitable<void> write_loop();
     /// Writes the batch's frames, as few system calls as the socket allows; the error, if any.
