@@ -211,32 +211,18 @@ awaitable<void> WsSession::read_loop() {
             close_code = proto::CloseCode::unsupported_data;
             break;
         }
-        auto action = handler_.handle(frame, RateLimiter::Clock::now());
+        // Decided without waiting; only a command for the hub is awaited, once
+        // the action is gone, so that this frame need not hold one for the
+        // life of the connection.
+        awaitable<bool> forwarded;
+        close_code = act(handler_.handle(frame, RateLimiter::Clock::now()), forwarded);
         rest.clear();
         rest.shrink_to_fit();
-
-        if (auto* forward = std::get_if<Forward>(&action)) {
-            if (!co_await state_->hub.send(std::move(forward->command))) {
-                close_code = proto::CloseCode::going_away;
-                break;
-            }
-        } else if (const auto* reply = std::get_if<Answer>(&action)) {
-            if (reply->type == "error") {
-                CHAT_LOG_CONN(debug, id()) << "client error: " << reply->content;
-            }
-            if (!answer(*reply)) {
-                CHAT_LOG_CONN(info, id()) << "dropped: outgoing queue full (slow consumer)";
-                metrics.dropped(metrics::DropReason::slow_consumer);
-                close_code = proto::CloseCode::policy_violation;
-                break;
-            }
-        } else {
-            const auto& disconnect = std::get<Disconnect>(action);
-            if (disconnect.reason) {
-                CHAT_LOG_CONN(info, id()) << "dropped: " << metrics::label(*disconnect.reason);
-                metrics.dropped(*disconnect.reason);
-            }
-            close_code = disconnect.code;
+        if (close_code) {
+            break;
+        }
+        if (forwarded.valid() && !co_await std::move(forwarded)) {
+            close_code = proto::CloseCode::going_away;
             break;
         }
     }
@@ -248,6 +234,31 @@ awaitable<void> WsSession::read_loop() {
     if (!co_await unregister(close_code) && close_code) {
         close(*close_code);  // the hub has stopped
     }
+}
+
+std::optional<proto::CloseCode> WsSession::act(Action action, awaitable<bool>& forwarded) {
+    auto& metrics = state_->metrics;
+    if (auto* forward = std::get_if<Forward>(&action)) {
+        forwarded = state_->hub.send(std::move(forward->command));
+        return std::nullopt;
+    }
+    if (const auto* reply = std::get_if<Answer>(&action)) {
+        if (reply->type == "error") {
+            CHAT_LOG_CONN(debug, id()) << "client error: " << reply->content;
+        }
+        if (!answer(*reply)) {
+            CHAT_LOG_CONN(info, id()) << "dropped: outgoing queue full (slow consumer)";
+            metrics.dropped(metrics::DropReason::slow_consumer);
+            return proto::CloseCode::policy_violation;
+        }
+        return std::nullopt;
+    }
+    const auto& disconnect = std::get<Disconnect>(action);
+    if (disconnect.reason) {
+        CHAT_LOG_CONN(info, id()) << "dropped: " << metrics::label(*disconnect.reason);
+        metrics.dropped(*disconnect.reason);
+    }
+    return disconnect.code;
 }
 
 awaitable<bool> WsSession::unregister(std::optional<proto::CloseCode> code) {

@@ -57,6 +57,10 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     awaitable<error_code> write_frames(std::span<const hub::Frame> batch);
     /// What of it the socket takes now (the rest waits, copied); true if all left.
     bool write_now(std::span<const hub::Frame> batch);
+    /// Does what the client's frame asks, but for a command to the hub, which
+    /// it leaves in `forwarded` for the reader to await; the code to close
+    /// with, if the connection is to end.
+    std::optional<proto::CloseCode> act(Action action, awaitable<bool>& forwarded);
     /// Tells the hub, once; false if the hub has stopped taking commands.
     awaitable<bool> unregister(std::optional<proto::CloseCode> code);
     /// Queues an error or heartbeat frame for this client; false if its queue is full.
