@@ -68,6 +68,7 @@ struct Options {
     double rate = 0;       // per sender, messages/s; 0: as fast as the window allows
     int window = 16;       // own messages in flight per sender when rate is 0
     bool ack_all = false;  // a message is acknowledged once every client has it, not its echo
+    bool aligned = false;  // with a rate: every sender sends at the same instants
     int size = 100;        // content bytes
     double warmup = 2;     // s
     double duration = 10;  // s
@@ -286,6 +287,14 @@ class Client : public std::enable_shared_from_this<Client> {
             o.rate > 0 ? std::chrono::nanoseconds(static_cast<std::int64_t>(1e9 / o.rate))
                        : std::chrono::nanoseconds(0);
         auto next = Clock::now();
+        if (o.rate > 0 && !o.aligned) {
+            // Independent users: each sender's first message comes at its own
+            // point of the first interval, so that messages arrive spread out,
+            // not all senders' at once.
+            std::mt19937_64 random(static_cast<std::uint64_t>(index_));
+            next += std::chrono::nanoseconds(
+                std::uniform_int_distribution<std::int64_t>(0, interval.count() - 1)(random));
+        }
         sender_ = true;
         std::string content;
         ChatRequest message;
@@ -611,6 +620,9 @@ std::optional<Options> parse(int argc, char** argv) {
         }),
             "when a sender's message leaves its window: at its own echo, or once every client "
             "has received it (all)")
+        ("aligned", po::bool_switch(&o.aligned),
+            "with --rate: every sender sends at the same instants (bursts of senders x clients "
+            "deliveries); by default each starts at a random point of its first interval")
         ("window", po::value(&o.window)->default_value(o.window),
             "own messages in flight per sender when --rate is 0 (own broadcast = ack)")
         ("size", po::value(&o.size)->default_value(o.size), "content bytes per message")
@@ -746,8 +758,9 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
                   << "  \"clients\": " << o.clients << ", \"connected\": " << connected
                   << ", \"login_seconds\": " << r.login_seconds << ",\n"
                   << "  \"senders\": " << o.senders << ", \"rate\": " << o.rate
-                  << ", \"window\": " << o.window << ", \"ack\": \"" << (o.ack_all ? "all" : "echo")
-                  << "\""
+                  << ", \"window\": " << o.window
+                  << ", \"aligned\": " << (o.aligned ? "true" : "false") << ", \"ack\": \""
+                  << (o.ack_all ? "all" : "echo") << "\""
                   << ", \"size\": " << o.size << ", \"threads\": " << o.threads
                   << ", \"idle\": " << (o.idle ? "true" : "false") << ",\n"
                   << "  \"duration_seconds\": " << r.window_seconds

@@ -2,7 +2,7 @@
 """Turns a bench/run results folder into a Markdown table (stdout).
 
 summarize.py FOLDER             one run
-summarize.py --compare REV DIR  bench/compare's rounds (DIR/before-N, DIR/after-N):
+summarize.py --compare REV DIR  bench/compare-with's rounds (DIR/before-N, DIR/after-N):
                                 the median of each figure, before and after
 """
 import json
@@ -93,7 +93,8 @@ for path in sorted(folder.glob("*.json")):
     rows.append(
         f"| {path.stem} | {r['connected']} clients, {r['senders']} senders"
         f"{', rate ' + str(r['rate']) if r['rate'] else ', window ' + str(r['window'])}"
-        f"{', ack all' if r.get('ack') == 'all' else ''} | "
+        f"{', ack all' if r.get('ack') == 'all' else ''}"
+        f"{', aligned' if r.get('aligned') else ''} | "
         f"{r['login_seconds']:.2f} s | "
         f"{r['deliveries_per_second']:,.0f} | {r['lost']} | "
         f"{lat['p50'] / 1000:.1f} / {lat['p99'] / 1000:.1f} / {lat['max'] / 1000:.1f} | "
