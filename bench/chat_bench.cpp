@@ -424,14 +424,19 @@ class Client : public std::enable_shared_from_this<Client> {
                 }
                 continue;
             }
-            // Need more: keep only the unparsed tail, then read after it.
-            in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(begin_));
+            // Need more: the unparsed tail goes to the front, and the read
+            // goes after it, into room the buffer has (not zero-filled again
+            // for each read: that cost more than the read itself).
+            std::copy(in_.begin() + static_cast<std::ptrdiff_t>(begin_),
+                      in_.begin() + static_cast<std::ptrdiff_t>(end_), in_.begin());
+            end_ -= begin_;
             begin_ = 0;
-            const auto old_size = in_.size();
-            in_.resize(old_size + std::size_t{64} * 1024);
+            if (in_.size() - end_ < std::size_t{4} * 1024) {
+                in_.resize(std::max(std::size_t{64} * 1024, 2 * in_.size()));
+            }
             auto [ec, n] = co_await socket.async_read_some(
-                asio::buffer(in_.data() + old_size, in_.size() - old_size), use_nothrow);
-            in_.resize(old_size + n);
+                asio::buffer(in_.data() + end_, in_.size() - end_), use_nothrow);
+            end_ += n;
             if (ec) {
                 close_code_ = 1006;
                 co_return std::nullopt;
@@ -493,7 +498,7 @@ class Client : public std::enable_shared_from_this<Client> {
     };
     /// The frame at the start of in_, if it is all there; sets frame_size_.
     std::optional<Frame> parse_frame() {
-        const auto size = in_.size() - begin_;
+        const auto size = end_ - begin_;
         if (size < 2) {
             return std::nullopt;
         }
@@ -579,8 +584,9 @@ class Client : public std::enable_shared_from_this<Client> {
     std::string name_;
     int in_flight_ = 0;
     bool closed_ = false;
-    std::vector<char> in_;      // bytes read, not yet parsed
+    std::vector<char> in_;      // bytes read, not yet parsed, up to end_; then room
     std::size_t begin_ = 0;     // where the unparsed bytes of in_ start
+    std::size_t end_ = 0;       // where they end
     std::size_t consumed_ = 0;  // bytes the last message used, from begin_
     std::size_t frame_size_ = 0;
     std::string message_;  // a fragmented message being put together
