@@ -602,6 +602,40 @@ BOOST_AUTO_TEST_CASE(rule_16_a_big_room_gets_presence_frames_and_short_welcomes)
         limits);
 }
 
+BOOST_AUTO_TEST_CASE(a_welcome_lists_the_room_as_it_is_after_joins_and_leaves) {
+    // The welcome's list is kept serialised (WelcomeList): a leave must take
+    // its user out, and a small room larger than the kept list (the limit
+    // below the batching threshold) is still listed whole.
+    hub::HubLimits limits{.capacity = 1024};
+    limits.presence_batch_above = 100;
+    limits.welcome_list_limit = 2;
+    hub_test(
+        [](HubTest& h) -> awaitable<void> {
+            auto ann = co_await h.user("ann");
+            auto bob = co_await h.user("bob");
+            co_await h.leave(*bob);
+            auto cid = co_await h.connect();
+            co_await h.login(*cid, "cid");
+            const auto cid_welcome = co_await cid->expect("login");
+            BOOST_TEST(cid_welcome.user_list().size() == 2u);  // ann and cid
+            BOOST_TEST(cid_welcome.user_list().contains("ann"));
+            BOOST_TEST(!cid_welcome.user_list().contains("bob"));
+            BOOST_TEST(cid_welcome.content().empty());  // a small room: no count
+            co_await cid->expect("history");
+
+            auto dan = co_await h.connect();
+            co_await h.login(*dan, "dan");
+            const auto dan_welcome = co_await dan->expect("login");
+            // Three users, two kept: listed from the room itself.
+            BOOST_TEST(dan_welcome.user_list().size() == 3u);
+            for (const auto* name : {"ann", "cid", "dan"}) {
+                BOOST_TEST(dan_welcome.user_list().contains(name));
+            }
+            BOOST_TEST(dan_welcome.user_list().at("ann") == cid_welcome.user_list().at("ann"));
+        },
+        limits);
+}
+
 /// Wall-clock milliseconds: a sequenced clock starts a second behind them.
 std::int64_t now_ms() {
     using namespace std::chrono;

@@ -51,6 +51,7 @@ Hub::Hub(asio::any_io_executor executor, metrics::Metrics& metrics, FrameClock& 
       limits_(limits),
       cluster_(cluster),
       commands_(executor_, limits.capacity),
+      welcome_list_(limits.welcome_list_limit),
       presence_timer_(executor_),
       writers_idle_(std::make_shared<asio::steady_timer>(executor_)),
       ring_(ring_capacity()) {
@@ -170,7 +171,7 @@ void Hub::abandon() {
     presence_timer_.cancel();
     members_.clear();
     room_.clear();
-    recent_.clear();
+    welcome_list_.clear();
     presence_.clear();
     online_.clear();
     too_slow_.clear();
@@ -280,7 +281,7 @@ void Hub::adopt(RoomState& state) {
     epoch_ = std::move(state.epoch);
     restart_ring(state.last_id, state.newest);
     room_.clear();
-    recent_.clear();
+    welcome_list_.clear();
     presence_.clear();
     // The room's order of joins is not in its state: by join time, then.
     std::sort(state.users.begin(), state.users.end(),
@@ -376,12 +377,8 @@ void Hub::set_online(Member& member) {
 }
 
 void Hub::enter_room(std::string name, std::string joined, PeerId local) {
-    if (const auto old = room_.find(name); old != room_.end()) {
-        recent_.erase(old->second.recent);  // a join the room missed the leave of
-        room_.erase(old);
-    }
-    recent_.push_back(name);
-    room_.emplace(std::move(name), RoomUser{std::move(joined), local, std::prev(recent_.end())});
+    welcome_list_.join(name, joined);  // replaces the entry of a join the room missed the leave of
+    room_.insert_or_assign(std::move(name), RoomUser{std::move(joined), local});
 }
 
 void Hub::apply_join(Event& join) {
@@ -402,7 +399,6 @@ void Hub::apply_join(Event& join) {
         welcome.set_user_name(member.name);
         welcome.set_id(last_message_id_);
         welcome.set_epoch(epoch_);
-        fill_welcome_list(welcome, member.name);
         // Rule 13: right after the welcome, with nothing in between, the messages
         // the newcomer is owed: since the id it saw last if it comes back within
         // this epoch, else the newest few.
@@ -412,7 +408,7 @@ void Hub::apply_join(Event& join) {
                                   : ring_.newest(limits_.history_on_join);
         const FanOut fan_out(clock_, join.stamp);
         welcome.set_timestamp(fan_out.stamp());
-        const std::array frames{serialise(welcome), history_frame(owed, fan_out.stamp())};
+        const std::array frames{welcome_frame(welcome), history_frame(owed, fan_out.stamp())};
         deliver(member.peer, frames);
     } else if (join.local != 0 && cluster_ != nullptr) {
         // A claim whose connection is gone, or took another name meanwhile.
@@ -431,23 +427,25 @@ void Hub::apply_join(Event& join) {
     fan_out(notice, join.local, join.stamp);
 }
 
-void Hub::fill_welcome_list(ChatRequest& welcome, const std::string& newcomer) const {
-    auto& list = *welcome.mutable_user_list();
-    if (!batching()) {
+Frame Hub::welcome_frame(ChatRequest& welcome) const {
+    // The kept list: the latest to join, serialised as they joined. In a big
+    // room (rule 16) it is what the welcome lists, with the count of users
+    // online; in a small one it is the whole room if it holds it all.
+    const bool whole_room_kept = room_.size() <= welcome_list_.size();
+    if (batching()) {
+        welcome.set_content(std::to_string(room_.size()));
+    } else if (!whole_room_kept) {
+        // A small room larger than the kept list (--welcome-list-limit below
+        // --presence-batch-above): listed from the room itself.
+        auto& list = *welcome.mutable_user_list();
         for (const auto& [name, user] : room_) {
             list[name] = user.joined;
         }
-        return;
+        return serialise(welcome);
     }
-    // Rule 16: the newcomer and the latest to join, and how many are online.
-    welcome.set_content(std::to_string(room_.size()));
-    list[newcomer] = room_.at(newcomer).joined;
-    for (auto name = recent_.rbegin();
-         name != recent_.rend() &&
-         static_cast<std::size_t>(list.size()) < limits_.welcome_list_limit;
-         ++name) {
-        list.insert({*name, room_.at(*name).joined});
-    }
+    auto bytes = welcome.SerializeAsString();
+    bytes.append(welcome_list_.entries());
+    return std::make_shared<const std::string>(std::move(bytes));
 }
 
 void Hub::note_presence(const std::string& name, const std::string& joined) {
@@ -497,7 +495,7 @@ void Hub::apply_leave(const Event& leave) {
         return;
     }
     const auto member = members_.find(user->second.local);
-    recent_.erase(user->second.recent);
+    welcome_list_.leave(leave.name);
     room_.erase(user);
     if (member != members_.end() && member->second.online && member->second.name == leave.name) {
         // Rule 15: the others took this node for dead and announced its users

@@ -8,7 +8,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <list>
 #include <memory>
 #include <span>
 #include <string>
@@ -24,6 +23,7 @@
 #include "chat/hub/history.hpp"
 #include "chat/hub/peer.hpp"
 #include "chat/hub/wake_queue.hpp"
+#include "chat/hub/welcome_list.hpp"
 #include "chat/metrics/metrics.hpp"
 #include "chat/net/asio.hpp"
 
@@ -119,9 +119,8 @@ class Hub {
     };
     using Members = std::unordered_map<PeerId, Member>;
     struct RoomUser {
-        std::string joined;                       // RFC 3339 join time
-        PeerId local = 0;                         // its connection, when it is on this node
-        std::list<std::string>::iterator recent;  // its place in recent_
+        std::string joined;  // RFC 3339 join time
+        PeerId local = 0;    // its connection, when it is on this node
     };
     /// A join or leave waiting for the next presence frame (rule 16).
     struct PresenceChange {
@@ -160,7 +159,8 @@ class Hub {
     void note_presence(const std::string& name, const std::string& joined);
     /// Sends what gathered as one presence frame.
     void flush_presence();
-    void fill_welcome_list(ChatRequest& welcome, const std::string& newcomer) const;
+    /// The welcome frame: `welcome`'s own fields and its user list (rule 16).
+    Frame welcome_frame(ChatRequest& welcome) const;
     void set_online(Member& member);
     void answer_history(PeerId peer, const std::optional<std::vector<Frame>>& messages);
     /// Hands a broadcast message to the history, in order, waiting for room
@@ -196,7 +196,7 @@ class Hub {
 
     Members members_;                                 // every registered connection
     std::unordered_map<std::string, RoomUser> room_;  // users online, of every node, by name
-    std::list<std::string> recent_;                   // their names, the latest to join last
+    WelcomeList welcome_list_;                        // the latest of them to join, serialised
     std::unordered_map<std::string, PresenceChange> presence_;  // for the next presence frame
     asio::steady_timer presence_timer_;
     std::vector<std::shared_ptr<Peer>> online_;   // this node's users online, for the fan-out
