@@ -14,8 +14,8 @@ void release_if_large(std::vector<Frame>& frames) {
 }
 }  // namespace
 
-FrameQueue::FrameQueue(const asio::any_io_executor& writer, std::size_t depth)
-    : depth_(depth == 0 ? 1 : depth), doorbell_(writer, 1) {}
+FrameQueue::FrameQueue(asio::any_io_executor writer, std::size_t depth)
+    : depth_(depth == 0 ? 1 : depth), writer_(std::move(writer)) {}
 
 std::optional<FrameQueue::Push> FrameQueue::refusal(std::size_t frames) const {
     if (closed_) {
@@ -28,12 +28,45 @@ std::optional<FrameQueue::Push> FrameQueue::refusal(std::size_t frames) const {
 }
 
 FrameQueue::Push FrameQueue::pushed(std::unique_lock<std::mutex>& lock) {
-    const bool wake = std::exchange(waiting_, false);
+    asio::any_completion_handler<void()> waiter;
+    if (std::exchange(waiting_, false)) {
+        if (waiter_) {
+            waiter.swap(waiter_);  // not `=`: see doorbell()
+        } else {
+            rung_ = true;  // its wait has not begun: it ends at once
+        }
+    }
     lock.unlock();
-    if (wake) {
-        doorbell_.try_send(error_code{});
+    if (waiter) {
+        resume(std::move(waiter));
     }
     return Push::ok;
+}
+
+void FrameQueue::resume(asio::any_completion_handler<void()> waiter) const {
+    // On the writer's strand, never inline: the pusher may be the hub, on
+    // another thread, or the session's own reader.
+    // (Wrapped: any_completion_handler's own executor cannot be posted to in
+    // Asio 1.81, and the writer's is writer_.)
+    asio::post(writer_, [waiter = std::move(waiter)]() mutable { std::move(waiter)(); });
+}
+
+awaitable<void> FrameQueue::doorbell() {
+    return asio::async_initiate<decltype(asio::use_awaitable), void()>(
+        [this](auto handler) {
+            std::unique_lock lock(mutex_);
+            if (!std::exchange(rung_, false)) {
+                // Swapped in, never assigned: Asio 1.81's move assignment of
+                // an any_completion_handler recurses until the stack ends
+                // (docs/architecture.md, trap 12).
+                asio::any_completion_handler<void()> waiter(std::move(handler));
+                waiter_.swap(waiter);
+                return;
+            }
+            lock.unlock();
+            resume(std::move(handler));
+        },
+        asio::use_awaitable);
 }
 
 FrameQueue::Push FrameQueue::try_push(const Frame& frame) {
@@ -106,6 +139,7 @@ void FrameQueue::end_consumer() {
         pending_.clear();
         in_flight_ = 0;
         waiting_ = false;
+        rung_ = false;
         turn = std::move(turn_);
     }
     // Given back outside the lock: the next writer in line is woken.
@@ -150,11 +184,7 @@ awaitable<FrameQueue::Batch> FrameQueue::next_batch(std::vector<Frame>& frames) 
             waiting_ = true;
         }
         unused.reset();
-        // A push between unlocking and here left a signal in the doorbell's buffer.
-        auto [ec] = co_await doorbell_.async_receive(use_nothrow);
-        if (ec) {
-            co_return Batch{true, std::nullopt};
-        }
+        co_await doorbell();  // a push since unlocking rang it already
     }
 }
 

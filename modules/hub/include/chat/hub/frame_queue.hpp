@@ -4,7 +4,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -12,8 +11,7 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/experimental/basic_concurrent_channel.hpp>
-#include <boost/asio/experimental/channel_traits.hpp>
+#include <boost/asio/any_completion_handler.hpp>
 
 #include "chat/hub/commands.hpp"
 #include "chat/hub/frame_clock.hpp"
@@ -25,21 +23,6 @@ namespace chat::hub {
 /// A serialized ChatRequest, shared by every recipient: serialised once, never copied.
 using Frame = std::shared_ptr<const std::string>;
 
-/// Asio's channel traits for the doorbell's signature, with one change: the
-/// buffer beyond the first signal is a std::list, which allocates only when
-/// used (never, with one signal at most), where std::deque allocates 576
-/// bytes as it is constructed: once per connection.
-struct DoorbellTraits : asio::experimental::channel_traits<void(error_code)> {
-    template <typename... Signatures>
-    struct rebind {
-        using other = DoorbellTraits;
-    };
-    template <typename Element>
-    struct container {
-        using type = std::list<Element>;
-    };
-};
-
 /// Producers (the hub, the session's reader) push from any thread without ever
 /// waiting; one consumer (the session's writer) takes everything queued at once.
 /// At most `depth` frames are queued or being written: a push beyond that fails,
@@ -49,7 +32,7 @@ class FrameQueue {
     enum class Push { ok, full, closed };
 
     /// `writer` is the executor the consumer waits on (its session's strand).
-    FrameQueue(const asio::any_io_executor& writer, std::size_t depth);
+    FrameQueue(asio::any_io_executor writer, std::size_t depth);
     FrameQueue(const FrameQueue&) = delete;
     FrameQueue& operator=(const FrameQueue&) = delete;
 
@@ -116,6 +99,9 @@ class FrameQueue {
     std::optional<Push> refusal(std::size_t frames = 1) const;  // under the lock
     Push pushed(std::unique_lock<std::mutex>& lock);            // under the lock; releases it
     bool filling() const;                                       // under the lock
+    /// Until a push rings (at once if one has since the writer said it waits).
+    awaitable<void> doorbell();
+    void resume(asio::any_completion_handler<void()> waiter) const;
 
     mutable std::mutex mutex_;
     std::vector<Frame> pending_;
@@ -123,14 +109,17 @@ class FrameQueue {
     const std::size_t depth_;
     bool closed_ = false;
     std::optional<proto::CloseCode> close_code_;
-    bool waiting_ = false;    // the writer waits on the doorbell
+    bool waiting_ = false;    // the writer waits, or is about to
+    bool rung_ = false;       // a push came before the writer's wait began
     bool wake_owed_ = false;  // the hub has put the writer in line for a turn
     WakeQueue::Turn turn_;    // the writer was woken in its turn
-    // Wakes the writer: one buffered signal at most. It is never cancelled, which
-    // keeps clear of Asio 1.81's channel bug (docs/architecture.md, trap 2).
-    asio::experimental::basic_concurrent_channel<asio::any_io_executor, DoorbellTraits,
-                                                 void(error_code)>
-        doorbell_;
+    // The writer's wait, resumed through its own executor (the session's
+    // strand) by the push that ends it. Under the same lock as the frames: a
+    // wake-up costs one lock and one posted handler, where a channel added
+    // its own lock, operation and buffer (576 bytes of std::deque per
+    // connection). Never cancelled (docs/architecture.md, trap 2).
+    asio::any_completion_handler<void()> waiter_;
+    const asio::any_io_executor writer_;  // where waiter_ is resumed
 };
 
 }  // namespace chat::hub
