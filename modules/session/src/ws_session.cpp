@@ -38,7 +38,6 @@ WsSession::WsSession(std::shared_ptr<SharedState> state, asio::ip::tcp::socket s
       state_(std::move(state)),
       strand_(socket.get_executor()),
       ws_(std::move(socket)),
-      close_deadline_(strand_),
       writer_end_(strand_),
       handler_(id, limits_of(state_->config)),
       address_ticket_(std::move(address_ticket)),
@@ -144,7 +143,9 @@ awaitable<void> WsSession::run(std::unique_ptr<Request> upgrade) {
     }
     co_await unregister(std::nullopt);  // unless the reader did
     ended_ = true;                      // a close() arriving now must not arm the deadline
-    close_deadline_.cancel();
+    if (close_deadline_) {
+        close_deadline_->cancel();
+    }
     // Give the places back now, not when the last reference goes: a client
     // that saw this connection end may connect again at once.
     address_ticket_ = {};
@@ -178,7 +179,8 @@ awaitable<void> WsSession::read_loop() {
     // Waiting for a frame, the reader holds no buffer of its own: Beast's
     // holds what arrives. A message that fits in `head` (most do) is read
     // there in one go; a longer one goes on in `rest`, freed after it.
-    std::array<char, 256> head{};
+    // (Each byte here is a byte of every connection, idle or not.)
+    std::array<char, 128> head{};
     beast::flat_buffer rest;
     std::optional<proto::CloseCode> close_code;
     for (;;) {
@@ -358,8 +360,10 @@ void WsSession::arm_close_deadline() {
         return;
     }
     // Enough for a live peer to take what is queued and answer the close frame.
-    close_deadline_.expires_after(state_->config.handshake_timeout);
-    close_deadline_.async_wait([self = shared_from_this()](error_code ec) {
+    // Made only now: most connections never need it.
+    close_deadline_ = std::make_unique<asio::steady_timer>(strand_);
+    close_deadline_->expires_after(state_->config.handshake_timeout);
+    close_deadline_->async_wait([self = shared_from_this()](error_code ec) {
         if (!ec) {
             CHAT_LOG_CONN(debug, self->id()) << "close deadline passed: dropping the connection";
             self->abort();

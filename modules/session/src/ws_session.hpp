@@ -75,8 +75,8 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     std::shared_ptr<SharedState> state_;
     const asio::any_io_executor strand_;
     boost::beast::websocket::stream<SharedWriteStream<asio::ip::tcp::socket>> ws_;
-    asio::steady_timer close_deadline_;
-    asio::steady_timer writer_end_;  // run() waits on it for the writer's end
+    std::unique_ptr<asio::steady_timer> close_deadline_;  // made when a close is asked for
+    asio::steady_timer writer_end_;                       // run() waits on it for the writer's end
     FrameHandler handler_;
     ConnectionLimits::Ticket address_ticket_;
     ConnectionLimits::Ticket chat_ticket_;
