@@ -159,32 +159,40 @@ void FrameQueue::end_turn() {
     // Given back outside the lock: the next writer in line is woken.
 }
 
-awaitable<FrameQueue::Batch> FrameQueue::next_batch(std::vector<Frame>& frames) {
+void FrameQueue::back_for_more(std::vector<Frame>& frames) {
     frames.clear();
-    end_turn();  // back for more: what the turn was for has left
+    end_turn();  // what the turn was for has left
+}
+
+std::optional<FrameQueue::Batch> FrameQueue::try_take(std::vector<Frame>& frames) {
+    WakeQueue::Turn unused;  // woken in its turn with nothing to take: given back unlocked
+    const std::lock_guard lock(mutex_);
+    in_flight_ = 0;
+    // Frames the hub owes a turn for wait for it (and for more frames),
+    // unless the queue is filling or closing.
+    const bool wait_for_turn = wake_owed_ && !filling() && !closed_;
+    if (!pending_.empty() && !wait_for_turn) {
+        frames.swap(pending_);
+        in_flight_ = frames.size();
+        return Batch{closed_, close_code_};
+    }
+    if (closed_) {
+        return Batch{true, close_code_};
+    }
+    release_if_large(frames);
+    release_if_large(pending_);
+    unused = std::move(turn_);
+    waiting_ = true;
+    return std::nullopt;
+}
+
+awaitable<FrameQueue::Batch> FrameQueue::next_batch(std::vector<Frame>& frames) {
+    back_for_more(frames);
     for (;;) {
-        WakeQueue::Turn unused;  // woken in its turn with nothing to take
-        {
-            std::lock_guard lock(mutex_);
-            in_flight_ = 0;
-            // Frames the hub owes a turn for wait for it (and for more frames),
-            // unless the queue is filling or closing.
-            const bool wait_for_turn = wake_owed_ && !filling() && !closed_;
-            if (!pending_.empty() && !wait_for_turn) {
-                frames.swap(pending_);
-                in_flight_ = frames.size();
-                co_return Batch{closed_, close_code_};
-            }
-            if (closed_) {
-                co_return Batch{true, close_code_};
-            }
-            release_if_large(frames);
-            release_if_large(pending_);
-            unused = std::move(turn_);
-            waiting_ = true;
+        if (const auto batch = try_take(frames)) {
+            co_return *batch;
         }
-        unused.reset();
-        co_await doorbell();  // a push since unlocking rang it already
+        co_await doorbell();  // a push since try_take rang it already
     }
 }
 

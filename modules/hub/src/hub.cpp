@@ -406,6 +406,7 @@ void Hub::apply_join(Event& join) {
                              member.resume_id > 0 && member.resume_id <= last_message_id_;
         const auto owed = resumes ? ring_.after(member.resume_id, limits_.resume_limit)
                                   : ring_.newest(limits_.history_on_join);
+        std::string().swap(member.resume_epoch);  // used: not kept for the connection's life
         const FanOut fan_out(clock_, join.stamp);
         welcome.set_timestamp(fan_out.stamp());
         const std::array frames{welcome_frame(welcome), history_frame(owed, fan_out.stamp())};

@@ -289,7 +289,13 @@ awaitable<void> WsSession::write_loop() {
     const ConsumerEnd consumer_end{frames()};
     std::vector<hub::Frame> batch;
     for (;;) {
-        const auto next = co_await frames().next_batch(batch);
+        // FrameQueue::next_batch(), in this frame: one frame less per connection.
+        frames().back_for_more(batch);
+        auto next = frames().try_take(batch);
+        while (!next) {
+            co_await frames().doorbell();
+            next = frames().try_take(batch);
+        }
         if (!batch.empty()) {
             // Beast closing (the peer's close frame came, or the stream failed):
             // its close frame may be on the wire, and nothing may follow it.
@@ -304,11 +310,11 @@ awaitable<void> WsSession::write_loop() {
             metrics.add(metrics.frames_sent, batch.size());
             inject_fault(FaultPoint::writer);
         }
-        if (next.last) {
+        if (next->last) {
             frames().end_turn();  // the close handshake waits for the peer, not the others
-            if (next.close_code && ws_.is_open()) {
+            if (next->close_code && ws_.is_open()) {
                 const websocket::close_reason reason(
-                    static_cast<websocket::close_code>(*next.close_code));
+                    static_cast<websocket::close_code>(*next->close_code));
                 if (auto [ec] = co_await ws_.async_close(reason, use_nothrow); ec) {
                     CHAT_LOG_CONN(debug, id()) << "close handshake failed: " << ec.message();
                     abort();

@@ -90,7 +90,18 @@ class FrameQueue {
     /// towards `depth` until the next call. Only one consumer may call it.
     /// Woken in its turn, the writer holds the turn until it calls this again
     /// or end_turn(): the hub takes new commands once every turn has ended.
+    /// It is back_for_more(), then try_take() until it gives a batch, awaiting
+    /// doorbell() in between; a session's writer runs that loop in its own
+    /// frame rather than keep this one for the life of its connection.
     awaitable<Batch> next_batch(std::vector<Frame>& frames);
+    /// The frames handed out have been written: they no longer count, and the
+    /// turn (if any) ends.
+    void back_for_more(std::vector<Frame>& frames);
+    /// Everything queued, or what ends the writer; nullopt if the writer is
+    /// to await doorbell() first.
+    std::optional<Batch> try_take(std::vector<Frame>& frames);
+    /// Until a push rings (at once if one has since try_take()).
+    awaitable<void> doorbell();
     /// The writer ends its turn before it is back (its socket is full: the
     /// rest of its write waits for the peer, and the others need not).
     void end_turn();
@@ -99,8 +110,6 @@ class FrameQueue {
     std::optional<Push> refusal(std::size_t frames = 1) const;  // under the lock
     Push pushed(std::unique_lock<std::mutex>& lock);            // under the lock; releases it
     bool filling() const;                                       // under the lock
-    /// Until a push rings (at once if one has since the writer said it waits).
-    awaitable<void> doorbell();
     void resume(asio::any_completion_handler<void()> waiter) const;
 
     mutable std::mutex mutex_;
