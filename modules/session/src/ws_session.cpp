@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 
@@ -38,11 +39,9 @@ WsSession::WsSession(std::shared_ptr<SharedState> state, asio::ip::tcp::socket s
       state_(std::move(state)),
       strand_(socket.get_executor()),
       ws_(std::move(socket)),
-      writer_end_(strand_),
       handler_(id, limits_of(state_->config)),
       address_ticket_(std::move(address_ticket)),
       chat_ticket_(std::move(chat_ticket)) {
-    writer_end_.expires_at(asio::steady_timer::time_point::max());  // only cancel() ends a wait
     state_->session_started();
 }
 
@@ -125,7 +124,7 @@ awaitable<void> WsSession::run(std::unique_ptr<Request> upgrade) {
         abort();
     }
     if (writer_running_) {
-        co_await writer_end_.async_wait(use_nothrow);  // cancelled when it ends
+        co_await writer_end();
     }
     if (!failure) {
         failure = writer_failure_;
@@ -154,9 +153,24 @@ awaitable<void> WsSession::run(std::unique_ptr<Request> upgrade) {
     CHAT_LOG_CONN(info, id()) << "chat connection closed";
 }
 
+awaitable<void> WsSession::writer_end() {
+    return asio::async_initiate<decltype(asio::use_awaitable), void()>(
+        [this](auto handler) {
+            // Swapped in, never assigned (docs/architecture.md, trap 12).
+            asio::any_completion_handler<void()> waiter(std::move(handler));
+            writer_end_.swap(waiter);
+        },
+        asio::use_awaitable);
+}
+
 void WsSession::writer_ended(std::exception_ptr failure) {
     writer_running_ = false;
-    writer_end_.cancel();
+    if (writer_end_) {
+        asio::any_completion_handler<void()> waiter;
+        waiter.swap(writer_end_);
+        // run() goes on after this handler, not inside it.
+        asio::post(strand_, [waiter = std::move(waiter)]() mutable { std::move(waiter)(); });
+    }
     if (failure) {
         writer_failure_ = std::move(failure);
         abort();  // the reader stops too, and run() reports it

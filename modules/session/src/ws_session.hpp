@@ -6,6 +6,7 @@
 #include <optional>
 #include <span>
 
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/websocket/stream.hpp>
@@ -65,6 +66,8 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     awaitable<bool> unregister(std::optional<proto::CloseCode> code);
     /// Queues an error or heartbeat frame for this client; false if its queue is full.
     bool answer(const Answer& answer);
+    /// Until writer_ended() (on the strand, while the writer runs).
+    awaitable<void> writer_end();
     /// The writer's thread has ended, with the exception that ended it, if any (on the strand).
     void writer_ended(std::exception_ptr failure);
     void arm_close_deadline();  // on the strand
@@ -76,7 +79,7 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     const asio::any_io_executor strand_;
     boost::beast::websocket::stream<SharedWriteStream<asio::ip::tcp::socket>> ws_;
     std::unique_ptr<asio::steady_timer> close_deadline_;  // made when a close is asked for
-    asio::steady_timer writer_end_;                       // run() waits on it for the writer's end
+    asio::any_completion_handler<void()> writer_end_;     // run() waiting for the writer's end
     FrameHandler handler_;
     ConnectionLimits::Ticket address_ticket_;
     ConnectionLimits::Ticket chat_ticket_;
