@@ -20,6 +20,10 @@ COMPARED = [
     ("lost", lambda r: r["lost"], "{:.0f}"),
     ("logins s", lambda r: r["login_seconds"], "{:.2f}"),
     ("RSS B/connection", lambda r: r["server_rss_bytes_per_connection"], "{:,.0f}"),
+    ("storm: all back s", lambda r: r["storm_back_seconds"], "{:.2f}"),
+    ("storm: joins over s", lambda r: r["storm_settled_seconds"], "{:.2f}"),
+    ("storm: frames per client", lambda r: r["frames_per_client"], "{:,.0f}"),
+    ("storm: bytes per client", lambda r: r["bytes_per_client"], "{:,.0f}"),
 ]
 
 

@@ -37,7 +37,6 @@ WsSession::WsSession(std::shared_ptr<SharedState> state, asio::ip::tcp::socket s
                      ConnectionLimits::Ticket chat_ticket)
     : Peer(id, socket.get_executor(), state->config.queue_depth),
       state_(std::move(state)),
-      strand_(socket.get_executor()),
       ws_(std::move(socket)),
       handler_(id, limits_of(state_->config)),
       address_ticket_(std::move(address_ticket)),
@@ -110,7 +109,7 @@ awaitable<void> WsSession::run(std::unique_ptr<Request> upgrade) {
     // The writer is a thread of its own beside the reader, on the same strand.
     // (`read_loop() && write_loop()` would do the same with an operator's
     // frame, a parallel group and two spawned threads per connection.)
-    asio::co_spawn(strand_, write_loop(),
+    asio::co_spawn(strand(), write_loop(),
                    [self](std::exception_ptr failure) { self->writer_ended(std::move(failure)); });
     // Whatever ends the connection (an error, an exception in either loop or
     // after them), the session unregisters and gives its places back: a
@@ -169,7 +168,7 @@ void WsSession::writer_ended(std::exception_ptr failure) {
         asio::any_completion_handler<void()> waiter;
         waiter.swap(writer_end_);
         // run() goes on after this handler, not inside it.
-        asio::post(strand_, [waiter = std::move(waiter)]() mutable { std::move(waiter)(); });
+        asio::post(strand(), [waiter = std::move(waiter)]() mutable { std::move(waiter)(); });
     }
     if (failure) {
         writer_failure_ = std::move(failure);
@@ -185,7 +184,7 @@ void WsSession::inject_fault(FaultPoint point) const {
 
 void WsSession::close(proto::CloseCode code) {
     frames().close(code);
-    asio::post(strand_, [self = shared_from_this()] { self->arm_close_deadline(); });
+    asio::post(strand(), [self = shared_from_this()] { self->arm_close_deadline(); });
 }
 
 awaitable<void> WsSession::read_loop() {
@@ -381,7 +380,7 @@ void WsSession::arm_close_deadline() {
     }
     // Enough for a live peer to take what is queued and answer the close frame.
     // Made only now: most connections never need it.
-    close_deadline_ = std::make_unique<asio::steady_timer>(strand_);
+    close_deadline_ = std::make_unique<asio::steady_timer>(strand());
     close_deadline_->expires_after(state_->config.handshake_timeout);
     close_deadline_->async_wait([self = shared_from_this()](error_code ec) {
         if (!ec) {

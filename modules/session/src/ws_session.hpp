@@ -73,10 +73,12 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     void arm_close_deadline();  // on the strand
     void abort();               // on the strand: drop the TCP connection
     asio::ip::tcp::socket& socket() noexcept;
+    /// The connection's strand: the one its queue's writer waits on (kept
+    /// there once, not twice per connection).
+    const asio::any_io_executor& strand() const noexcept { return frames().writer_executor(); }
     void inject_fault(FaultPoint point) const;
 
     std::shared_ptr<SharedState> state_;
-    const asio::any_io_executor strand_;
     boost::beast::websocket::stream<SharedWriteStream<asio::ip::tcp::socket>> ws_;
     std::unique_ptr<asio::steady_timer> close_deadline_;  // made when a close is asked for
     asio::any_completion_handler<void()> writer_end_;     // run() waiting for the writer's end

@@ -78,6 +78,8 @@ class FrameQueue {
     void end_consumer();
     /// Frames queued or being written.
     std::size_t size() const;
+    /// The executor the consumer runs on (its session's strand).
+    const asio::any_io_executor& writer_executor() const noexcept { return writer_; }
 
     /// What the writer is to do after writing the frames it was handed.
     struct Batch {

@@ -4,6 +4,7 @@
 // after the other, never interleaved.
 
 #include <cstddef>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -46,11 +47,7 @@ class SharedWriteStream {
     using executor_type = typename NextLayer::executor_type;
 
     template <typename... Args>
-    explicit SharedWriteStream(Args&&... args)
-        : next_(std::forward<Args>(args)...), drained_(next_.get_executor()) {
-        // Never expires: cancel() wakes every waiter, and the expiry stays.
-        drained_.expires_at(asio::steady_timer::time_point::max());
-    }
+    explicit SharedWriteStream(Args&&... args) : next_(std::forward<Args>(args)...) {}
 
     executor_type get_executor() noexcept { return next_.get_executor(); }
     NextLayer& next_layer() noexcept { return next_; }
@@ -158,7 +155,10 @@ class SharedWriteStream {
                 return;
             }
             release();
-            drained_.cancel();
+            if (drained_) {
+                drained_->cancel();  // wakes every waiter; they hold nothing of it
+                drained_.reset();
+            }
         });
     }
 
@@ -173,7 +173,13 @@ class SharedWriteStream {
         }
         // The timer completes only through drain()'s cancel(); `this` outlives
         // it, since destroying the timer destroys the waits without calling them.
-        drained_.async_wait(asio::bind_executor(
+        if (!drained_) {
+            // Made for a drain that has waiters, and gone after it: an idle
+            // connection keeps no timer here.
+            drained_ = std::make_unique<asio::steady_timer>(next_.get_executor(),
+                                                            asio::steady_timer::time_point::max());
+        }
+        drained_->async_wait(asio::bind_executor(
             executor, [this, handler = std::move(handler), size](error_code) mutable {
                 std::move(handler)(result_, result_ ? 0 : size);
             }));
@@ -190,8 +196,8 @@ class SharedWriteStream {
     std::vector<char> pending_;  // waiting for the write on the wire
     std::vector<char> writing_;  // on the wire now
     bool draining_ = false;
-    error_code result_;           // the first write error: the stream is broken
-    asio::steady_timer drained_;  // waits for the drain to end
+    error_code result_;                            // the first write error: the stream is broken
+    std::unique_ptr<asio::steady_timer> drained_;  // waits for the drain to end
 };
 
 // Beast closes a WebSocket stream through these, found by ADL.
