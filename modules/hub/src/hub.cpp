@@ -327,8 +327,10 @@ void Hub::log_in(Member& member, Broadcast& login) {
         return;
     }
     member.name = std::move(login.text);
-    member.resume_id = login.id;
-    member.resume_epoch = std::move(login.epoch);
+    if (login.id > 0 && !login.epoch.empty()) {
+        member.resume =
+            std::make_unique<Member::Resume>(Member::Resume{login.id, std::move(login.epoch)});
+    }
     Event join{Event::Kind::join, member.name, rfc3339_now(), 0, 0, id};
     if (cluster_ != nullptr) {
         cluster_->claim(id, join.name, join.text);  // the join comes back sequenced
@@ -402,11 +404,10 @@ void Hub::apply_join(Event& join) {
         // Rule 13: right after the welcome, with nothing in between, the messages
         // the newcomer is owed: since the id it saw last if it comes back within
         // this epoch, else the newest few.
-        const bool resumes = !member.resume_epoch.empty() && member.resume_epoch == epoch_ &&
-                             member.resume_id > 0 && member.resume_id <= last_message_id_;
-        const auto owed = resumes ? ring_.after(member.resume_id, limits_.resume_limit)
+        const auto resume = std::move(member.resume);  // used once: not kept
+        const bool resumes = resume && resume->epoch == epoch_ && resume->id <= last_message_id_;
+        const auto owed = resumes ? ring_.after(resume->id, limits_.resume_limit)
                                   : ring_.newest(limits_.history_on_join);
-        std::string().swap(member.resume_epoch);  // used: not kept for the connection's life
         const FanOut fan_out(clock_, join.stamp);
         welcome.set_timestamp(fan_out.stamp());
         const std::array frames{welcome_frame(welcome), history_frame(owed, fan_out.stamp())};

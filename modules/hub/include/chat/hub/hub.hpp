@@ -113,9 +113,14 @@ class Hub {
         std::string name;     // the name it logged in (or asked to) with; empty before
         bool online = false;  // logged in: in online_, at online_index
         std::size_t online_index = 0;
-        // Of its login, until it is applied: the last id it saw, and its epoch.
-        std::uint64_t resume_id = 0;
-        std::string resume_epoch;
+        // Of its login, until it is applied: the last id it saw, and its
+        // epoch (rule 13). Apart: most logins carry none, and no member
+        // needs it after its join.
+        struct Resume {
+            std::uint64_t id;
+            std::string epoch;
+        };
+        std::unique_ptr<Resume> resume;
     };
     using Members = std::unordered_map<PeerId, Member>;
     struct RoomUser {
