@@ -16,7 +16,9 @@ namespace chat::hub {
 /// protobuf merges a repeated field's entries, wherever they come.
 /// A join is an append (the oldest entry falls off past the limit, and its
 /// bytes are reclaimed later, all at once); a leave removes the user's entry
-/// and moves the bytes after it. Hub strand only.
+/// and moves the bytes after it. A user who fell off is not listed again,
+/// so after leaves it may list fewer than `limit` while more are online:
+/// rule 16 asks for at most that many, the latest to join. Hub strand only.
 class WelcomeList {
   public:
     explicit WelcomeList(std::size_t limit) : limit_(limit == 0 ? 1 : limit) {}
