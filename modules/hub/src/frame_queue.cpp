@@ -28,27 +28,19 @@ std::optional<FrameQueue::Push> FrameQueue::refusal(std::size_t frames) const {
 }
 
 FrameQueue::Push FrameQueue::pushed(std::unique_lock<std::mutex>& lock) {
-    asio::any_completion_handler<void()> waiter;
+    net::KeptWait waiter;
     if (std::exchange(waiting_, false)) {
-        if (waiter_) {
-            waiter.swap(waiter_);  // not `=`: see doorbell()
+        if (waiter_.kept()) {
+            waiter.swap(waiter_);
         } else {
             rung_ = true;  // its wait has not begun: it ends at once
         }
     }
     lock.unlock();
-    if (waiter) {
-        resume(std::move(waiter));
-    }
-    return Push::ok;
-}
-
-void FrameQueue::resume(asio::any_completion_handler<void()> waiter) const {
     // On the writer's strand, never inline: the pusher may be the hub, on
     // another thread, or the session's own reader.
-    // (Wrapped: any_completion_handler's own executor cannot be posted to in
-    // Asio 1.81, and the writer's is writer_.)
-    asio::post(writer_, [waiter = std::move(waiter)]() mutable { std::move(waiter)(); });
+    waiter.end(writer_);
+    return Push::ok;
 }
 
 awaitable<void> FrameQueue::doorbell() {
@@ -56,15 +48,13 @@ awaitable<void> FrameQueue::doorbell() {
         [this](auto handler) {
             std::unique_lock lock(mutex_);
             if (!std::exchange(rung_, false)) {
-                // Swapped in, never assigned: Asio 1.81's move assignment of
-                // an any_completion_handler recurses until the stack ends
-                // (docs/architecture.md, trap 12).
-                asio::any_completion_handler<void()> waiter(std::move(handler));
-                waiter_.swap(waiter);
+                waiter_.keep(std::move(handler));
                 return;
             }
             lock.unlock();
-            resume(std::move(handler));
+            net::KeptWait now;
+            now.keep(std::move(handler));
+            now.end(writer_);
         },
         asio::use_awaitable);
 }

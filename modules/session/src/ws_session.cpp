@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 
-#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 
@@ -154,22 +153,12 @@ awaitable<void> WsSession::run(std::unique_ptr<Request> upgrade) {
 
 awaitable<void> WsSession::writer_end() {
     return asio::async_initiate<decltype(asio::use_awaitable), void()>(
-        [this](auto handler) {
-            // Swapped in, never assigned (docs/architecture.md, trap 12).
-            asio::any_completion_handler<void()> waiter(std::move(handler));
-            writer_end_.swap(waiter);
-        },
-        asio::use_awaitable);
+        [this](auto handler) { writer_end_.keep(std::move(handler)); }, asio::use_awaitable);
 }
 
 void WsSession::writer_ended(std::exception_ptr failure) {
     writer_running_ = false;
-    if (writer_end_) {
-        asio::any_completion_handler<void()> waiter;
-        waiter.swap(writer_end_);
-        // run() goes on after this handler, not inside it.
-        asio::post(strand(), [waiter = std::move(waiter)]() mutable { std::move(waiter)(); });
-    }
+    writer_end_.end(strand());  // run() goes on after this handler, not inside it
     if (failure) {
         writer_failure_ = std::move(failure);
         abort();  // the reader stops too, and run() reports it

@@ -6,12 +6,12 @@
 #include <optional>
 #include <span>
 
-#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
 #include "chat/hub/peer.hpp"
+#include "chat/net/kept_wait.hpp"
 #include "chat/session/config.hpp"
 #include "chat/session/connection_limits.hpp"
 #include "chat/session/frame_handler.hpp"
@@ -81,7 +81,7 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     std::shared_ptr<SharedState> state_;
     boost::beast::websocket::stream<SharedWriteStream<asio::ip::tcp::socket>> ws_;
     std::unique_ptr<asio::steady_timer> close_deadline_;  // made when a close is asked for
-    asio::any_completion_handler<void()> writer_end_;     // run() waiting for the writer's end
+    net::KeptWait writer_end_;                            // run() waiting for the writer's end
     FrameHandler handler_;
     ConnectionLimits::Ticket address_ticket_;
     ConnectionLimits::Ticket chat_ticket_;

@@ -11,12 +11,11 @@
 #include <string>
 #include <vector>
 
-#include <boost/asio/any_completion_handler.hpp>
-
 #include "chat/hub/commands.hpp"
 #include "chat/hub/frame_clock.hpp"
 #include "chat/hub/wake_queue.hpp"
 #include "chat/net/asio.hpp"
+#include "chat/net/kept_wait.hpp"
 
 namespace chat::hub {
 
@@ -112,7 +111,6 @@ class FrameQueue {
     std::optional<Push> refusal(std::size_t frames = 1) const;  // under the lock
     Push pushed(std::unique_lock<std::mutex>& lock);            // under the lock; releases it
     bool filling() const;                                       // under the lock
-    void resume(asio::any_completion_handler<void()> waiter) const;
 
     mutable std::mutex mutex_;
     std::vector<Frame> pending_;
@@ -124,12 +122,11 @@ class FrameQueue {
     bool rung_ = false;       // a push came before the writer's wait began
     bool wake_owed_ = false;  // the hub has put the writer in line for a turn
     WakeQueue::Turn turn_;    // the writer was woken in its turn
-    // The writer's wait, resumed through its own executor (the session's
-    // strand) by the push that ends it. Under the same lock as the frames: a
-    // wake-up costs one lock and one posted handler, where a channel added
-    // its own lock, operation and buffer (576 bytes of std::deque per
-    // connection). Never cancelled (docs/architecture.md, trap 2).
-    asio::any_completion_handler<void()> waiter_;
+    // The writer's wait, ended by the push that ends it: under the same lock
+    // as the frames, a wake-up costs one lock and one posted handler, where a
+    // channel added its own lock, operation and buffer (576 bytes of
+    // std::deque per connection). Never cancelled (docs/architecture.md, trap 2).
+    net::KeptWait waiter_;
     const asio::any_io_executor writer_;  // where waiter_ is resumed
 };
 
