@@ -27,6 +27,17 @@ COMPARED = [
 ]
 
 
+def results(folder):
+    """(scenario, its JSON result or None when the run left none) for each scenario run."""
+    for path in sorted(folder.glob("*.json")):
+        if path.stem == "callgrind":
+            continue
+        try:
+            yield path.stem, json.loads(path.read_text())
+        except ValueError:
+            yield path.stem, None
+
+
 def compare(rev, folder):
     """Medians over the rounds of every figure each scenario has, before and after."""
     figures = {}  # (scenario, label) -> {"before": [...], "after": [...]}
@@ -34,12 +45,8 @@ def compare(rev, folder):
     for side in ("before", "after"):
         for run in sorted(folder.glob(f"{side}-*")):
             rounds = max(rounds, int(run.name.split("-")[1]))
-            for path in sorted(run.glob("*.json")):
-                if path.stem == "callgrind":
-                    continue
-                try:
-                    r = json.loads(path.read_text())
-                except ValueError:
+            for scenario, r in results(run):
+                if r is None:
                     continue  # that round failed: its progress file says why
                 for label, read, _ in COMPARED:
                     if r.get("idle") and label != "RSS B/connection" and label != "logins s":
@@ -50,7 +57,7 @@ def compare(rev, folder):
                         continue
                     if value is None or value < 0:
                         continue  # not measured in this scenario
-                    figures.setdefault((path.stem, label), {"before": [], "after": []})[side].append(value)
+                    figures.setdefault((scenario, label), {"before": [], "after": []})[side].append(value)
     formats = {label: fmt for label, _, fmt in COMPARED}
     print(f"Medians of {rounds} rounds, {rev} (before) and this tree (after), run alternately.\n")
     print("| scenario | figure | before | after | after/before | rounds |")
@@ -72,17 +79,13 @@ if sys.argv[1] == "--compare":
 
 folder = pathlib.Path(sys.argv[1])
 rows = []
-for path in sorted(folder.glob("*.json")):
-    if path.stem == "callgrind":
-        continue
-    try:
-        r = json.loads(path.read_text())
-    except ValueError:
-        rows.append(f"| {path.stem} | (no result: see {path.stem}.progress) |" + " |" * 9)
+for scenario, r in results(folder):
+    if r is None:
+        rows.append(f"| {scenario} | (no result: see {scenario}.progress) |" + " |" * 9)
         continue
     if r.get("storm"):
         rows.append(
-            f"| {path.stem} | {r['clients']} clients, server restarted | {r['login_seconds']:.2f} s | "
+            f"| {scenario} | {r['clients']} clients, server restarted | {r['login_seconds']:.2f} s | "
             f"all back after {r['storm_back_seconds']:.2f} s, joins over after "
             f"{r['storm_settled_seconds']:.2f} s | | | | | "
             f"{r['frames_per_client']:,.0f} frames, {r['bytes_per_client']:,.0f} B per client | |")
@@ -91,11 +94,11 @@ for path in sorted(folder.glob("*.json")):
     if r["idle"]:
         per_conn = r["server_rss_bytes_per_connection"]
         rows.append(
-            f"| {path.stem} | {r['connected']}/{r['clients']} idle | {r['login_seconds']:.2f} s | "
+            f"| {scenario} | {r['connected']}/{r['clients']} idle | {r['login_seconds']:.2f} s | "
             f"| | | | | {per_conn:.0f} B/conn | {sum(r['close_codes'].values())} |")
         continue
     rows.append(
-        f"| {path.stem} | {r['connected']} clients, {r['senders']} senders"
+        f"| {scenario} | {r['connected']} clients, {r['senders']} senders"
         f"{', rate ' + str(r['rate']) if r['rate'] else ', window ' + str(r['window'])}"
         f"{', ack all' if r.get('ack') == 'all' else ''}"
         f"{', aligned' if r.get('aligned') else ''} | "
