@@ -321,7 +321,9 @@ void Hub::log_in(Member& member, Broadcast& login) {
         reply_error(member, "unavailable: the room cannot be reached, try again");
         return;
     }
-    if (room_.contains(login.text)) {
+    // In a cluster the room here is a replica that may lag behind Redis: a
+    // name it still lists may be free there already, so only Redis refuses.
+    if (cluster_ == nullptr && room_.contains(login.text)) {
         CHAT_LOG_CONN(debug, id) << "login refused: name taken";
         reply_error(member, "name taken");
         return;
