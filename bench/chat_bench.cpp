@@ -87,13 +87,29 @@ std::int64_t now_ns() {
         .count();
 }
 
+/// CPU time in user space and in the kernel, in seconds.
+struct CpuTime {
+    double user = 0;
+    double system = 0;
+
+    [[nodiscard]] double total() const { return user + system; }
+    CpuTime& operator+=(const CpuTime& other) {
+        user += other.user;
+        system += other.system;
+        return *this;
+    }
+    CpuTime operator-(const CpuTime& other) const {
+        return {user - other.user, system - other.system};
+    }
+};
+
 /// Server-side figures read from /proc.
-double process_cpu_seconds(int pid) {
+CpuTime process_cpu(int pid) {
     std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
     std::string text((std::istreambuf_iterator<char>(stat)), {});
     const auto close = text.rfind(')');
     if (close == std::string::npos) {
-        return -1;
+        return {};
     }
     std::istringstream fields(text.substr(close + 2));
     std::string field;
@@ -106,7 +122,32 @@ double process_cpu_seconds(int pid) {
             break;
         }
     }
-    return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+    const auto tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+    return {utime / tick, stime / tick};
+}
+
+/// The whole machine's time (all CPUs, in seconds) from /proc/stat, to tell
+/// what the two processes used from what went to interrupts, to other
+/// processes, to the hypervisor (steal) or to nothing (idle).
+struct MachineTime {
+    double busy = 0;     // user, nice, system
+    double softirq = 0;  // irq and softirq
+    double steal = 0;
+    double idle = 0;  // idle and iowait
+
+    MachineTime operator-(const MachineTime& other) const {
+        return {busy - other.busy, softirq - other.softirq, steal - other.steal, idle - other.idle};
+    }
+};
+
+MachineTime machine_time() {
+    std::ifstream stat("/proc/stat");
+    std::string cpu;
+    double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+    stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+    const auto tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+    return {(user + nice + system) / tick, (irq + softirq) / tick, steal / tick,
+            (idle + iowait) / tick};
 }
 
 long process_rss_kib(int pid) {
@@ -120,12 +161,12 @@ long process_rss_kib(int pid) {
 }
 
 /// Summed over the server's processes (the nodes of a cluster, and its Redis).
-double servers_cpu_seconds(const std::vector<int>& pids) {
-    double seconds = 0;
+CpuTime servers_cpu(const std::vector<int>& pids) {
+    CpuTime time;
     for (const int pid : pids) {
-        seconds += process_cpu_seconds(pid);
+        time += process_cpu(pid);
     }
-    return seconds;
+    return time;
 }
 
 long servers_rss_kib(const std::vector<int>& pids) {
@@ -136,13 +177,13 @@ long servers_rss_kib(const std::vector<int>& pids) {
     return kib;
 }
 
-double self_cpu_seconds() {
+CpuTime self_cpu() {
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     const auto seconds = [](const timeval& t) {
         return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
     };
-    return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+    return {seconds(usage.ru_utime), seconds(usage.ru_stime)};
 }
 
 /// What the whole run counts; the hot counters are per thread (see Tally).
@@ -702,8 +743,10 @@ struct Report {
     double storm_settled_seconds = -1;  // first close to the last notice
     double window_seconds = 0;
     std::uint64_t delivered_in_window_span = 0;
-    double server_cpu = -1;
-    double bench_cpu = 0;
+    double server_cpu = -1;  // seconds, -1 without --server-pid
+    CpuTime server_time;
+    CpuTime bench_time;
+    MachineTime machine;
     long rss_before = -1;
     long rss_after = -1;
 };
@@ -789,8 +832,13 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
                   << flood_codes << "},\n"
                   << "  \"server_cpu_seconds\": " << r.server_cpu
                   << ", \"server_cpu_us_per_delivery\": " << per_delivery(r.server_cpu)
-                  << ", \"bench_cpu_seconds\": " << r.bench_cpu
-                  << ", \"bench_cpu_us_per_delivery\": " << per_delivery(r.bench_cpu) << ",\n"
+                  << ", \"bench_cpu_seconds\": " << r.bench_time.total()
+                  << ", \"bench_cpu_us_per_delivery\": " << per_delivery(r.bench_time.total())
+                  << ",\n  \"server_kernel_seconds\": " << r.server_time.system
+                  << ", \"bench_kernel_seconds\": " << r.bench_time.system
+                  << ", \"machine_seconds\": {\"busy\": " << r.machine.busy
+                  << ", \"irq\": " << r.machine.softirq << ", \"steal\": " << r.machine.steal
+                  << ", \"idle\": " << r.machine.idle << "},\n"
                   << "  \"server_rss_before_kib\": " << r.rss_before
                   << ", \"server_rss_after_kib\": " << r.rss_after
                   << ", \"server_rss_bytes_per_connection\": " << rss_per_connection << "\n}\n";
@@ -813,7 +861,13 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
                   << latency.quantile(0.9) << "  p99 " << latency.quantile(0.99) << "  p99.9 "
                   << latency.quantile(0.999) << "  max " << latency.max() << "\n"
                   << std::setprecision(3) << "cpu per delivery (us)  server "
-                  << per_delivery(r.server_cpu) << "  bench " << per_delivery(r.bench_cpu) << "\n";
+                  << per_delivery(r.server_cpu) << " (kernel "
+                  << per_delivery(r.server_cpu >= 0 ? r.server_time.system : -1) << ")  bench "
+                  << per_delivery(r.bench_time.total()) << " (kernel "
+                  << per_delivery(r.bench_time.system) << ")\n"
+                  << "machine (s)    busy " << r.machine.busy << "  irq " << r.machine.softirq
+                  << "  steal " << r.machine.steal << "  idle " << r.machine.idle << " over "
+                  << r.window_seconds << " s\n";
     }
     std::cout << "errors         " << run.errors.load() << "; close codes seen: {" << codes
               << "}\n";
@@ -934,8 +988,9 @@ awaitable<void> control(Run& run, std::vector<std::shared_ptr<Client>>& clients,
                            asio::detached);
         }
         co_await pause(std::chrono::duration<double>(o.warmup));
-        const double server_cpu0 = o.server_pids.empty() ? -1 : servers_cpu_seconds(o.server_pids);
-        const double bench_cpu0 = self_cpu_seconds();
+        const auto server_cpu0 = servers_cpu(o.server_pids);
+        const auto bench_cpu0 = self_cpu();
+        const auto machine0 = machine_time();
         const auto delivered0 = run.delivered_total.load();
         const auto window_start = Clock::now();
         run.window_start_ns = now_ns();
@@ -953,9 +1008,11 @@ awaitable<void> control(Run& run, std::vector<std::shared_ptr<Client>>& clients,
         report.window_seconds = std::chrono::duration<double>(Clock::now() - window_start).count();
         report.delivered_in_window_span = run.delivered_total.load() - delivered0;
         if (!o.server_pids.empty()) {
-            report.server_cpu = servers_cpu_seconds(o.server_pids) - server_cpu0;
+            report.server_time = servers_cpu(o.server_pids) - server_cpu0;
+            report.server_cpu = report.server_time.total();
         }
-        report.bench_cpu = self_cpu_seconds() - bench_cpu0;
+        report.bench_time = self_cpu() - bench_cpu0;
+        report.machine = machine_time() - machine0;
         run.sending = false;
         for (auto& client : clients) {
             if (client) {

@@ -15,6 +15,9 @@ import sys
 COMPARED = [
     ("deliveries/s", lambda r: r["deliveries_per_second"], "{:,.0f}"),
     ("server µs/delivery", lambda r: r["server_cpu_us_per_delivery"], "{:.3f}"),
+    ("server kernel share", lambda r: r["server_kernel_seconds"] / r["server_cpu_seconds"], "{:.2f}"),
+    ("bench µs/delivery", lambda r: r["bench_cpu_us_per_delivery"], "{:.3f}"),
+    ("machine idle share", lambda r: idle_share(r["machine_seconds"]), "{:.2f}"),
     ("latency p50 ms", lambda r: r["latency_us"]["p50"] / 1000, "{:.1f}"),
     ("latency p99 ms", lambda r: r["latency_us"]["p99"] / 1000, "{:.1f}"),
     ("lost", lambda r: r["lost"], "{:.0f}"),
@@ -25,6 +28,11 @@ COMPARED = [
     ("storm: frames per client", lambda r: r["frames_per_client"], "{:,.0f}"),
     ("storm: bytes per client", lambda r: r["bytes_per_client"], "{:,.0f}"),
 ]
+
+
+def idle_share(machine):
+    """The share of all CPUs' time that went to nothing during the window."""
+    return machine["idle"] / sum(machine.values())
 
 
 def results(folder):
@@ -53,7 +61,7 @@ def compare(rev, folder):
                         continue
                     try:
                         value = read(r)
-                    except (KeyError, TypeError):
+                    except (KeyError, TypeError, ZeroDivisionError):
                         continue
                     if value is None or value < 0:
                         continue  # not measured in this scenario
@@ -112,6 +120,21 @@ print("| scenario | load | logins | deliveries/s | lost | latency ms p50/p99/max
       "server µs/delivery | bench µs/delivery | idle RSS | drops |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 print("\n".join(rows))
+
+# Where the CPU went during each window (seconds, summed over the CPUs).
+split = [(scenario, r) for scenario, r in results(folder)
+         if r and not r.get("storm") and not r["idle"] and "machine_seconds" in r]
+if split:
+    print("\n| scenario | server user / kernel s | bench user / kernel s | machine: irq / steal / idle s "
+          "| window s |")
+    print("|---|---|---|---|---|")
+    for scenario, r in split:
+        server, kernel = r["server_cpu_seconds"], r["server_kernel_seconds"]
+        bench, bench_kernel = r["bench_cpu_seconds"], r["bench_kernel_seconds"]
+        m = r["machine_seconds"]
+        server_text = f"{server - kernel:.2f} / {kernel:.2f}" if server >= 0 else "(no pid)"
+        print(f"| {scenario} | {server_text} | {bench - bench_kernel:.2f} / {bench_kernel:.2f} | "
+              f"{m['irq']:.2f} / {m['steal']:.2f} / {m['idle']:.2f} | {r['duration_seconds']:.1f} |")
 
 callgrind = folder / "callgrind.txt"
 result = folder / "callgrind.json"
