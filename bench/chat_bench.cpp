@@ -130,13 +130,13 @@ CpuTime process_cpu(int pid) {
 /// what the two processes used from what went to interrupts, to other
 /// processes, to the hypervisor (steal) or to nothing (idle).
 struct MachineTime {
-    double busy = 0;     // user, nice, system
-    double softirq = 0;  // irq and softirq
+    double busy = 0;  // user, nice, system
+    double irq = 0;   // hardware interrupts and softirqs
     double steal = 0;
     double idle = 0;  // idle and iowait
 
     MachineTime operator-(const MachineTime& other) const {
-        return {busy - other.busy, softirq - other.softirq, steal - other.steal, idle - other.idle};
+        return {busy - other.busy, irq - other.irq, steal - other.steal, idle - other.idle};
     }
 };
 
@@ -837,7 +837,7 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
                   << ",\n  \"server_kernel_seconds\": " << r.server_time.system
                   << ", \"bench_kernel_seconds\": " << r.bench_time.system
                   << ", \"machine_seconds\": {\"busy\": " << r.machine.busy
-                  << ", \"irq\": " << r.machine.softirq << ", \"steal\": " << r.machine.steal
+                  << ", \"irq\": " << r.machine.irq << ", \"steal\": " << r.machine.steal
                   << ", \"idle\": " << r.machine.idle << "},\n"
                   << "  \"server_rss_before_kib\": " << r.rss_before
                   << ", \"server_rss_after_kib\": " << r.rss_after
@@ -865,7 +865,7 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
                   << per_delivery(r.server_cpu >= 0 ? r.server_time.system : -1) << ")  bench "
                   << per_delivery(r.bench_time.total()) << " (kernel "
                   << per_delivery(r.bench_time.system) << ")\n"
-                  << "machine (s)    busy " << r.machine.busy << "  irq " << r.machine.softirq
+                  << "machine (s)    busy " << r.machine.busy << "  irq " << r.machine.irq
                   << "  steal " << r.machine.steal << "  idle " << r.machine.idle << " over "
                   << r.window_seconds << " s\n";
     }
