@@ -79,7 +79,9 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     void inject_fault(FaultPoint point) const;
 
     std::shared_ptr<SharedState> state_;
-    boost::beast::websocket::stream<SharedWriteStream<asio::ip::tcp::socket>> ws_;
+    // No permessage-deflate (the server never offers it): without its support
+    // Beast keeps no compression state in every connection's stream.
+    boost::beast::websocket::stream<SharedWriteStream<asio::ip::tcp::socket>, false> ws_;
     std::unique_ptr<asio::steady_timer> close_deadline_;  // made when a close is asked for
     net::KeptWait writer_end_;                            // run() waiting for the writer's end
     FrameHandler handler_;
