@@ -104,23 +104,70 @@ awaitable<void> WsSession::run(std::unique_ptr<Request> upgrade) {
     if (!co_await open(std::move(upgrade))) {
         co_return;
     }
-    auto& metrics = state_->metrics;
     // The writer is a thread of its own beside the reader, on the same strand.
     // (`read_loop() && write_loop()` would do the same with an operator's
     // frame, a parallel group and two spawned threads per connection.)
     asio::co_spawn(strand(), write_loop(),
                    [self](std::exception_ptr failure) { self->writer_ended(std::move(failure)); });
-    // Whatever ends the connection (an error, an exception in either loop or
-    // after them), the session unregisters and gives its places back: a
-    // connection the hub still counted would keep its name taken.
+
+    // The reader runs here, in this frame: a frame of its own would be one
+    // more for every connection, idle or not. Waiting for a frame it holds no
+    // buffer of its own: Beast's holds what arrives. A message that fits in
+    // `head` (most do) is read there in one go; a longer one goes on in
+    // `rest`, freed after it. (Each byte here is a byte of every connection.)
     std::exception_ptr failure;
     try {
-        co_await read_loop();
+        std::array<char, 128> head{};
+        beast::flat_buffer rest;
+        std::optional<proto::CloseCode> close_code;
+        for (;;) {
+            auto [ec, size] = co_await ws_.async_read_some(asio::buffer(head), use_nothrow);
+            std::string_view frame(head.data(), size);
+            if (!ec && !ws_.is_message_done()) {
+                rest.commit(asio::buffer_copy(rest.prepare(size), asio::buffer(head.data(), size)));
+                auto [rest_ec, rest_size] = co_await ws_.async_read(rest, use_nothrow);
+                ec = rest_ec;
+                frame = {static_cast<const char*>(rest.data().data()), rest.size()};
+            }
+            if (ec) {
+                read_ended(ec);
+                break;  // Beast has closed or torn down the connection already
+            }
+            // Decided without waiting; only a command for the hub is awaited,
+            // once the action is gone, so that this frame need not hold one
+            // for the life of the connection.
+            awaitable<bool> forwarded;
+            close_code = handle_message(frame, forwarded);
+            rest.clear();
+            rest.shrink_to_fit();
+            if (close_code) {
+                break;
+            }
+            if (forwarded.valid() && !co_await std::move(forwarded)) {
+                close_code = proto::CloseCode::going_away;
+                break;
+            }
+        }
+        if (!close_code) {
+            frames().close(std::nullopt);  // the peer is gone: nothing more to write
+        }
+        // With a code, the hub closes the queue: after the frames it queued
+        // before, the broadcasts of this client's own last messages among them.
+        if (!co_await unregister(close_code) && close_code) {
+            close(*close_code);  // the hub has stopped
+        }
     } catch (...) {
         failure = std::current_exception();
         frames().close(std::nullopt);  // the writer stops at once
         abort();
     }
+    co_await finish(std::move(failure));
+}
+
+awaitable<void> WsSession::finish(std::exception_ptr failure) {
+    // Whatever ends the connection (an error, an exception in either loop or
+    // after them), the session unregisters and gives its places back: a
+    // connection the hub still counted would keep its name taken.
     if (writer_running_) {
         co_await writer_end();
     }
@@ -147,6 +194,7 @@ awaitable<void> WsSession::run(std::unique_ptr<Request> upgrade) {
     // that saw this connection end may connect again at once.
     address_ticket_ = {};
     chat_ticket_ = {};
+    auto& metrics = state_->metrics;
     metrics.add(metrics.connections_open, -1);
     CHAT_LOG_CONN(info, id()) << "chat connection closed";
 }
@@ -158,10 +206,10 @@ awaitable<void> WsSession::writer_end() {
 
 void WsSession::writer_ended(std::exception_ptr failure) {
     writer_running_ = false;
-    writer_end_.end(strand());  // run() goes on after this handler, not inside it
+    writer_end_.end(strand());  // finish() goes on after this handler, not inside it
     if (failure) {
         writer_failure_ = std::move(failure);
-        abort();  // the reader stops too, and run() reports it
+        abort();  // the reader stops too, and finish() reports it
     }
 }
 
@@ -176,68 +224,31 @@ void WsSession::close(proto::CloseCode code) {
     asio::post(strand(), [self = shared_from_this()] { self->arm_close_deadline(); });
 }
 
-awaitable<void> WsSession::read_loop() {
+void WsSession::read_ended(error_code ec) {
     auto& metrics = state_->metrics;
-    // Waiting for a frame, the reader holds no buffer of its own: Beast's
-    // holds what arrives. A message that fits in `head` (most do) is read
-    // there in one go; a longer one goes on in `rest`, freed after it.
-    // (Each byte here is a byte of every connection, idle or not.)
-    std::array<char, 128> head{};
-    beast::flat_buffer rest;
-    std::optional<proto::CloseCode> close_code;
-    for (;;) {
-        auto [ec, size] = co_await ws_.async_read_some(asio::buffer(head), use_nothrow);
-        std::string_view frame(head.data(), size);
-        if (!ec && !ws_.is_message_done()) {
-            rest.commit(asio::buffer_copy(rest.prepare(size), asio::buffer(head.data(), size)));
-            auto [rest_ec, rest_size] = co_await ws_.async_read(rest, use_nothrow);
-            ec = rest_ec;
-            frame = {static_cast<const char*>(rest.data().data()), rest.size()};
-        }
-        if (ec) {
-            if (ec == beast::error::timeout) {
-                CHAT_LOG_CONN(info, id()) << "dropped: idle timeout";
-                metrics.dropped(metrics::DropReason::idle);
-            } else if (ec == websocket::error::message_too_big) {
-                CHAT_LOG_CONN(info, id()) << "dropped: message larger than "
-                                          << state_->config.max_message_bytes << " bytes";
-                metrics.dropped(metrics::DropReason::protocol_error);
-            } else {
-                CHAT_LOG_CONN(debug, id()) << "read ended: " << ec.message();
-            }
-            break;  // Beast has closed or torn down the connection already
-        }
-        metrics.add(metrics.frames_received);
-        inject_fault(FaultPoint::reader);
-        if (!ws_.got_binary()) {
-            CHAT_LOG_CONN(info, id()) << "dropped: text frame";
-            metrics.dropped(metrics::DropReason::protocol_error);
-            close_code = proto::CloseCode::unsupported_data;
-            break;
-        }
-        // Decided without waiting; only a command for the hub is awaited, once
-        // the action is gone, so that this frame need not hold one for the
-        // life of the connection.
-        awaitable<bool> forwarded;
-        close_code = act(handler_.handle(frame, RateLimiter::Clock::now()), forwarded);
-        rest.clear();
-        rest.shrink_to_fit();
-        if (close_code) {
-            break;
-        }
-        if (forwarded.valid() && !co_await std::move(forwarded)) {
-            close_code = proto::CloseCode::going_away;
-            break;
-        }
+    if (ec == beast::error::timeout) {
+        CHAT_LOG_CONN(info, id()) << "dropped: idle timeout";
+        metrics.dropped(metrics::DropReason::idle);
+    } else if (ec == websocket::error::message_too_big) {
+        CHAT_LOG_CONN(info, id()) << "dropped: message larger than "
+                                  << state_->config.max_message_bytes << " bytes";
+        metrics.dropped(metrics::DropReason::protocol_error);
+    } else {
+        CHAT_LOG_CONN(debug, id()) << "read ended: " << ec.message();
     }
-    if (!close_code) {
-        frames().close(std::nullopt);  // the peer is gone: nothing more to write
+}
+
+std::optional<proto::CloseCode> WsSession::handle_message(std::string_view frame,
+                                                          awaitable<bool>& forwarded) {
+    auto& metrics = state_->metrics;
+    metrics.add(metrics.frames_received);
+    inject_fault(FaultPoint::reader);
+    if (!ws_.got_binary()) {
+        CHAT_LOG_CONN(info, id()) << "dropped: text frame";
+        metrics.dropped(metrics::DropReason::protocol_error);
+        return proto::CloseCode::unsupported_data;
     }
-    // With a code, the hub closes the queue: after the frames it queued before,
-    // the broadcasts of this client's own last messages among them.
-    if (!co_await unregister(close_code) && close_code) {
-        close(*close_code);  // the hub has stopped
-    }
+    return act(handler_.handle(frame, RateLimiter::Clock::now()), forwarded);
 }
 
 std::optional<proto::CloseCode> WsSession::act(Action action, awaitable<bool>& forwarded) {

@@ -52,7 +52,13 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     /// The handshake and the registration with the hub; false if the
     /// connection ends there.
     awaitable<bool> open(std::unique_ptr<Request> upgrade);
-    awaitable<void> read_loop();
+    /// The connection's end, after the reader's (its frame exists only then).
+    awaitable<void> finish(std::exception_ptr failure);
+    /// Logs and counts why the reader stopped.
+    void read_ended(error_code ec);
+    /// What a whole message asks: as act(), after the checks every frame gets.
+    std::optional<proto::CloseCode> handle_message(std::string_view frame,
+                                                   awaitable<bool>& forwarded);
     awaitable<void> write_loop();
     /// Writes the batch's frames, as few system calls as the socket allows; the error, if any.
     awaitable<error_code> write_frames(std::span<const hub::Frame> batch);
@@ -83,7 +89,7 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     // Beast keeps no compression state in every connection's stream.
     boost::beast::websocket::stream<SharedWriteStream<asio::ip::tcp::socket>, false> ws_;
     std::unique_ptr<asio::steady_timer> close_deadline_;  // made when a close is asked for
-    net::KeptWait writer_end_;                            // run() waiting for the writer's end
+    net::KeptWait writer_end_;                            // finish() waiting for the writer's end
     FrameHandler handler_;
     ConnectionLimits::Ticket address_ticket_;
     ConnectionLimits::Ticket chat_ticket_;
