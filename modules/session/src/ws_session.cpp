@@ -105,8 +105,8 @@ awaitable<void> WsSession::run(std::unique_ptr<Request> upgrade) {
         co_return;
     }
     // The writer is a thread of its own beside the reader, on the same strand.
-    // (`read_loop() && write_loop()` would do the same with an operator's
-    // frame, a parallel group and two spawned threads per connection.)
+    // (Awaiting a reader and the writer with `&&` would do the same with an
+    // operator's frame, a parallel group and two spawned threads per connection.)
     asio::co_spawn(strand(), write_loop(),
                    [self](std::exception_ptr failure) { self->writer_ended(std::move(failure)); });
 
