@@ -743,8 +743,7 @@ struct Report {
     double storm_settled_seconds = -1;  // first close to the last notice
     double window_seconds = 0;
     std::uint64_t delivered_in_window_span = 0;
-    double server_cpu = -1;  // seconds, -1 without --server-pid
-    CpuTime server_time;
+    std::optional<CpuTime> server_time;  // none without --server-pid
     CpuTime bench_time;
     MachineTime machine;
     long rss_before = -1;
@@ -783,6 +782,9 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
     const auto received = run.delivered_in_window.load();
     const auto delivered = static_cast<double>(r.delivered_in_window_span);
     const double rate = r.window_seconds > 0 ? delivered / r.window_seconds : 0;
+    // -1: not measured (no --server-pid), in the JSON as in the text.
+    const double server_cpu = r.server_time ? r.server_time->total() : -1;
+    const double server_kernel = r.server_time ? r.server_time->system : -1;
     const auto per_delivery = [&](double cpu) {
         return r.delivered_in_window_span > 0 && cpu >= 0 ? cpu * 1e6 / delivered : -1;
     };
@@ -830,11 +832,11 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
                   << ", \"flood_logins\": " << run.flood_logins.load()
                   << ", \"flood_sent\": " << run.flood_sent.load() << ", \"flood_close_codes\": {"
                   << flood_codes << "},\n"
-                  << "  \"server_cpu_seconds\": " << r.server_cpu
-                  << ", \"server_cpu_us_per_delivery\": " << per_delivery(r.server_cpu)
+                  << "  \"server_cpu_seconds\": " << server_cpu
+                  << ", \"server_cpu_us_per_delivery\": " << per_delivery(server_cpu)
                   << ", \"bench_cpu_seconds\": " << r.bench_time.total()
                   << ", \"bench_cpu_us_per_delivery\": " << per_delivery(r.bench_time.total())
-                  << ",\n  \"server_kernel_seconds\": " << r.server_time.system
+                  << ",\n  \"server_kernel_seconds\": " << server_kernel
                   << ", \"bench_kernel_seconds\": " << r.bench_time.system
                   << ", \"machine_seconds\": {\"busy\": " << r.machine.busy
                   << ", \"irq\": " << r.machine.irq << ", \"steal\": " << r.machine.steal
@@ -861,9 +863,8 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
                   << latency.quantile(0.9) << "  p99 " << latency.quantile(0.99) << "  p99.9 "
                   << latency.quantile(0.999) << "  max " << latency.max() << "\n"
                   << std::setprecision(3) << "cpu per delivery (us)  server "
-                  << per_delivery(r.server_cpu) << " (kernel "
-                  << per_delivery(r.server_cpu >= 0 ? r.server_time.system : -1) << ")  bench "
-                  << per_delivery(r.bench_time.total()) << " (kernel "
+                  << per_delivery(server_cpu) << " (kernel " << per_delivery(server_kernel)
+                  << ")  bench " << per_delivery(r.bench_time.total()) << " (kernel "
                   << per_delivery(r.bench_time.system) << ")\n"
                   << "machine (s)    busy " << r.machine.busy << "  irq " << r.machine.irq
                   << "  steal " << r.machine.steal << "  idle " << r.machine.idle << " over "
@@ -1009,7 +1010,6 @@ awaitable<void> control(Run& run, std::vector<std::shared_ptr<Client>>& clients,
         report.delivered_in_window_span = run.delivered_total.load() - delivered0;
         if (!o.server_pids.empty()) {
             report.server_time = servers_cpu(o.server_pids) - server_cpu0;
-            report.server_cpu = report.server_time.total();
         }
         report.bench_time = self_cpu() - bench_cpu0;
         report.machine = machine_time() - machine0;

@@ -15,7 +15,9 @@ import sys
 COMPARED = [
     ("deliveries/s", lambda r: r["deliveries_per_second"], "{:,.0f}"),
     ("server µs/delivery", lambda r: r["server_cpu_us_per_delivery"], "{:.3f}"),
-    ("server kernel share", lambda r: r["server_kernel_seconds"] / r["server_cpu_seconds"], "{:.2f}"),
+    ("server kernel share",
+     lambda r: r["server_kernel_seconds"] / r["server_cpu_seconds"] if r["server_cpu_seconds"] > 0
+     else None, "{:.2f}"),
     ("bench µs/delivery", lambda r: r["bench_cpu_us_per_delivery"], "{:.3f}"),
     ("machine idle share", lambda r: idle_share(r["machine_seconds"]), "{:.2f}"),
     ("latency p50 ms", lambda r: r["latency_us"]["p50"] / 1000, "{:.1f}"),
@@ -61,7 +63,7 @@ def compare(rev, folder):
                         continue
                     try:
                         value = read(r)
-                    except (KeyError, TypeError, ZeroDivisionError):
+                    except (KeyError, TypeError):
                         continue
                     if value is None or value < 0:
                         continue  # not measured in this scenario
