@@ -61,6 +61,9 @@ int main(int argc, char* argv[]) {
 
     try {
         const chat::logging::Logging logging(options.log);
+        for (const auto& warning : options.warnings) {
+            CHAT_LOG(warning) << warning;
+        }
         chat::net::raise_file_limit();
         google::protobuf::SetLogHandler(protobuf_log);
 

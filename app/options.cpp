@@ -146,20 +146,26 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
             static_cast<long long>(defaults.welcome_list_limit)),
             "users a welcome lists at most in a big room (the newcomer and the latest to join)")
         ("redis", po::value<std::string>()->default_value(""),
-            "cluster mode: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]; the nodes sharing one "
-            "Redis are one room, and its history is kept there (not in --history-db)")
+            "cluster mode: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] (user and password "
+            "percent-encoded; pass a password in CHAT_REDIS, not on the command line); the "
+            "nodes sharing one Redis are one room, and its history is kept there (not in "
+            "--history-db)")
         ("node-id", po::value<std::string>()->default_value(""),
             "this node's name in the cluster's logs and metrics: letters, digits, '-', '_', "
-            "'.', ':' (default: host name and process id)")
+            "'.', ':' (default: host name and process id); one process at a time: a process "
+            "started under the id of one that died announces that one's users gone")
         ("node-timeout", po::value<double>()->default_value(10),
-            "seconds after which the other nodes take a silent node for dead and announce "
-            "its users' leaves");
+            "seconds within which the other nodes announce the users of a node that died; a "
+            "Redis call slower than a quarter of it (at most 3 s) counts as Redis unreachable");
     // clang-format on
 
     Parsed parsed;
     try {
         po::variables_map vm;
         po::store(po::parse_command_line(argc, argv, description), vm);
+        // A password in --redis on the command line is visible to every user
+        // of the machine (ps); CHAT_REDIS is not.
+        const bool redis_on_command_line = vm.count("redis") != 0 && !vm["redis"].defaulted();
         po::store(po::parse_environment(description,
                                         [&](const std::string& variable) -> std::string {
                                             if (variable.rfind("CHAT_", 0) != 0) {
@@ -237,9 +243,16 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
             }
             check(valid_node_id(cluster.node_id), "node-id", cluster.node_id,
                   "must be 1 to 64 letters, digits, '-', '_', '.' or ':'");
+            if (redis_on_command_line && !cluster.redis.password.empty()) {
+                options.warnings.emplace_back(
+                    "--redis carries a password on the command line, where any user of this "
+                    "machine can read it (ps); set CHAT_REDIS instead");
+            }
             cluster.node_timeout = seconds_option(vm, "node-timeout", false);
-            check(cluster.node_timeout >= std::chrono::milliseconds(300), "node-timeout",
-                  vm["node-timeout"].as<double>(), "must be at least 0.3 seconds");
+            // A Redis call may take a quarter of it (cluster::Timing): below
+            // a second, an ordinary pause would read as an outage.
+            check(cluster.node_timeout >= std::chrono::seconds(1), "node-timeout",
+                  vm["node-timeout"].as<double>(), "must be at least 1 second");
             cluster.keep = options.history.keep;
             cluster.newest = std::max(server.history_on_join, server.resume_limit);
             options.cluster = std::move(cluster);

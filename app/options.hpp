@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "chat/cluster/redis_cluster.hpp"
 #include "chat/history/config.hpp"
@@ -16,6 +17,7 @@ struct Options {
     logging::Config log;
     history::Config history;
     std::optional<cluster::Config> cluster;  // --redis: a node of a shared room
+    std::vector<std::string> warnings;       // to log once logging is set up
 };
 
 /// The outcome of parsing: options to run with, or an exit code with what to print.

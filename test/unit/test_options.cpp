@@ -174,6 +174,24 @@ BOOST_AUTO_TEST_CASE(redis_makes_a_cluster_node) {
     BOOST_TEST_REQUIRE(password_only.options.has_value());
     BOOST_TEST(password_only.options->cluster->redis.host == "::1");
     BOOST_TEST(password_only.options->cluster->redis.password == "pw");
+    BOOST_TEST(password_only.options->warnings.size() == 1u);  // a password in ps
+    BOOST_TEST(password_only.options->warnings.front().find("CHAT_REDIS") != std::string::npos);
+    BOOST_TEST(plain.options->warnings.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_redis_password_is_percent_decoded_and_may_come_from_the_environment) {
+    const auto parsed = parse({"--redis", "redis://us%40er:p%40ss%3Aw%2Fd%25@h:1"});
+    BOOST_TEST_REQUIRE(parsed.options.has_value(), parsed.output);
+    BOOST_TEST(parsed.options->cluster->redis.user == "us@er");
+    BOOST_TEST(parsed.options->cluster->redis.password == "p@ss:w/d%");
+    BOOST_TEST(parsed.options->cluster->redis.host == "h");
+
+    ::setenv("CHAT_REDIS", "redis://:secret@h:2", 1);
+    const auto from_environment = parse({});
+    ::unsetenv("CHAT_REDIS");
+    BOOST_TEST_REQUIRE(from_environment.options.has_value(), from_environment.output);
+    BOOST_TEST(from_environment.options->cluster->redis.password == "secret");
+    BOOST_TEST(from_environment.options->warnings.empty());  // not visible in ps
 }
 
 BOOST_AUTO_TEST_CASE(a_bad_redis_url_or_node_id_is_refused_with_its_reason) {
@@ -184,7 +202,9 @@ BOOST_AUTO_TEST_CASE(a_bad_redis_url_or_node_id_is_refused_with_its_reason) {
              {{"--redis", "redis://:6379"}, "has no host"},
              {{"--redis", "redis://h/x"}, "database must be a number"},
              {{"--redis", "redis://h", "--node-id", "a b"}, "--node-id must be"},
-             {{"--redis", "redis://h", "--node-timeout", "0.1"}, "--node-timeout must be"}}) {
+             {{"--redis", "redis://p%4@h"}, "bad percent escape in its password"},
+             {{"--redis", "redis://h", "--node-timeout", "0.1"}, "--node-timeout must be"},
+             {{"--redis", "redis://h", "--node-timeout", "0.9"}, "at least 1 second"}}) {
         const auto parsed = parse(args);
         BOOST_TEST(!parsed.options.has_value());
         BOOST_TEST(parsed.exit_code == 2);

@@ -12,6 +12,30 @@ bool all_digits(std::string_view text) {
            std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+/// "%40" as "@": a URL's user and password are percent-encoded, so that they
+/// may hold '@', ':' or '/'.
+std::string percent_decoded(std::string_view text, const char* what) {
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] != '%') {
+            out.push_back(text[i]);
+            continue;
+        }
+        unsigned value = 0;
+        const auto digits = text.substr(i + 1, 2);
+        const auto [end, ec] =
+            std::from_chars(digits.data(), digits.data() + digits.size(), value, 16);
+        if (digits.size() != 2 || ec != std::errc{} || end != digits.data() + 2) {
+            throw std::invalid_argument(std::string("has a bad percent escape in its ") + what +
+                                        " (write % as %25)");
+        }
+        out.push_back(static_cast<char>(value));
+        i += 2;
+    }
+    return out;
+}
+
 }  // namespace
 
 std::string RedisAddress::describe() const {
@@ -29,10 +53,10 @@ RedisAddress parse_redis_url(std::string_view url) {
         const auto credentials = url.substr(0, at);
         url.remove_prefix(at + 1);
         if (const auto colon = credentials.find(':'); colon != std::string_view::npos) {
-            address.user = credentials.substr(0, colon);
-            address.password = credentials.substr(colon + 1);
+            address.user = percent_decoded(credentials.substr(0, colon), "user");
+            address.password = percent_decoded(credentials.substr(colon + 1), "password");
         } else {
-            address.password = credentials;  // redis://PASSWORD@HOST
+            address.password = percent_decoded(credentials, "password");  // redis://PASSWORD@HOST
         }
         if (address.password.empty()) {
             throw std::invalid_argument("has an empty password");

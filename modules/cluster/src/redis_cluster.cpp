@@ -15,6 +15,7 @@
 #include "chat/chat.pb.h"
 #include "chat/hub/hub.hpp"
 #include "chat/logging/log.hpp"
+#include "event_decoding.hpp"
 #include "redis_connection.hpp"
 #include "scripts.hpp"
 
@@ -35,44 +36,34 @@ constexpr std::array<const char*, script_count> script_text{
 constexpr auto read_block = 1000ms;
 /// Events one XREAD takes at most.
 constexpr const char* read_count = "1000";
-/// Reconnection delays: from the first to the last, doubling, with jitter.
+/// The first reconnection delay; it doubles up to Timing::last_backoff,
+/// with jitter.
 constexpr auto first_backoff = 100ms;
-constexpr auto last_backoff = 2000ms;
 
 const char* const unavailable_login = "unavailable: the room cannot be reached, try again";
 const char* const unavailable_message = "unavailable: the room cannot be reached, message not sent";
+const char* const busy_message = "unavailable: the room is overloaded, message not sent";
 
-std::uint64_t to_number(std::string_view text) {
-    std::uint64_t value = 0;
-    std::from_chars(text.data(), text.data() + text.size(), value);
-    return value;
+/// A random token that names this process among those that ever used its
+/// node id.
+std::string make_incarnation() {
+    return hub::new_epoch();
 }
 
-/// The value of `name` in a stream entry's field list.
-std::string_view field(std::span<redisReply* const> fields, std::string_view name) {
-    for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
-        if (text(*fields[i]) == name) {
-            return text(*fields[i + 1]);
-        }
+/// A kept message (an entry of the messages stream) as the frame broadcast,
+/// with its id; null when the entry is not one.
+std::pair<std::uint64_t, hub::Frame> message_frame(const redisReply& entry) {
+    const auto kept = decode_message(entry);
+    if (!kept) {
+        return {0, nullptr};
     }
-    return {};
-}
-
-/// A kept message (an entry of the messages stream) as the frame broadcast.
-hub::Frame message_frame(const redisReply& entry) {
-    const auto parts = elements(entry);
-    if (parts.size() != 2) {
-        return nullptr;
-    }
-    const auto fields = elements(*parts[1]);
-    const auto id = text(*parts[0]);
     ChatRequest message;
     message.set_type("message");
-    message.set_user_name(std::string(field(fields, "n")));
-    message.set_content(std::string(field(fields, "c")));
-    message.set_id(to_number(id.substr(0, id.find('-'))));
-    message.set_timestamp(static_cast<std::int64_t>(to_number(field(fields, "t"))));
-    return std::make_shared<const std::string>(message.SerializeAsString());
+    message.set_user_name(std::string(kept->name));
+    message.set_content(std::string(kept->content));
+    message.set_id(kept->id);
+    message.set_timestamp(kept->stamp);
+    return {kept->id, std::make_shared<const std::string>(message.SerializeAsString())};
 }
 
 }  // namespace
@@ -81,14 +72,24 @@ RedisCluster::RedisCluster(const asio::any_io_executor& executor, Config config,
                            metrics::Metrics& metrics)
     : strand_(asio::make_strand(executor)),
       config_(std::move(config)),
+      timing_(config_.node_timeout),
+      incarnation_(make_incarnation()),
       metrics_(metrics),
       commands_(std::make_unique<RedisConnection>(strand_, "commands")),
       events_(std::make_unique<RedisConnection>(strand_, "events")),
+      leases_(std::make_unique<RedisConnection>(strand_, "leases")),
       lease_timer_(strand_),
       backoff_timer_(strand_),
       random_(std::random_device{}()) {}
 
 RedisCluster::~RedisCluster() = default;
+
+Timing::Timing(std::chrono::milliseconds node_timeout)
+    : renew(node_timeout / 6),
+      call_limit(std::min<std::chrono::milliseconds>(3000ms, node_timeout / 4)),
+      lease(2 * renew + call_limit),
+      sweep_after(node_timeout),
+      last_backoff(std::min<std::chrono::milliseconds>(2000ms, node_timeout / 4)) {}
 
 void RedisCluster::attach(hub::Hub& hub) {
     asio::post(strand_, [this, &hub] {
@@ -124,22 +125,25 @@ awaitable<void> RedisCluster::run() {
         backoff_timer_.expires_after(
             std::chrono::duration_cast<std::chrono::milliseconds>(backoff * jitter(random_)));
         co_await backoff_timer_.async_wait(use_nothrow);
-        backoff = std::min(backoff * 2, last_backoff);
+        backoff = std::min<std::chrono::milliseconds>(backoff * 2, timing_.last_backoff);
     }
 }
 
 awaitable<bool> RedisCluster::connect() {
-    auto ec = co_await commands_->connect(config_.redis, config_.call_limit);
-    if (!ec) {
-        ec = co_await events_->connect(config_.redis, config_.call_limit);
+    error_code ec;
+    for (auto* connection : {commands_.get(), events_.get(), leases_.get()}) {
+        ec = co_await connection->connect(config_.redis, timing_.call_limit);
+        if (ec) {
+            break;
+        }
     }
     if (!ec) {
-        // The scripts, once per connection: a restarted Redis has none.
+        // The scripts, once per connect: a restarted Redis has none.
         shas_.clear();
         for (const auto* body : script_text) {
             const std::vector<std::string> load{"SCRIPT", "LOAD",
                                                 std::string(scripts::prelude) + body};
-            auto [load_error, reply] = co_await commands_->call(load, config_.call_limit);
+            auto [load_error, reply] = co_await commands_->call(load, timing_.call_limit);
             if (load_error || is_error(*reply)) {
                 ec = load_error ? load_error : asio::error::invalid_argument;
                 if (!load_error) {
@@ -150,31 +154,30 @@ awaitable<bool> RedisCluster::connect() {
             shas_.emplace_back(text(*reply));
         }
     }
-    if (!ec) {
-        // The lease before any login: a node without one is taken for dead,
-        // and its users' names for free.
-        const auto renew = lease_call();
-        auto [lease_error, reply] = co_await commands_->call(renew, config_.call_limit);
-        ec = lease_error ? lease_error
-                         : (is_error(*reply) ? asio::error::invalid_argument : error_code{});
-    }
     if (ec) {
         lost("cannot connect", ec);
         co_return false;
     }
-    co_return true;
+    // The lease before any login: a node without one is taken for dead, and
+    // its users' names for free. No sweep yet: the other nodes may still be
+    // on their way back from the same outage.
+    connected_at_ = std::chrono::steady_clock::now();
+    co_return co_await renew_lease(false);
 }
 
 awaitable<bool> RedisCluster::join_room(bool first) {
     std::optional<hub::RoomState> state;
     if (!first && !resync_) {
-        const std::vector<std::string> get{"GET", config_.key_prefix + "epoch"};
-        auto [ec, reply] = co_await commands_->call(get, config_.call_limit);
-        if (ec) {
-            lost("cannot read the epoch", ec);
+        // Is the room still the one this node left? The probe also notices a
+        // Redis that came back with older state than this node saw, and
+        // gives the room a new epoch then.
+        const auto ask = script_call(probe, script_args());
+        auto [ec, reply] = co_await commands_->call(ask, timing_.call_limit);
+        if (ec || is_error(*reply)) {
+            lost("cannot read the epoch", ec ? ec : asio::error::invalid_argument);
             co_return false;
         }
-        resync_ = text(*reply) != epoch_;  // Redis came back without the room
+        resync_ = text(*reply) == "epoch";
     }
     if (first || resync_) {
         state = co_await sync();
@@ -196,7 +199,8 @@ awaitable<bool> RedisCluster::join_room(bool first) {
                        << state->users.size() << " users online)";
     } else {
         CHAT_LOG(warning) << "cluster: redis " << config_.redis.describe() << " is back; "
-                          << (resync_ ? "the room's state was lost: clients log in again (1012)"
+                          << (resync_ ? "this node cannot catch up (a new epoch, or events "
+                                        "missed): clients log in again (1012)"
                                       : "catching up from the last event applied");
     }
     const bool reset = !first && resync_;
@@ -207,10 +211,9 @@ awaitable<bool> RedisCluster::join_room(bool first) {
 }
 
 awaitable<std::optional<hub::RoomState>> RedisCluster::sync() {
-    std::vector<std::string> args{config_.key_prefix, hub::new_epoch(),
-                                  std::to_string(config_.newest)};
-    const auto call = script_call(Script::sync, std::move(args));
-    auto [ec, reply] = co_await commands_->call(call, config_.call_limit);
+    const auto call =
+        script_call(Script::sync, script_args({hub::new_epoch(), std::to_string(config_.newest)}));
+    auto [ec, reply] = co_await commands_->call(call, timing_.call_limit);
     const auto parts = ec ? std::span<redisReply* const>{} : elements(*reply);
     if (parts.size() != 7) {
         lost("cannot read the room's state", ec ? ec : asio::error::invalid_argument);
@@ -224,26 +227,17 @@ awaitable<std::optional<hub::RoomState>> RedisCluster::sync() {
     state.stamp = static_cast<std::int64_t>(to_number(text(*parts[4])));
     const auto users = elements(*parts[5]);
     for (std::size_t i = 0; i + 1 < users.size(); i += 2) {
-        // "node \n connection \n join time"
-        const auto owner = text(*users[i + 1]);
-        const auto first_break = owner.find('\n');
-        const auto second_break = owner.find('\n', first_break + 1);
-        if (second_break == std::string_view::npos) {
-            continue;
+        if (const auto owner = parse_owner(text(*users[i + 1]))) {
+            state.users.push_back({std::string(text(*users[i])), std::string(owner->joined),
+                                   local_peer(owner->node, owner->incarnation, owner->connection)});
         }
-        state.users.push_back(
-            {std::string(text(*users[i])), std::string(owner.substr(second_break + 1)),
-             local_peer(owner.substr(0, first_break),
-                        owner.substr(first_break + 1, second_break - first_break - 1))});
     }
     const auto newest = elements(*parts[6]);  // newest first
     // Consecutive ids down from the last: the hub's ring holds no gap.
     auto expected = state.last_id;
     for (const auto* entry : newest) {
-        auto frame = message_frame(*entry);
-        const auto entry_id =
-            elements(*entry).empty() ? std::string_view{} : text(*elements(*entry)[0]);
-        if (!frame || to_number(entry_id.substr(0, entry_id.find('-'))) != expected) {
+        auto [id, frame] = message_frame(*entry);
+        if (!frame || id != expected) {
             break;
         }
         state.newest.push_back(std::move(frame));
@@ -251,7 +245,20 @@ awaitable<std::optional<hub::RoomState>> RedisCluster::sync() {
     }
     std::reverse(state.newest.begin(), state.newest.end());
     epoch_ = state.epoch;
+    last_id_ = state.last_id;
     co_return state;
+}
+
+awaitable<bool> RedisCluster::start_afresh(const char* why) {
+    CHAT_LOG(warning) << "cluster: " << why << "; clients log in again (1012)";
+    resync_ = true;
+    auto state = co_await sync();
+    if (!state) {
+        co_return false;
+    }
+    resync_ = false;
+    hub::Command restart = hub::Reachability{true, std::move(state), true};
+    co_return co_await to_hub(std::move(restart));
 }
 
 awaitable<void> RedisCluster::read_events() {
@@ -265,7 +272,7 @@ awaitable<void> RedisCluster::read_events() {
                                              "STREAMS",
                                              config_.key_prefix + "events",
                                              last_entry_};
-        auto [ec, reply] = co_await events_->call(xread, read_block + config_.call_limit);
+        auto [ec, reply] = co_await events_->call(xread, read_block + timing_.call_limit);
         metrics_.add(metrics_.redis_calls);
         if (ec || is_error(*reply)) {
             lost("reading events failed", ec ? ec : asio::error::invalid_argument);
@@ -274,52 +281,48 @@ awaitable<void> RedisCluster::read_events() {
         if (is_nil(*reply)) {
             // Nothing happened for a while: the sequencer's time, so that this
             // node's own frames keep a fresh stamp below every event to come.
-            std::vector<std::string> args{config_.key_prefix, std::to_string(last_seq_)};
-            const auto ask = script_call(probe, std::move(args));
-            auto [probe_error, stamp] = co_await events_->call(ask, config_.call_limit);
+            // The probe also notices a room that is no longer this node's
+            // (flushed, or rolled back to older state).
+            const auto ask = script_call(probe, script_args());
+            auto [probe_error, stamp] = co_await events_->call(ask, timing_.call_limit);
             if (probe_error || is_error(*stamp)) {
                 lost("reading events failed",
                      probe_error ? probe_error : asio::error::invalid_argument);
                 co_return;
             }
-            if (!is_nil(*stamp)) {
+            if (text(*stamp) == "epoch") {
+                if (!co_await start_afresh("redis lost the room's state (a new epoch)")) {
+                    co_return;
+                }
+            } else if (!is_nil(*stamp)) {
                 hub::Command tick =
                     hub::Sequenced{{}, static_cast<std::int64_t>(to_number(text(*stamp)))};
                 co_await to_hub(std::move(tick));
             }
             continue;
         }
-        const auto streams = elements(*reply);
-        const auto stream =
-            streams.empty() ? std::span<redisReply* const>{} : elements(*streams[0]);
-        const auto entries =
-            stream.size() == 2 ? elements(*stream[1]) : std::span<redisReply* const>{};
+        const auto entries = stream_entries(*reply);
         hub::Sequenced batch;
         batch.events.reserve(entries.size());
         bool gap = false;
         for (const auto* entry : entries) {
-            const auto parts = elements(*entry);
-            if (parts.size() != 2) {
-                continue;
-            }
-            const auto fields = elements(*parts[1]);
-            const auto seq = to_number(field(fields, "s"));
-            if (seq != last_seq_ + 1) {
-                gap = true;  // trimmed while this node was away
+            const auto decoded = decode_event(*entry);
+            if (!decoded || decoded->seq != last_seq_ + 1) {
+                // Trimmed while this node was away, or a stream that went
+                // back (Redis restored from older state).
+                gap = true;
                 break;
             }
-            last_seq_ = seq;
-            last_entry_ = text(*parts[0]);
-            const auto kind = field(fields, "k");
-            hub::Event event;
-            event.kind = kind == "j"   ? hub::Event::Kind::join
-                         : kind == "l" ? hub::Event::Kind::leave
-                                       : hub::Event::Kind::message;
-            event.name = field(fields, "n");
-            event.text = field(fields, "v");
-            event.id = to_number(field(fields, "i"));
-            event.stamp = static_cast<std::int64_t>(to_number(field(fields, "t")));
-            event.local = local_peer(field(fields, "o"), field(fields, "p"));
+            last_seq_ = decoded->seq;
+            last_entry_ = decoded->entry;
+            last_id_ = std::max(last_id_, decoded->id);
+            hub::Event event{decoded->kind,
+                             std::string(decoded->name),
+                             std::string(decoded->text),
+                             decoded->id,
+                             decoded->stamp,
+                             local_peer(decoded->owner.node, decoded->owner.incarnation,
+                                        decoded->owner.connection)};
             batch.now = std::max(batch.now, event.stamp);
             batch.events.push_back(std::move(event));
         }
@@ -330,47 +333,70 @@ awaitable<void> RedisCluster::read_events() {
                 co_return;
             }
         }
-        if (gap) {
-            CHAT_LOG(warning) << "cluster: events this node missed are no longer kept; "
-                                 "clients log in again (1012)";
-            resync_ = true;
-            auto state = co_await sync();
-            if (!state) {
-                co_return;
-            }
-            resync_ = false;
-            hub::Command restart = hub::Reachability{true, std::move(state), true};
-            co_await to_hub(std::move(restart));
+        if (gap && !co_await start_afresh("events this node missed are no longer kept")) {
+            co_return;
         }
     }
 }
 
 awaitable<void> RedisCluster::keep_lease() {
-    const auto period = config_.node_timeout / 3;
-    while (commands_->is_open()) {
-        lease_timer_.expires_after(period);
+    while (leases_->is_open()) {
+        lease_timer_.expires_after(timing_.renew);
         co_await lease_timer_.async_wait(use_nothrow);
-        if (!commands_->is_open()) {
+        if (!leases_->is_open()) {
             co_return;
         }
-        const auto renew = lease_call();
-        auto [ec, reply] = co_await commands_->call(renew, config_.call_limit);
-        metrics_.add(metrics_.redis_calls);
-        if (ec || is_error(*reply)) {
-            lost("renewing the lease failed", ec ? ec : asio::error::invalid_argument);
+        // Judge the others only after a node timeout connected: had Redis
+        // been away, every live node has renewed by then.
+        const bool sweep = std::chrono::steady_clock::now() - connected_at_ >= timing_.sweep_after;
+        if (!co_await renew_lease(sweep)) {
             co_return;
-        }
-        if (reply->integer > 0) {
-            CHAT_LOG(info) << "cluster: announced the leaves of " << reply->integer
-                           << " users of nodes that stopped answering";
         }
     }
 }
 
-std::vector<std::string> RedisCluster::lease_call() const {
-    std::vector<std::string> args{config_.key_prefix, std::to_string(config_.events_kept),
-                                  config_.node_id, std::to_string(config_.node_timeout.count())};
-    return script_call(lease, std::move(args));
+awaitable<bool> RedisCluster::renew_lease(bool sweep) {
+    const auto renew =
+        script_call(lease, script_args({std::to_string(timing_.lease.count()), sweep ? "1" : "0"}));
+    auto [ec, reply] = co_await leases_->call(renew, timing_.call_limit);
+    metrics_.add(metrics_.redis_calls);
+    const auto parts = ec || is_error(*reply) ? std::span<redisReply* const>{} : elements(*reply);
+    if (parts.size() != 2) {
+        lost("renewing the lease failed", ec ? ec : asio::error::invalid_argument);
+        co_return false;
+    }
+    if (const auto removed = parts[0]->integer; removed > 0) {
+        metrics_.add(metrics_.users_swept, static_cast<std::uint64_t>(removed));
+        CHAT_LOG(info) << "cluster: announced the leaves of " << removed
+                       << " users of nodes that stopped answering";
+    }
+    const auto before = text(*parts[1]);
+    if (!before.empty() && before != incarnation_) {
+        if (!sweep && !up_ && epoch_.empty()) {
+            // The first lease of this process: the id's earlier process did
+            // not say goodbye. Its users leave before this one takes a login.
+            CHAT_LOG(warning) << "cluster: node " << config_.node_id
+                              << " took over from an earlier process that did not stop "
+                                 "cleanly; its users are announced gone";
+        } else {
+            CHAT_LOG(error) << "cluster: another process renewed the lease of node "
+                            << config_.node_id << " (incarnation " << before
+                            << "): a node id must name one process at a time";
+        }
+    }
+    co_return true;
+}
+
+std::vector<std::string> RedisCluster::script_args(std::initializer_list<std::string> more) const {
+    std::vector<std::string> args{config_.key_prefix,
+                                  epoch_,
+                                  std::to_string(last_seq_),
+                                  std::to_string(last_id_),
+                                  std::to_string(config_.events_kept),
+                                  config_.node_id,
+                                  incarnation_};
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
 }
 
 awaitable<bool> RedisCluster::to_hub(hub::Command command) {
@@ -395,7 +421,7 @@ std::vector<std::string> RedisCluster::script_call(std::size_t script,
 void RedisCluster::send_script(std::size_t script, std::vector<std::string> args,
                                std::function<void(error_code, std::string_view)> done) {
     metrics_.add(metrics_.redis_calls);
-    commands_->send(script_call(script, std::move(args)), config_.call_limit,
+    commands_->send(script_call(script, std::move(args)), timing_.call_limit,
                     [done = std::move(done)](error_code ec, const cluster::Reply& reply) {
                         if (!ec && is_error(*reply)) {
                             CHAT_LOG(error) << "redis: a script failed: " << text(*reply);
@@ -411,9 +437,7 @@ void RedisCluster::claim(hub::PeerId peer, const std::string& name, const std::s
             refuse(peer, true, unavailable_login);
             return;
         }
-        send_script(Script::join,
-                    {config_.key_prefix, epoch_, std::to_string(config_.events_kept),
-                     config_.node_id, std::to_string(peer), name, joined},
+        send_script(Script::join, script_args({std::to_string(peer), name, joined}),
                     [this, peer](error_code ec, std::string_view outcome) {
                         if (outcome == "ok") {
                             return;  // the join comes back with the events
@@ -437,13 +461,22 @@ void RedisCluster::publish(hub::PeerId peer, const std::string& name, std::strin
             refuse(peer, false, unavailable_message);
             return;
         }
-        std::vector<std::string> args{
-            config_.key_prefix,   epoch_, std::to_string(config_.events_kept), config_.node_id,
-            std::to_string(peer), name};
+        const auto bytes = content.size();
+        if (messages_in_flight_ >= config_.messages_in_flight ||
+            bytes_in_flight_ + bytes > config_.bytes_in_flight) {
+            metrics_.add(metrics_.redis_calls_refused);
+            refuse(peer, false, busy_message);
+            return;
+        }
+        ++messages_in_flight_;
+        bytes_in_flight_ += bytes;
+        auto args = script_args({std::to_string(peer), name});
         args.push_back(std::move(content));
         args.push_back(std::to_string(config_.keep));
         send_script(Script::message, std::move(args),
-                    [this, peer](error_code ec, std::string_view outcome) {
+                    [this, peer, bytes](error_code ec, std::string_view outcome) {
+                        --messages_in_flight_;
+                        bytes_in_flight_ -= bytes;
                         if (outcome == "ok") {
                             return;
                         }
@@ -465,10 +498,7 @@ void RedisCluster::send_leave(Leave owed) {
         unsent_leaves_.push_back(std::move(owed));
         return;
     }
-    auto args = std::vector<std::string>{
-        config_.key_prefix,        epoch_,   std::to_string(config_.events_kept), config_.node_id,
-        std::to_string(owed.peer), owed.name};
-    send_script(Script::leave, std::move(args),
+    send_script(Script::leave, script_args({std::to_string(owed.peer), owed.name}),
                 [this, owed = std::move(owed)](error_code ec, std::string_view) mutable {
                     if (ec && !detached_) {
                         unsent_leaves_.push_back(std::move(owed));  // sent again when Redis is back
@@ -494,11 +524,13 @@ void RedisCluster::lost(const char* what, error_code ec) {
     }
     commands_->close(ec);
     events_->close(ec);
+    leases_->close(ec);
     lease_timer_.cancel();
 }
 
-hub::PeerId RedisCluster::local_peer(std::string_view node, std::string_view peer) const {
-    return node == config_.node_id ? to_number(peer) : 0;
+hub::PeerId RedisCluster::local_peer(std::string_view node, std::string_view incarnation,
+                                     std::string_view peer) const {
+    return node == config_.node_id && incarnation == incarnation_ ? to_number(peer) : 0;
 }
 
 awaitable<void> RedisCluster::detach() {
@@ -510,10 +542,8 @@ awaitable<void> RedisCluster::say_goodbye() {
     if (up_) {
         // Rule 11: the others announce this node's users' leaves now, not
         // after --node-timeout.
-        std::vector<std::string> args{config_.key_prefix, std::to_string(config_.events_kept),
-                                      config_.node_id};
-        const auto bye = script_call(goodbye, std::move(args));
-        auto [ec, reply] = co_await commands_->call(bye, config_.call_limit);
+        const auto bye = script_call(goodbye, script_args());
+        auto [ec, reply] = co_await commands_->call(bye, timing_.call_limit);
         if (ec || is_error(*reply)) {
             CHAT_LOG(warning) << "cluster: could not announce this node's leaves; the others "
                                  "will after the node timeout";
@@ -524,6 +554,7 @@ awaitable<void> RedisCluster::say_goodbye() {
     hub_ = nullptr;
     commands_->close();
     events_->close();
+    leases_->close();
     lease_timer_.cancel();
     backoff_timer_.cancel();
 }
@@ -538,28 +569,31 @@ bool RedisCluster::try_append(std::uint64_t /*id*/, const hub::Frame& /*message*
 
 void RedisCluster::read_before(std::uint64_t before, std::size_t limit, Reply reply) {
     asio::post(strand_, [this, before, limit, reply = std::move(reply)]() mutable {
-        if (!up_ || before == 0) {
+        if (!up_ || before == 0 || reads_in_flight_ >= config_.reads_in_flight) {
             reply(std::nullopt);
             return;
         }
+        ++reads_in_flight_;
         metrics_.add(metrics_.redis_calls);
-        commands_->send({"XREVRANGE", config_.key_prefix + "messages",
-                         std::to_string(before - 1) + "-1", "-", "COUNT", std::to_string(limit)},
-                        config_.call_limit,
-                        [reply = std::move(reply)](error_code ec, const cluster::Reply& found) {
-                            if (ec || is_error(*found)) {
-                                reply(std::nullopt);
-                                return;
-                            }
-                            std::vector<hub::Frame> messages;
-                            for (const auto* entry : elements(*found)) {
-                                if (auto frame = message_frame(*entry)) {
-                                    messages.push_back(std::move(frame));
-                                }
-                            }
-                            std::reverse(messages.begin(), messages.end());  // oldest first
-                            reply(std::move(messages));
-                        });
+        commands_->send(
+            {"XREVRANGE", config_.key_prefix + "messages", std::to_string(before - 1) + "-1", "-",
+             "COUNT", std::to_string(limit)},
+            timing_.call_limit,
+            [this, reply = std::move(reply)](error_code ec, const cluster::Reply& found) {
+                --reads_in_flight_;
+                if (ec || is_error(*found)) {
+                    reply(std::nullopt);
+                    return;
+                }
+                std::vector<hub::Frame> messages;
+                for (const auto* entry : elements(*found)) {
+                    if (auto frame = message_frame(*entry).second) {
+                        messages.push_back(std::move(frame));
+                    }
+                }
+                std::reverse(messages.begin(), messages.end());  // oldest first
+                reply(std::move(messages));
+            });
     });
 }
 

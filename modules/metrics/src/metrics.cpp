@@ -107,6 +107,12 @@ std::string Metrics::render() const {
         metric(out, "chat_redis_calls_total", "counter", "Commands sent to Redis.", redis_calls);
         metric(out, "chat_redis_connection_losses_total", "counter",
                "Times the connection to Redis was lost.", redis_connection_losses);
+        metric(out, "chat_redis_calls_refused_total", "counter",
+               "Messages refused because too many were already waiting for Redis.",
+               redis_calls_refused);
+        metric(out, "chat_users_swept_total", "counter",
+               "Users of nodes that stopped answering whose leaves this node announced.",
+               users_swept);
     }
     by_reason<DropReason>(out, "chat_clients_dropped_total",
                           "Connections the server ended, by reason.", dropped_);

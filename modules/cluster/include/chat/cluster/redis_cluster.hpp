@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <random>
@@ -26,24 +27,55 @@ class RedisConnection;
 
 struct Config {
     RedisAddress redis;
-    std::string node_id;  // unique among the nodes; names them in logs and metrics
+    std::string node_id;  // names one process at a time; in logs and metrics
     /// A node silent for this long is taken for dead: the others announce
-    /// its users' leaves.
+    /// its users' leaves within it (Timing says how).
     std::chrono::milliseconds node_timeout{10'000};
-    std::size_t keep = 100'000;                   // messages kept (rule 12)
-    std::size_t newest = 1'000;                   // messages a node holds for joins and resumes
-    std::size_t events_kept = 100'000;            // events a node cut off can catch up on
-    std::chrono::milliseconds call_limit{3'000};  // a Redis call that takes longer fails
+    std::size_t keep = 100'000;         // messages kept (rule 12)
+    std::size_t newest = 1'000;         // messages a node holds for joins and resumes
+    std::size_t events_kept = 100'000;  // events a node cut off can catch up on
+    /// Messages sent to Redis and not yet answered, at most, and their
+    /// bytes: beyond either, a message is refused "unavailable" rather than
+    /// queued. A live Redis answers thousands a millisecond; a backlog this
+    /// deep means it is slow, and queueing more would only grow memory and
+    /// the wait of every call behind it.
+    std::size_t messages_in_flight = 4096;
+    std::size_t bytes_in_flight = std::size_t{8} << 20;
+    /// History pages asked of Redis and not yet answered, at most; beyond,
+    /// a request is answered "unavailable: try again".
+    std::size_t reads_in_flight = 64;
     std::string key_prefix = "chat:";
+};
+
+/// The clocks of liveness, all derived from the node timeout T so that a
+/// dead node's users are announced within T (rule 15):
+/// - a lease is renewed every T/6 and lives 2 periods plus a call limit, so
+///   a live node's renewal always lands before its lease lapses;
+/// - every node that has been connected for T sweeps at each renewal, so a
+///   lease that lapsed is found within one period: at most
+///   3·T/6 + T/4 = 3/4 T after the death, the rest is delivery;
+/// - a call over the limit (T/4, at most 3 s) fails its connection: Redis
+///   that slow is unreachable;
+/// - reconnection attempts are at most T/4 apart (and 2 s), so that when
+///   Redis comes back, every live node renews its lease well within the T
+///   the others wait before they sweep (Redis being away is no death).
+struct Timing {
+    explicit Timing(std::chrono::milliseconds node_timeout);
+    std::chrono::milliseconds renew;
+    std::chrono::milliseconds call_limit;
+    std::chrono::milliseconds lease;
+    std::chrono::milliseconds sweep_after;  // connected this long before judging others
+    std::chrono::milliseconds last_backoff;
 };
 
 /// Redis as the room's sequencer, history and user registry. Every node
 /// reads the one stream of events in order (XREAD on a connection of its own)
 /// and hands them to its hub; requests go out pipelined on a second
-/// connection, each an atomic Lua script. Lost connections are retried with
-/// backoff and jitter; the hub hears once that Redis is gone and once that it
-/// is back, and whether the node caught up or must restart its clients.
-/// Everything runs on one strand of the executor given.
+/// connection, each an atomic Lua script, and the lease is renewed on a
+/// third, so that it never waits behind messages. Lost connections are
+/// retried with backoff and jitter; the hub hears once that Redis is gone and
+/// once that it is back, and whether the node caught up or must restart its
+/// clients. Everything runs on one strand of the executor given.
 class RedisCluster final : public hub::Cluster, public hub::History {
   public:
     RedisCluster(const asio::any_io_executor& executor, Config config, metrics::Metrics& metrics);
@@ -72,7 +104,12 @@ class RedisCluster final : public hub::Cluster, public hub::History {
     /// Joins the room where it is (first time, or it cannot catch up) or
     /// catches up from the last event applied. False when Redis failed.
     awaitable<bool> join_room(bool first);
+    /// The room's state, after the leaves of any user still listed under
+    /// this node's id: the node's clients start afresh.
     awaitable<std::optional<hub::RoomState>> sync();
+    /// The node cannot catch up (events missed, another epoch): the hub
+    /// restarts its clients in the room as it is now. False when Redis failed.
+    awaitable<bool> start_afresh(const char* why);
     awaitable<void> read_events();
     awaitable<void> keep_lease();
     awaitable<void> say_goodbye();
@@ -83,6 +120,8 @@ class RedisCluster final : public hub::Cluster, public hub::History {
     /// "taken", ...) or an error.
     void send_script(std::size_t script, std::vector<std::string> args,
                      std::function<void(error_code, std::string_view)> done);
+    /// The arguments every script takes first (scripts.hpp), then `more`.
+    std::vector<std::string> script_args(std::initializer_list<std::string> more = {}) const;
     void send_leave(Leave leave);
     /// A script found the room elsewhere ("epoch", "lease"): reconnect.
     void room_moved(std::string_view outcome);
@@ -90,14 +129,21 @@ class RedisCluster final : public hub::Cluster, public hub::History {
     /// the first loss of an outage only.
     void lost(const char* what, error_code ec);
     std::vector<std::string> script_call(std::size_t script, std::vector<std::string> args) const;
-    std::vector<std::string> lease_call() const;
-    hub::PeerId local_peer(std::string_view node, std::string_view peer) const;
+    /// Renews the lease (on its own connection); false when Redis failed.
+    awaitable<bool> renew_lease(bool sweep);
+    /// The connection `peer` of this process, or 0 for another node's (or
+    /// an earlier process's under this node's id).
+    hub::PeerId local_peer(std::string_view node, std::string_view incarnation,
+                           std::string_view peer) const;
 
     asio::any_io_executor strand_;
     const Config config_;
+    const Timing timing_;
+    const std::string incarnation_;  // this process's, random
     metrics::Metrics& metrics_;
     std::unique_ptr<RedisConnection> commands_;  // requests, pipelined
     std::unique_ptr<RedisConnection> events_;    // XREAD of the event stream
+    std::unique_ptr<RedisConnection> leases_;    // lease renewals, never behind a message
     asio::steady_timer lease_timer_;
     asio::steady_timer backoff_timer_;
     std::mt19937 random_;  // reconnection jitter
@@ -106,8 +152,13 @@ class RedisCluster final : public hub::Cluster, public hub::History {
     std::string epoch_;               // of the room the hub has
     std::string last_entry_ = "0-0";  // the last event read
     std::uint64_t last_seq_ = 0;      // its number
-    bool up_ = false;                 // both connections work and the hub knows the room
-    bool resync_ = false;             // the node missed events: it must join afresh
+    std::uint64_t last_id_ = 0;       // the highest message id seen in this epoch
+    std::chrono::steady_clock::time_point connected_at_;  // of the current connections
+    std::size_t messages_in_flight_ = 0;
+    std::size_t bytes_in_flight_ = 0;
+    std::size_t reads_in_flight_ = 0;
+    bool up_ = false;      // both connections work and the hub knows the room
+    bool resync_ = false;  // the node missed events: it must join afresh
     bool detached_ = false;
     bool said_down_ = false;            // "unreachable" logged for this outage
     std::vector<Leave> unsent_leaves_;  // owed to Redis while it is down

@@ -43,6 +43,8 @@ class Metrics {
     Counter events_sequenced{0};  // events read from the sequencer
     Counter redis_calls{0};       // commands sent to Redis
     Counter redis_connection_losses{0};
+    Counter redis_calls_refused{0};  // messages refused: too many already in flight
+    Counter users_swept{0};          // users of dead nodes whose leaves this node announced
 
     void add(Counter& counter, std::uint64_t n = 1) noexcept {
         counter.fetch_add(n, std::memory_order_relaxed);

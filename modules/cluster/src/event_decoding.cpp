@@ -1,0 +1,107 @@
+#include "event_decoding.hpp"
+
+#include <charconv>
+
+#include "redis_connection.hpp"
+
+namespace chat::cluster {
+
+namespace {
+
+/// The value of `name` in a stream entry's field list.
+std::string_view field(std::span<redisReply* const> fields, std::string_view name) {
+    for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+        if (text(*fields[i]) == name) {
+            return text(*fields[i + 1]);
+        }
+    }
+    return {};
+}
+
+/// Cuts `text` at the first '\n': what comes before it; false when none.
+bool take_line(std::string_view& text, std::string_view& line) {
+    const auto end = text.find('\n');
+    if (end == std::string_view::npos) {
+        return false;
+    }
+    line = text.substr(0, end);
+    text.remove_prefix(end + 1);
+    return true;
+}
+
+}  // namespace
+
+std::uint64_t to_number(std::string_view text) {
+    std::uint64_t value = 0;
+    std::from_chars(text.data(), text.data() + text.size(), value);
+    return value;
+}
+
+std::optional<OwnerTag> parse_owner(std::string_view tag) {
+    OwnerTag owner;
+    if (!take_line(tag, owner.node) || !take_line(tag, owner.incarnation) ||
+        !take_line(tag, owner.connection)) {
+        return std::nullopt;
+    }
+    owner.joined = tag;
+    return owner;
+}
+
+std::optional<StreamEvent> decode_event(const redisReply& entry) {
+    const auto parts = elements(entry);
+    if (parts.size() != 2) {
+        return std::nullopt;
+    }
+    const auto fields = elements(*parts[1]);
+    StreamEvent event;
+    event.entry = text(*parts[0]);
+    event.seq = to_number(field(fields, "s"));
+    const auto kind = field(fields, "k");
+    if (kind == "j") {
+        event.kind = hub::Event::Kind::join;
+    } else if (kind == "l") {
+        event.kind = hub::Event::Kind::leave;
+    } else if (kind == "m") {
+        event.kind = hub::Event::Kind::message;
+    } else {
+        return std::nullopt;
+    }
+    if (event.entry.empty() || event.seq == 0) {
+        return std::nullopt;
+    }
+    event.name = field(fields, "n");
+    event.text = field(fields, "v");
+    event.id = to_number(field(fields, "i"));
+    event.stamp = static_cast<std::int64_t>(to_number(field(fields, "t")));
+    event.owner.node = field(fields, "o");
+    event.owner.incarnation = field(fields, "r");
+    event.owner.connection = field(fields, "p");
+    return event;
+}
+
+std::optional<KeptMessage> decode_message(const redisReply& entry) {
+    const auto parts = elements(entry);
+    if (parts.size() != 2) {
+        return std::nullopt;
+    }
+    const auto fields = elements(*parts[1]);
+    const auto entry_id = text(*parts[0]);
+    KeptMessage message;
+    message.id = to_number(entry_id.substr(0, entry_id.find('-')));
+    if (message.id == 0) {
+        return std::nullopt;
+    }
+    message.name = field(fields, "n");
+    message.content = field(fields, "c");
+    message.stamp = static_cast<std::int64_t>(to_number(field(fields, "t")));
+    return message;
+}
+
+std::span<redisReply* const> stream_entries(const redisReply& reply) {
+    // [[stream name, [entry, ...]]]
+    const auto streams = elements(reply);
+    const auto stream = streams.empty() ? std::span<redisReply* const>{} : elements(*streams[0]);
+    return stream.size() == 2 ? elements(*stream[1]) : std::span<redisReply* const>{};
+}
+
+}  // namespace chat::cluster

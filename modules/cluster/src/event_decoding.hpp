@@ -1,0 +1,58 @@
+#pragma once
+// Pure decoding of what the scripts of scripts.hpp leave in Redis: the fields
+// of an event of the stream, and a user's owner tag. No I/O: unit-tested with
+// replies parsed from RESP text.
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "chat/hub/commands.hpp"
+
+struct redisReply;
+
+namespace chat::cluster {
+
+/// "node\nincarnation\nconnection\njoin time": who holds a name.
+struct OwnerTag {
+    std::string_view node;
+    std::string_view incarnation;
+    std::string_view connection;
+    std::string_view joined;
+};
+std::optional<OwnerTag> parse_owner(std::string_view tag);
+
+/// One entry of the events stream. The views point into the reply.
+struct StreamEvent {
+    std::string_view entry;  // the stream entry's id, to read on from
+    std::uint64_t seq = 0;   // the event's number: consecutive, or events were missed
+    hub::Event::Kind kind = hub::Event::Kind::message;
+    std::string_view name;
+    std::string_view text;
+    std::uint64_t id = 0;
+    std::int64_t stamp = 0;
+    OwnerTag owner;  // its `joined` is empty
+};
+/// An entry of an XREAD or XRANGE reply: [id, [field, value, ...]]. Nullopt
+/// when it is not shaped like one of the scripts' events.
+std::optional<StreamEvent> decode_event(const redisReply& entry);
+
+/// One entry of the kept messages stream.
+struct KeptMessage {
+    std::uint64_t id = 0;
+    std::string_view name;
+    std::string_view content;
+    std::int64_t stamp = 0;
+};
+/// An entry of the messages stream ("<id>-1", [n, c, t]); nullopt when it is
+/// not shaped like one.
+std::optional<KeptMessage> decode_message(const redisReply& entry);
+
+/// The entries of an XREAD reply over one stream ({} when it is nil).
+std::span<redisReply* const> stream_entries(const redisReply& reply);
+
+/// A decimal counter as Redis returns it; 0 when it is not one.
+std::uint64_t to_number(std::string_view text);
+
+}  // namespace chat::cluster
