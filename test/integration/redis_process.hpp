@@ -74,6 +74,23 @@ class RedisServer {
             process_->output());
     }
 
+    /// Killed outright: what it had not written out is lost (a snapshot
+    /// taken with save() survives, as after a crash).
+    void kill() {
+        process_->signal(SIGKILL);
+        BOOST_TEST_REQUIRE(process_->wait_exit(std::chrono::seconds(20)) >= 0);
+        process_.reset();
+    }
+
+    /// Runs one command with redis-cli; its output.
+    std::string command(const std::vector<std::string>& args) {
+        std::vector<std::string> all{"-p", std::to_string(port_)};
+        all.insert(all.end(), args.begin(), args.end());
+        Process cli("redis-cli", all);
+        BOOST_TEST_REQUIRE(cli.wait_exit(std::chrono::seconds(20)) == 0, cli.output());
+        return cli.output();
+    }
+
     /// A graceful stop (SIGTERM: the append-only file is written out).
     void stop() {
         process_->signal(SIGTERM);

@@ -56,11 +56,6 @@ awaitable<std::optional<Clock::duration>> ended_within(boost::beast::tcp_stream&
     }
 }
 
-awaitable<void> pause(Clock::duration duration) {
-    asio::steady_timer timer(co_await asio::this_coro::executor, duration);
-    co_await timer.async_wait(asio::use_awaitable);
-}
-
 /// Sends `bytes` one at a time, 50 ms apart, until the server stops taking them.
 awaitable<void> trickle(boost::beast::tcp_stream& stream, std::string bytes) {
     for (const char byte : bytes) {

@@ -5,6 +5,8 @@
 
 #include <csignal>
 #include <memory>
+#include <set>
+#include <string_view>
 
 #include "chat_app_process.hpp"
 #include "chat_client.hpp"
@@ -133,6 +135,23 @@ awaitable<ThreeUsers> three_users(Room& room) {
     co_return ThreeUsers{std::move(ann), std::move(bob), std::move(cid)};
 }
 
+/// How often `text` is in a node's output so far.
+int count_output(Process& node, std::string_view text) {
+    const auto output = node.output();
+    int found = 0;
+    for (auto at = output.find(text); at != std::string::npos;
+         at = output.find(text, at + text.size())) {
+        ++found;
+    }
+    return found;
+}
+
+/// The next frame, which must be the message `content` (nothing else first).
+awaitable<void> expect_message(ChatClient& client, std::string content) {
+    const auto frame = co_await client.expect("message");
+    BOOST_TEST(frame.content() == content);
+}
+
 awaitable<unsigned> health(std::uint16_t port) {
     const auto answer = co_await http_request(port, "/healthz");
     co_return answer.status;
@@ -249,12 +268,16 @@ BOOST_AUTO_TEST_CASE(a_client_resumes_on_another_node_with_nothing_missed) {
 }
 
 BOOST_AUTO_TEST_CASE(the_users_of_a_killed_node_leave_within_the_node_timeout) {
-    Room room("1");
+    Room room("2");
     run(
         [&]() -> awaitable<void> {
             auto ann = co_await log_in(room.port(0), "ann");
             auto cid = co_await log_in(room.port(2), "cid");
             co_await next(ann, "login", "cid");
+            // The others judge leases only after a node timeout connected.
+            for (std::size_t node = 0; node < 2; ++node) {
+                BOOST_TEST_REQUIRE(room.nodes.at(node)->wait_output("taken for dead", 20s));
+            }
             const auto killed = std::chrono::steady_clock::now();
             room.nodes.at(2)->signal(SIGKILL);
             co_await next(ann, "logout", "cid", 10s);
@@ -262,8 +285,133 @@ BOOST_AUTO_TEST_CASE(the_users_of_a_killed_node_leave_within_the_node_timeout) {
             BOOST_TEST_MESSAGE(
                 "leave announced after "
                 << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
-                << " ms (node timeout 1 s)");
+                << " ms (node timeout 2 s)");
+            BOOST_TEST(took < 2s);  // rule 15: within the node timeout of its death
             auto again = co_await log_in(room.port(1), "cid");  // the name is free
+        },
+        60s);
+}
+
+BOOST_AUTO_TEST_CASE(a_node_restarted_under_its_id_announces_its_predecessors_users_gone) {
+    Room room("60");  // far longer than the test: only the new process can free them
+    run(
+        [&]() -> awaitable<void> {
+            auto ann = co_await log_in(room.port(0), "ann");
+            auto bob = co_await log_in(room.port(1), "bob");
+            auto bea = co_await log_in(room.port(1), "bea");
+            co_await next(ann, "login", "bea");
+            room.nodes.at(1)->signal(SIGKILL);
+            BOOST_TEST_REQUIRE(room.nodes.at(1)->wait_exit(10s) >= 0);
+            room.nodes.at(1) = start_node(room.redis, "b", "60");
+            std::set<std::string> gone;
+            while (gone.size() < 2) {
+                gone.insert((co_await next(ann, "logout", {}, 10s)).user_name());
+            }
+            BOOST_TEST((gone == std::set<std::string>{"bob", "bea"}));
+            auto bob_again = co_await log_in(room.port(1), "bob");  // the names are free
+            auto bea_again = co_await log_in(room.port(2), "bea");
+            co_await next(ann, "login", "bea");
+        },
+        60s);
+}
+
+BOOST_AUTO_TEST_CASE(redis_away_for_several_node_timeouts_announces_nobody_gone) {
+    Room room("2");
+    run(
+        [&]() -> awaitable<void> {
+            auto users = co_await three_users(room);
+            auto& [ann, bob, cid] = users;
+            room.redis.stop();
+            std::vector<int> sweeping;
+            for (auto& node : room.nodes) {
+                BOOST_TEST_REQUIRE(node->wait_output("the room cannot be reached", 20s));
+                sweeping.push_back(count_output(*node, "taken for dead"));
+            }
+            co_await pause(6s);  // three node timeouts: every lease has lapsed
+            room.redis.start();  // with its data (append-only file)
+            for (std::size_t node = 0; node < room.nodes.size(); ++node) {
+                BOOST_TEST_REQUIRE(
+                    room.nodes[node]->wait_output("taken for dead", 20s, sweeping[node] + 1),
+                    room.nodes[node]->output());
+            }
+            co_await pause(1s);  // several sweeps by every node (one each T/6)
+            co_await ann.send(make_request("message", {}, "still here"));
+            co_await expect_message(ann, "still here");  // no logout, no close before it
+            co_await expect_message(bob, "still here");
+            co_await expect_message(cid, "still here");
+            for (auto& node : room.nodes) {
+                BOOST_TEST(count_output(*node, "1012") == 0, node->output());
+            }
+        },
+        90s);
+}
+
+BOOST_AUTO_TEST_CASE(redis_rolled_back_to_an_older_snapshot_is_a_new_epoch) {
+    Room room("10", false);  // no append-only file: a restart loads the last snapshot
+    run(
+        [&]() -> awaitable<void> {
+            auto ann = co_await log_in(room.port(0), "ann");
+            auto bob = co_await connect_to(room.port(1));
+            const auto welcome = co_await bob.login("bob");
+            co_await say(ann, "kept", 3);
+            for (int i = 0; i < 3; ++i) {
+                co_await next(bob, "message");
+            }
+            room.redis.command({"SAVE"});
+            co_await say(ann, "rolled-back", 3);
+            std::uint64_t last = 0;
+            for (int i = 0; i < 3; ++i) {
+                last = (co_await next(bob, "message")).id();
+            }
+            BOOST_TEST(last == 6u);
+            room.redis.kill();
+            room.redis.start();  // counters at 3: ids 4 to 6 would be handed out again
+            BOOST_TEST((co_await bob.wait_close(20s)) == 1012u);
+            BOOST_TEST((co_await ann.wait_close(20s)) == 1012u);
+            auto again = co_await connect_to(room.port(1));
+            const auto fresh = co_await again.login("bob");
+            BOOST_TEST(fresh.epoch() != welcome.epoch());  // (epoch, 4) names one message
+            auto ann_again = co_await log_in(room.port(0), "ann");
+            co_await ann_again.send(make_request("message", {}, "after"));
+            const auto after = co_await next(again, "message");
+            BOOST_TEST(after.content() == "after");
+            BOOST_TEST(after.id() == fresh.id() + 1);
+        },
+        60s);
+}
+
+BOOST_AUTO_TEST_CASE(a_redis_flushed_under_a_quiet_room_restarts_the_clients) {
+    Room room;
+    run(
+        [&]() -> awaitable<void> {
+            auto ann = co_await log_in(room.port(0), "ann");
+            const auto welcome = co_await log_in(room.port(1), "bob");
+            co_await next(ann, "login", "bob");
+            room.redis.command({"FLUSHALL"});  // on live connections: no reconnect tells it
+            BOOST_TEST((co_await ann.wait_close(20s)) == 1012u);
+            auto again = co_await connect_to(room.port(0));
+            const auto fresh = co_await again.login("ann");
+            BOOST_TEST(fresh.id() == 0u);
+        },
+        60s);
+}
+
+BOOST_AUTO_TEST_CASE(a_slow_redis_delays_messages_without_dropping_the_node) {
+    Room room("4");  // calls may take 1 s
+    run(
+        [&]() -> awaitable<void> {
+            auto ann = co_await log_in(room.port(0), "ann");
+            auto bob = co_await log_in(room.port(1), "bob");
+            co_await next(ann, "login", "bob");
+            // Scripts wait while Redis is paused: messages and lease renewals alike.
+            room.redis.command({"CLIENT", "PAUSE", "700", "WRITE"});
+            co_await say(ann, "slow", 20);
+            for (int i = 0; i < 20; ++i) {
+                co_await expect_message(bob, "slow" + std::to_string(i));
+            }
+            for (auto& node : room.nodes) {
+                BOOST_TEST(count_output(*node, "cannot be reached") == 0, node->output());
+            }
         },
         60s);
 }

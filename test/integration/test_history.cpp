@@ -95,11 +95,6 @@ std::vector<std::string> app_args(const std::filesystem::path& db) {
             "--log-dir", "",          "--rate", "0", "--history-db", db.string()};
 }
 
-awaitable<void> pause(std::chrono::milliseconds duration) {
-    asio::steady_timer timer(co_await asio::this_coro::executor, duration);
-    co_await timer.async_wait(asio::use_awaitable);
-}
-
 awaitable<void> no_pause() {
     co_return;
 }

@@ -10,6 +10,7 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 
 #include "chat/net/asio.hpp"
@@ -37,6 +38,13 @@ void run(Body&& body, std::chrono::steady_clock::duration limit = 60s) {
     if (!done) {
         throw std::runtime_error("test coroutine did not finish in time");
     }
+}
+
+/// Lets `duration` pass: for a scenario's own length (an outage that lasts
+/// several node timeouts), never to wait for an event.
+inline awaitable<void> pause(std::chrono::steady_clock::duration duration) {
+    asio::steady_timer timer(co_await asio::this_coro::executor, duration);
+    co_await timer.async_wait(asio::use_awaitable);
 }
 
 /// Runs the tasks concurrently and waits for all; rethrows the first failure.

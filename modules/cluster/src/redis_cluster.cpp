@@ -162,6 +162,7 @@ awaitable<bool> RedisCluster::connect() {
     // its users' names for free. No sweep yet: the other nodes may still be
     // on their way back from the same outage.
     connected_at_ = std::chrono::steady_clock::now();
+    sweeping_ = false;
     co_return co_await renew_lease(false);
 }
 
@@ -252,6 +253,11 @@ awaitable<std::optional<hub::RoomState>> RedisCluster::sync() {
 awaitable<bool> RedisCluster::start_afresh(const char* why) {
     CHAT_LOG(warning) << "cluster: " << why << "; clients log in again (1012)";
     resync_ = true;
+    // A Redis that lost the room lost the lease too: renewed before the
+    // clients come back to log in.
+    if (!co_await renew_lease(false)) {
+        co_return false;
+    }
     auto state = co_await sync();
     if (!state) {
         co_return false;
@@ -349,6 +355,10 @@ awaitable<void> RedisCluster::keep_lease() {
         // Judge the others only after a node timeout connected: had Redis
         // been away, every live node has renewed by then.
         const bool sweep = std::chrono::steady_clock::now() - connected_at_ >= timing_.sweep_after;
+        if (sweep && !std::exchange(sweeping_, true)) {
+            CHAT_LOG(info) << "cluster: connected for a node timeout; a node whose lease "
+                              "lapses from now on is taken for dead";
+        }
         if (!co_await renew_lease(sweep)) {
             co_return;
         }

@@ -154,6 +154,7 @@ class RedisCluster final : public hub::Cluster, public hub::History {
     std::uint64_t last_seq_ = 0;      // its number
     std::uint64_t last_id_ = 0;       // the highest message id seen in this epoch
     std::chrono::steady_clock::time_point connected_at_;  // of the current connections
+    bool sweeping_ = false;  // connected for a node timeout: judging the others' leases
     std::size_t messages_in_flight_ = 0;
     std::size_t bytes_in_flight_ = 0;
     std::size_t reads_in_flight_ = 0;
