@@ -1,6 +1,7 @@
 // chat_app: parses the options, sets up logging, and runs a chat server on
 // --threads I/O threads until SIGINT or SIGTERM has shut it down gracefully.
 
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -45,6 +46,19 @@ void protobuf_log(google::protobuf::LogLevel level, const char* file, int line,
         CHAT_LOG(error) << "protobuf " << file << ":" << line << ": " << message;
     } else {
         CHAT_LOG(debug) << "protobuf: " << message;
+    }
+}
+
+/// Runs the io_context; an exception that escapes a handler (a loop that
+/// failed, such as the cluster's) is logged and stops every thread: the
+/// process then exits 1 rather than serve on with a part dead.
+void run_io(boost::asio::io_context& io, std::atomic<bool>& failed) {
+    try {
+        io.run();
+    } catch (const std::exception& error) {
+        CHAT_LOG(error) << "fatal: " << error.what() << "; stopping (exit 1)";
+        failed = true;
+        io.stop();
     }
 }
 
@@ -105,12 +119,17 @@ int main(int argc, char* argv[]) {
         server.start();
         CHAT_LOG(info) << "chat_app running on " << options.server.threads << " threads";
 
+        std::atomic<bool> failed{false};
         std::vector<std::jthread> threads;
         for (unsigned i = 1; i < options.server.threads; ++i) {
-            threads.emplace_back([&io] { io.run(); });
+            threads.emplace_back([&io, &failed] { run_io(io, failed); });
         }
-        io.run();
+        run_io(io, failed);
         threads.clear();  // joins
+        if (failed || server.failed()) {
+            CHAT_LOG(error) << "chat_app stopped after a failure";
+            return 1;
+        }
         CHAT_LOG(info) << "chat_app stopped";
         return 0;
     } catch (const chat::history::OpenError& error) {

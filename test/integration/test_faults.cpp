@@ -98,9 +98,35 @@ void a_failing_connection_leaves_the_room_intact(FaultPoint point, int nth, Trig
     BOOST_TEST((std::chrono::steady_clock::now() - start < std::chrono::seconds(2)));
 }
 
+/// A store that fails at the first message: the hub's coroutine ends with
+/// its exception.
+class FailingHistory final : public hub::History {
+  public:
+    Start start(std::size_t /*newest*/) override { return {"failing", 0, {}}; }
+    bool try_append(std::uint64_t /*id*/, const hub::Frame& /*message*/) override {
+        throw std::runtime_error("injected store failure");
+    }
+    void read_before(std::uint64_t /*before*/, std::size_t /*limit*/, Reply reply) override {
+        reply(std::nullopt);
+    }
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(faults)
+
+BOOST_AUTO_TEST_CASE(a_hub_that_fails_stops_the_server_instead_of_serving_on) {
+    TestServer server(test_config(), std::make_unique<FailingHistory>());
+    run([&]() -> awaitable<void> {
+        ChatClient ann(co_await asio::this_coro::executor);
+        co_await ann.connect(server.port());
+        co_await ann.login("ann");
+        co_await ann.send(make_request("message", {}, "the hub dies of this"));
+    });
+    // Every thread's run() returns: the process would exit 1, not serve on.
+    BOOST_TEST_REQUIRE(server.wait_stopped(std::chrono::seconds(10)));
+    BOOST_TEST(server.failed());
+}
 
 BOOST_AUTO_TEST_CASE(an_exception_in_the_reader) {
     // eve's second frame (her login is the first) throws in her reader.

@@ -23,9 +23,21 @@ TestServer::TestServer(session::Config config, std::unique_ptr<hub::History> his
       server_(io_, config, metrics_, *history_),
       port_(server_.local_endpoint().port()) {
     server_.start();
+    running_ = config.threads;
     for (unsigned i = 0; i < config.threads; ++i) {
-        threads_.emplace_back([this] { io_.run(); });
+        threads_.emplace_back([this] {
+            io_.run();
+            const std::lock_guard lock(mutex_);
+            if (--running_ == 0) {
+                stopped_.notify_all();
+            }
+        });
     }
+}
+
+bool TestServer::wait_stopped(std::chrono::milliseconds limit) {
+    std::unique_lock lock(mutex_);
+    return stopped_.wait_for(lock, limit, [this] { return running_ == 0; });
 }
 
 TestServer::~TestServer() {

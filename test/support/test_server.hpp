@@ -1,8 +1,11 @@
 #pragma once
 // A chat server in the test process: 127.0.0.1, a free port, its own threads.
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -26,6 +29,11 @@ class TestServer {
     std::uint16_t port() const noexcept { return port_; }
     const metrics::Metrics& metrics() const noexcept { return server_.metrics(); }
     void stop() { server_.stop(); }
+    /// The server stopped its io_context because its hub failed.
+    bool failed() const noexcept { return server_.failed(); }
+    /// Waits until every thread's run() has returned; false if they have
+    /// not within `limit`.
+    bool wait_stopped(std::chrono::milliseconds limit);
 
   private:
     asio::io_context io_;
@@ -33,6 +41,9 @@ class TestServer {
     std::unique_ptr<hub::History> history_;  // stops before io_ goes
     session::Server server_;
     std::uint16_t port_;
+    std::mutex mutex_;
+    std::condition_variable stopped_;
+    unsigned running_ = 0;  // threads in io_.run()
     std::vector<std::jthread> threads_;
 };
 

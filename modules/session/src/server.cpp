@@ -95,7 +95,15 @@ asio::ip::tcp::endpoint Server::local_endpoint() const {
 
 void Server::start() {
     asio::co_spawn(state_->hub.executor(), state_->hub.run(), [this](const std::exception_ptr& e) {
-        log_exception("hub", e);
+        if (e) {
+            // Without its hub the server would only look alive: /healthz
+            // answering, every login waiting forever.
+            CHAT_LOG(error) << "hub failed: " << logging::describe(e)
+                            << "; stopping the server (exit 1) rather than serve without it";
+            failed_ = true;
+            io_.stop();
+            return;
+        }
         asio::post(strand_, [this] {
             hub_done_ = true;
             maybe_finish();

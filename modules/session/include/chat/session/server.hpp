@@ -2,6 +2,7 @@
 // A chat server: the listener and the shutdown; the hub and the connections
 // live in what they share (SharedState, private to the module).
 
+#include <atomic>
 #include <memory>
 
 #include <boost/asio/io_context.hpp>
@@ -49,6 +50,11 @@ class Server {
 
     const metrics::Metrics& metrics() const noexcept;
 
+    /// The hub ended by an exception: the server stopped the io_context at
+    /// once rather than serve on without it. Its owner exits non-zero, so
+    /// that a supervisor starts it again.
+    bool failed() const noexcept { return failed_.load(); }
+
   private:
     awaitable<void> accept_loop();
     void begin_stop();    // on strand_
@@ -62,6 +68,7 @@ class Server {
     asio::steady_timer grace_;    // shutdown
     bool stopping_ = false;       // on strand_
     bool hub_done_ = false;       // on strand_
+    std::atomic<bool> failed_{false};
 };
 
 }  // namespace chat::session
