@@ -9,5 +9,7 @@ WORKDIR /data
 EXPOSE 6379
 # The room (its epoch, history and users) survives a restart of this
 # container: an append-only file in the volume at /data.
+# noeviction: an evicted lease would look like a dead node, an evicted name
+# like a free one (docs/operations.md).
 CMD ["redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", "--appendonly", "yes", \
-     "--dir", "/data", "--save", ""]
+     "--dir", "/data", "--save", "", "--maxmemory-policy", "noeviction"]
