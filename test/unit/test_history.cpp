@@ -116,6 +116,32 @@ BOOST_AUTO_TEST_CASE(a_clean_stop_keeps_the_epoch_a_crash_changes_it_ids_go_on) 
     BOOST_TEST((ids(store.newest(2)) == Ids{11, 12}));
 }
 
+BOOST_AUTO_TEST_CASE(a_failed_write_keeps_none_of_its_batch_and_the_next_ones_are_kept) {
+    Store store(path, 5);
+    store.append(messages(1, 5));
+    // Failures injected from another connection: a trigger that aborts the
+    // insert of id 7, then one that aborts the prune of old messages.
+    SQLite::Database other(path.string(), SQLite::OPEN_READWRITE);
+    other.exec(
+        "CREATE TRIGGER fail_insert BEFORE INSERT ON messages WHEN NEW.id = 7 "
+        "BEGIN SELECT RAISE(ABORT, 'injected'); END");
+    BOOST_CHECK_THROW(store.append(messages(6, 8)), SQLite::Exception);
+    BOOST_TEST(store.last_id() == 5u);
+    other.exec("DROP TRIGGER fail_insert");
+    store.append(messages(6, 8));  // the insert statement is usable again
+    BOOST_TEST(store.last_id() == 8u);
+
+    other.exec(
+        "CREATE TRIGGER fail_prune BEFORE DELETE ON messages BEGIN "
+        "SELECT RAISE(ABORT, 'injected'); END");
+    BOOST_CHECK_THROW(store.append(messages(9, 10)), SQLite::Exception);  // fails at the prune
+    BOOST_TEST(store.last_id() == 8u);  // rolled back: 9 and 10 are not kept
+    other.exec("DROP TRIGGER fail_prune");
+    store.append(messages(9, 10));  // and so is the prune statement
+    BOOST_TEST(store.last_id() == 10u);
+    BOOST_TEST((ids(store.newest(100)) == Ids{6, 7, 8, 9, 10}));
+}
+
 BOOST_AUTO_TEST_CASE(a_file_of_another_schema_version_is_refused_naming_it) {
     { Store store(path, 10); }
     {

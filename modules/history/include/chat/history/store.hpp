@@ -44,7 +44,8 @@ class Store {
     bool clean_start() const noexcept { return clean_start_; }
 
     /// Writes the messages (consecutive ids) in one transaction, then prunes
-    /// all but the newest `keep`.
+    /// all but the newest `keep`. Throws SQLite::Exception when that fails:
+    /// then none of them is kept (last_id() stays), and later calls work.
     void append(std::span<const std::pair<std::uint64_t, hub::Frame>> messages);
     /// The newest messages with ids below `before`, at most `limit`, oldest first.
     std::vector<hub::Frame> before(std::uint64_t before, std::size_t limit);
