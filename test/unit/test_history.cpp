@@ -200,6 +200,40 @@ BOOST_AUTO_TEST_CASE(the_store_thread_writes_reads_in_order_and_stops_cleanly) {
     BOOST_TEST((ids(start.newest) == Ids{148, 149, 150}));
 }
 
+BOOST_AUTO_TEST_CASE(a_dropped_batch_means_a_new_epoch_and_later_batches_are_kept) {
+    metrics::Metrics counters;
+    std::string epoch;
+    {
+        history::SqliteHistory kept({.db = path, .keep = 1000}, counters);
+        epoch = kept.start(0).epoch;
+        SQLite::Database other(path.string(), SQLite::OPEN_READWRITE);
+        other.exec(
+            "CREATE TRIGGER fail_insert BEFORE INSERT ON messages WHEN NEW.id = 2 "
+            "BEGIN SELECT RAISE(ABORT, 'injected'); END");
+        for (std::uint64_t id = 1; id <= 3; ++id) {
+            BOOST_TEST_REQUIRE(kept.try_append(id, message(id)));
+        }
+        // A read is answered once the appends before it were written (or
+        // given up): the batch holding 2 failed.
+        BOOST_TEST_REQUIRE(read_before(kept, 4).has_value());
+        other.exec("DROP TRIGGER fail_insert");
+        for (std::uint64_t id = 4; id <= 6; ++id) {
+            BOOST_TEST_REQUIRE(kept.try_append(id, message(id)));
+        }
+        const auto page = read_before(kept, 7);
+        BOOST_TEST_REQUIRE(page.has_value());
+        const auto kept_ids = ids(*page);
+        BOOST_TEST(std::count(kept_ids.begin(), kept_ids.end(), 2u) == 0);
+        BOOST_TEST_REQUIRE(kept_ids.size() >= 3u);
+        BOOST_TEST((Ids(kept_ids.end() - 3, kept_ids.end()) == Ids{4, 5, 6}));
+    }  // a graceful stop, but message 2 was broadcast and never kept
+    BOOST_TEST(counters.store_queue_depth.load() == 0);
+    history::SqliteHistory again({.db = path, .keep = 1000}, counters);
+    const auto start = again.start(1);
+    BOOST_TEST(start.epoch != epoch);  // 2 could be handed out again
+    BOOST_TEST(start.last_id == 6u);
+}
+
 BOOST_AUTO_TEST_CASE(a_full_queue_says_no_and_loses_nothing) {
     metrics::Metrics counters;
     history::SqliteHistory kept({.db = path, .keep = 100'000}, counters, 4);

@@ -32,6 +32,13 @@ SqliteHistory::~SqliteHistory() {
     }
     wake_.notify_one();
     thread_.join();  // it writes what is queued first
+    if (lost_) {
+        // Rule 12: ids handed out but never kept must not come again under
+        // this epoch. Without the clean stop the next start takes a new one.
+        CHAT_LOG(warning) << "history: messages were broadcast but not kept; the next start "
+                             "takes a new epoch";
+        return;
+    }
     try {
         store_.mark_clean_stop();
         CHAT_LOG(info) << "history: written out, last message " << store_.last_id();
@@ -91,15 +98,17 @@ void SqliteHistory::write(std::vector<std::pair<std::uint64_t, hub::Frame>>& bat
         return;
     }
     const auto started = std::chrono::steady_clock::now();
-    // A failure here (disk full, I/O error) is the server's: logged, and the
-    // batch is given up rather than retried forever; the messages were
-    // delivered already.
+    // A failure here (disk full, I/O error, SQLITE_BUSY) is the server's:
+    // logged, and the batch is given up rather than retried forever; the
+    // messages were delivered already. The store stays usable for the next.
     try {
         store_.append(batch);
         metrics_.add(metrics_.messages_stored, batch.size());
     } catch (const SQLite::Exception& error) {
+        lost_ = true;
         CHAT_LOG(error) << "history: cannot write messages " << batch.front().first << " to "
-                        << batch.back().first << ": " << error.what();
+                        << batch.back().first << " in " << store_.path().string() << ": "
+                        << error.what() << "; they are not kept: the next start takes a new epoch";
     }
     const auto took = std::chrono::steady_clock::now() - started;
     metrics_.add(metrics_.store_batches);

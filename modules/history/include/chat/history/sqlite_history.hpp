@@ -27,7 +27,8 @@ class SqliteHistory final : public hub::History {
     /// Opens the file (throws OpenError) and starts the thread.
     SqliteHistory(const Config& config, metrics::Metrics& metrics,
                   std::size_t queue_capacity = 65'536);
-    /// Writes what is queued, records a clean stop and joins the thread.
+    /// Writes what is queued and joins the thread; records a clean stop
+    /// (the next start keeps the epoch) only if every message was kept.
     ~SqliteHistory() override;
 
     Start start(std::size_t newest) override;
@@ -57,6 +58,7 @@ class SqliteHistory final : public hub::History {
     std::condition_variable wake_;
     std::deque<Task> tasks_;
     bool stopping_ = false;
+    bool lost_ = false;    // a batch was given up (the thread's, then the destructor's)
     bool idle_ = false;    // the thread waits for a first task
     std::jthread thread_;  // last: it starts once the rest exists
 };

@@ -38,6 +38,7 @@ class Store {
     Store(const Store&) = delete;
     Store& operator=(const Store&) = delete;
 
+    const std::filesystem::path& path() const noexcept { return path_; }
     const std::string& epoch() const noexcept { return epoch_; }
     std::uint64_t last_id() const noexcept { return last_id_; }
     /// The file was new, or its last run stopped cleanly.
