@@ -234,6 +234,31 @@ BOOST_AUTO_TEST_CASE(a_dropped_batch_means_a_new_epoch_and_later_batches_are_kep
     BOOST_TEST(start.last_id == 6u);
 }
 
+BOOST_AUTO_TEST_CASE(ids_broadcast_but_never_handed_over_mean_a_new_epoch) {
+    metrics::Metrics counters;
+    std::string epoch;
+    {
+        history::SqliteHistory kept({.db = path, .keep = 1000}, counters);
+        epoch = kept.start(0).epoch;
+        for (std::uint64_t id = 1; id <= 3; ++id) {
+            BOOST_TEST_REQUIRE(kept.try_append(id, message(id)));
+        }
+        kept.stopped(3);  // the hub handed over every id it broadcast
+    }
+    {
+        history::SqliteHistory kept({.db = path, .keep = 1000}, counters);
+        BOOST_TEST(kept.start(0).epoch == epoch);
+        BOOST_TEST_REQUIRE(kept.try_append(4, message(4)));
+        // 5 and 6 were still waiting in the hub when the shutdown's grace
+        // period ended.
+        kept.stopped(6);
+    }
+    history::SqliteHistory again({.db = path, .keep = 1000}, counters);
+    const auto start = again.start(0);
+    BOOST_TEST(start.epoch != epoch);  // 5 and 6 could be handed out again
+    BOOST_TEST(start.last_id == 4u);
+}
+
 BOOST_AUTO_TEST_CASE(a_full_queue_says_no_and_loses_nothing) {
     metrics::Metrics counters;
     history::SqliteHistory kept({.db = path, .keep = 100'000}, counters, 4);

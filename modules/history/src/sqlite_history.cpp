@@ -1,5 +1,6 @@
 #include "chat/history/sqlite_history.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include <SQLiteCpp/Exception.h>
@@ -26,17 +27,24 @@ SqliteHistory::SqliteHistory(const Config& config, metrics::Metrics& metrics,
 }
 
 SqliteHistory::~SqliteHistory() {
+    std::uint64_t broadcast = 0;
     {
         std::lock_guard lock(mutex_);
         stopping_ = true;
+        broadcast = last_broadcast_;
     }
     wake_.notify_one();
     thread_.join();  // it writes what is queued first
+    // Rule 12: ids handed out but never kept must not come again under this
+    // epoch. Without the clean stop the next start takes a new one.
     if (lost_) {
-        // Rule 12: ids handed out but never kept must not come again under
-        // this epoch. Without the clean stop the next start takes a new one.
-        CHAT_LOG(warning) << "history: messages were broadcast but not kept; the next start "
-                             "takes a new epoch";
+        CHAT_LOG(warning) << "history: messages were lost (see above): the next start takes a "
+                             "new epoch";
+        return;
+    }
+    if (store_.last_id() < broadcast) {
+        CHAT_LOG(warning) << "history: messages " << store_.last_id() + 1 << " to " << broadcast
+                          << " were broadcast but not kept: the next start takes a new epoch";
         return;
     }
     try {
@@ -91,6 +99,11 @@ void SqliteHistory::read_before(std::uint64_t before, std::size_t limit, Reply r
         }
     }
     wake_.notify_one();
+}
+
+void SqliteHistory::stopped(std::uint64_t last_broadcast_id) {
+    std::lock_guard lock(mutex_);
+    last_broadcast_ = std::max(last_broadcast_, last_broadcast_id);
 }
 
 void SqliteHistory::write(std::vector<std::pair<std::uint64_t, hub::Frame>>& batch) {

@@ -34,6 +34,7 @@ class SqliteHistory final : public hub::History {
     Start start(std::size_t newest) override;
     bool try_append(std::uint64_t id, const hub::Frame& message) override;
     void read_before(std::uint64_t before, std::size_t limit, Reply reply) override;
+    void stopped(std::uint64_t last_broadcast_id) override;
 
   private:
     struct Append {
@@ -58,6 +59,7 @@ class SqliteHistory final : public hub::History {
     std::condition_variable wake_;
     std::deque<Task> tasks_;
     bool stopping_ = false;
+    std::uint64_t last_broadcast_ = 0;  // the hub's, once it has stopped
     bool lost_ = false;    // a batch was given up (the thread's, then the destructor's)
     bool idle_ = false;    // the thread waits for a first task
     std::jthread thread_;  // last: it starts once the rest exists
