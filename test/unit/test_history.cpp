@@ -6,6 +6,7 @@
 #include <future>
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
 
 #include "chat/chat.pb.h"
 #include "chat/history/memory_history.hpp"
@@ -62,6 +63,107 @@ std::optional<std::vector<Frame>> read_before(hub::History& history, std::uint64
     history.read_before(before, 100, [&](auto frames) { answer.set_value(std::move(frames)); });
     return answer.get_future().get();
 }
+
+/// Tells whether what was written to a WAL file has been synced since, while
+/// it lives: a VFS over the default one, registered as the default meanwhile.
+/// One at a time.
+class WalSyncs {
+  public:
+    WalSyncs() : real_(sqlite3_vfs_find(nullptr)), vfs_(*real_) {
+        vfs_.zName = "count_wal_syncs";
+        vfs_.pNext = nullptr;
+        vfs_.szOsFile = static_cast<int>(sizeof(File)) + real_->szOsFile;
+        vfs_.xOpen = &open;
+        current_ = this;
+        BOOST_TEST_REQUIRE(sqlite3_vfs_register(&vfs_, 1) == SQLITE_OK);
+    }
+    ~WalSyncs() {
+        sqlite3_vfs_unregister(&vfs_);
+        sqlite3_vfs_register(real_, 1);  // the default again
+        current_ = nullptr;
+    }
+    WalSyncs(const WalSyncs&) = delete;
+    WalSyncs& operator=(const WalSyncs&) = delete;
+
+    /// Something was written to a WAL and not synced since.
+    bool unsynced() const { return unsynced_.load(); }
+
+  private:
+    /// Ours, with the default VFS's file right behind it.
+    struct File {
+        sqlite3_file base;
+        sqlite3_file* real;
+        bool wal;
+    };
+    static sqlite3_file* real(sqlite3_file* file) { return reinterpret_cast<File*>(file)->real; }
+
+    static int open(sqlite3_vfs* /*vfs*/, sqlite3_filename name, sqlite3_file* file, int flags,
+                    int* out_flags) {
+        auto* ours = reinterpret_cast<File*>(file);
+        ours->real = reinterpret_cast<sqlite3_file*>(ours + 1);
+        ours->wal = (flags & SQLITE_OPEN_WAL) != 0;
+        const auto* vfs = current_->real_;
+        const int result =
+            vfs->xOpen(const_cast<sqlite3_vfs*>(vfs), name, ours->real, flags, out_flags);
+        // SQLite closes what has methods, even after a failed open.
+        ours->base.pMethods = ours->real->pMethods != nullptr ? &methods : nullptr;
+        return result;
+    }
+
+    static const sqlite3_io_methods methods;
+
+    static inline WalSyncs* current_ = nullptr;
+    sqlite3_vfs* real_;
+    sqlite3_vfs vfs_;
+    std::atomic<bool> unsynced_{false};
+};
+
+// Every call goes to the default VFS's file; writes and syncs of a WAL are noted.
+const sqlite3_io_methods WalSyncs::methods{
+    3,
+    [](sqlite3_file* f) { return real(f)->pMethods->xClose(real(f)); },
+    [](sqlite3_file* f, void* data, int n, sqlite3_int64 at) {
+        return real(f)->pMethods->xRead(real(f), data, n, at);
+    },
+    [](sqlite3_file* f, const void* data, int n, sqlite3_int64 at) {
+        if (reinterpret_cast<File*>(f)->wal) {
+            current_->unsynced_ = true;
+        }
+        return real(f)->pMethods->xWrite(real(f), data, n, at);
+    },
+    [](sqlite3_file* f, sqlite3_int64 size) { return real(f)->pMethods->xTruncate(real(f), size); },
+    [](sqlite3_file* f, int flags) {
+        if (reinterpret_cast<File*>(f)->wal) {
+            current_->unsynced_ = false;
+        }
+        return real(f)->pMethods->xSync(real(f), flags);
+    },
+    [](sqlite3_file* f, sqlite3_int64* size) {
+        return real(f)->pMethods->xFileSize(real(f), size);
+    },
+    [](sqlite3_file* f, int lock) { return real(f)->pMethods->xLock(real(f), lock); },
+    [](sqlite3_file* f, int lock) { return real(f)->pMethods->xUnlock(real(f), lock); },
+    [](sqlite3_file* f, int* out) { return real(f)->pMethods->xCheckReservedLock(real(f), out); },
+    [](sqlite3_file* f, int op, void* arg) {
+        return real(f)->pMethods->xFileControl(real(f), op, arg);
+    },
+    [](sqlite3_file* f) { return real(f)->pMethods->xSectorSize(real(f)); },
+    [](sqlite3_file* f) { return real(f)->pMethods->xDeviceCharacteristics(real(f)); },
+    [](sqlite3_file* f, int page, int size, int extend, void volatile** out) {
+        return real(f)->pMethods->xShmMap(real(f), page, size, extend, out);
+    },
+    [](sqlite3_file* f, int offset, int n, int flags) {
+        return real(f)->pMethods->xShmLock(real(f), offset, n, flags);
+    },
+    [](sqlite3_file* f) { real(f)->pMethods->xShmBarrier(real(f)); },
+    [](sqlite3_file* f, int remove) { return real(f)->pMethods->xShmUnmap(real(f), remove); },
+    [](sqlite3_file* f, sqlite3_int64 at, int n, void** out) {
+        return real(f)->pMethods->xFetch(real(f), at, n, out);
+    },
+    [](sqlite3_file* f, sqlite3_int64 at, void* p) {
+        return real(f)->pMethods->xUnfetch(real(f), at, p);
+    },
+};
 
 }  // namespace
 
@@ -140,6 +242,21 @@ BOOST_AUTO_TEST_CASE(a_failed_write_keeps_none_of_its_batch_and_the_next_ones_ar
     store.append(messages(9, 10));  // and so is the prune statement
     BOOST_TEST(store.last_id() == 10u);
     BOOST_TEST((ids(store.newest(100)) == Ids{6, 7, 8, 9, 10}));
+}
+
+BOOST_AUTO_TEST_CASE(the_in_use_mark_is_on_the_disk_before_an_id_is_handed_out) {
+    {
+        Store store(path, 10);
+        store.append(messages(1, 3));
+        store.mark_clean_stop();
+    }
+    WalSyncs wal;
+    Store store(path, 10);
+    // Lost in a power cut, the mark would leave the last run's clean stop:
+    // ids handed out from here would come again under the same epoch.
+    BOOST_TEST(!wal.unsynced());
+    store.append(messages(4, 6));
+    BOOST_TEST(wal.unsynced());  // a batch does not wait for the disk
 }
 
 BOOST_AUTO_TEST_CASE(a_file_of_another_schema_version_is_refused_naming_it) {

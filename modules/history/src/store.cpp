@@ -67,11 +67,20 @@ Store::Store(const fs::path& path, std::size_t keep) : path_(path), keep_(keep) 
         epoch_ = meta("epoch");
         const auto stopped = meta("clean_stop");
         clean_start_ = version == 0 || stopped == "1";
+        // In use: a crash from here on changes the epoch. Unlike a batch of
+        // messages, this commit waits for the disk: with NORMAL a power cut
+        // can lose the last commits, and losing this one would leave the
+        // last run's clean stop, so that ids handed out from here could come
+        // again under the same epoch (rule 12).
+        db_->exec("PRAGMA synchronous=FULL");
+        SQLite::Transaction in_use(*db_);
         if (epoch_.empty() || !clean_start_) {
             epoch_ = hub::new_epoch();
             set_meta("epoch", epoch_);
         }
-        set_meta("clean_stop", "0");  // in use: a crash from here on changes the epoch
+        set_meta("clean_stop", "0");
+        in_use.commit();
+        db_->exec("PRAGMA synchronous=NORMAL");
         last_id_ = static_cast<std::uint64_t>(
             db_->execAndGet("SELECT coalesce(max(id), 0) FROM messages").getInt64());
 

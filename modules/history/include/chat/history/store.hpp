@@ -24,7 +24,8 @@ namespace chat::history {
 /// the last run did not stop cleanly (ids handed out but not kept may be
 /// handed out again then: rule 12); the count goes on from the last kept id.
 /// WAL with synchronous=NORMAL: a commit does not wait for the disk, and a
-/// crash loses at most the last commits, never the file.
+/// crash loses at most the last commits, never the file. The one commit that
+/// waits is the mark that the file is in use, made on opening.
 class Store {
   public:
     /// The schema this server writes; older files are upgraded on opening.
