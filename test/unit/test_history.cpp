@@ -290,6 +290,28 @@ BOOST_AUTO_TEST_CASE(a_corrupt_or_unusable_file_is_refused_naming_it) {
     });
 }
 
+BOOST_AUTO_TEST_CASE(damage_met_at_the_first_read_is_refused_naming_the_file) {
+    test::write_damaged_history(path, 1000);
+    const auto names_the_file = [&](const history::OpenError& error) {
+        const std::string what = error.what();
+        BOOST_TEST_MESSAGE(what);
+        return what.find("history database " + path.string() + ": ") != std::string::npos;
+    };
+    {
+        Store store(path, 1000);  // opening it meets no damaged page
+        BOOST_TEST(store.last_id() == 1000u);
+        // The start's read of the newest messages meets it.
+        BOOST_CHECK_EXCEPTION(store.newest(1000), history::OpenError, names_the_file);
+        // A later read that meets it fails alone: the next ones work.
+        BOOST_CHECK_THROW(store.before(1001, 1000), SQLite::Exception);
+        BOOST_TEST((ids(store.before(1001, 2)) == Ids{999, 1000}));
+        BOOST_TEST((ids(store.before(3, 2)) == Ids{1, 2}));
+    }
+    metrics::Metrics counters;
+    history::SqliteHistory kept({.db = path, .keep = 1000}, counters);
+    BOOST_CHECK_EXCEPTION(kept.start(1000), history::OpenError, names_the_file);
+}
+
 BOOST_AUTO_TEST_CASE(the_store_thread_writes_reads_in_order_and_stops_cleanly) {
     metrics::Metrics counters;
     std::string epoch;

@@ -163,7 +163,14 @@ std::vector<hub::Frame> Store::before(std::uint64_t before, std::size_t limit) {
 }
 
 std::vector<hub::Frame> Store::newest(std::size_t limit) {
-    return before(last_id_ + 1, limit);
+    // The start's read, before the server takes anyone: a damaged page that
+    // opening did not meet (it reads only the newest) is a file that cannot
+    // be used, as a damaged header is.
+    try {
+        return before(last_id_ + 1, limit);
+    } catch (const SQLite::Exception& error) {
+        fail(error.what());
+    }
 }
 
 void Store::mark_clean_stop() {

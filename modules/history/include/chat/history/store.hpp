@@ -51,7 +51,8 @@ class Store {
     void append(std::span<const std::pair<std::uint64_t, hub::Frame>> messages);
     /// The newest messages with ids below `before`, at most `limit`, oldest first.
     std::vector<hub::Frame> before(std::uint64_t before, std::size_t limit);
-    /// The newest `limit` messages, oldest first.
+    /// The newest `limit` messages, oldest first: the start's read. Throws
+    /// OpenError naming the file when it meets a damaged page.
     std::vector<hub::Frame> newest(std::size_t limit);
     /// Records that everything is written: the next start keeps the epoch.
     void mark_clean_stop();
