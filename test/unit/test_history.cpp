@@ -410,16 +410,74 @@ BOOST_AUTO_TEST_CASE(a_full_queue_says_no_and_loses_nothing) {
             ++refused;  // the hub offers it again later
         }
     }
-    // A read finding the queue full is refused too (the hub then tells the
-    // client to ask again); one taken sees every append before it.
-    auto page = read_before(kept, 2001);
-    std::size_t reads_refused = 0;
-    for (; !page; page = read_before(kept, 2001)) {
-        ++reads_refused;
-    }
+    // A read is taken whatever the appends' queue holds (reads have a bound
+    // of their own), and sees every append before it.
+    const auto page = read_before(kept, 2001);
+    BOOST_TEST_REQUIRE(page.has_value());
     BOOST_TEST(ids(*page).back() == 2000u);
-    BOOST_TEST_MESSAGE(reads_refused << " reads refused");
     BOOST_TEST_MESSAGE("queue of 4: " << refused << " appends refused and offered again");
+}
+
+BOOST_AUTO_TEST_CASE(reads_have_a_bound_of_their_own_and_never_fill_the_appends_queue) {
+    // What the replies touch outlives the store thread (declared first).
+    std::promise<void> go;
+    bool gone = false;
+    std::promise<void> answering;
+    std::mutex mutex;
+    std::vector<int> answered;
+    std::atomic<bool> refused = false;
+    metrics::Metrics counters;
+    history::SqliteHistory kept({.db = path, .keep = 1000}, counters, 8);
+    const auto let_go = [&] {
+        if (!std::exchange(gone, true)) {
+            go.set_value();
+        }
+    };
+    struct AtExit {
+        decltype(let_go)& run;
+        ~AtExit() { run(); }  // before the store thread is joined, however the test ends
+    } at_exit{let_go};
+    // The store thread answers a first read and stays in its reply until the
+    // test lets it go: the reads that follow wait, as behind a slow disk.
+    kept.read_before(1, 100, [&, gate = go.get_future().share()](auto /*frames*/) {
+        answering.set_value();
+        gate.wait();
+    });
+    answering.get_future().wait();
+    // Clients flood history requests until one is refused (the hub then
+    // answers "history unavailable: try again").
+    int queued = 0;
+    for (; !refused; ++queued) {
+        BOOST_TEST_REQUIRE(queued < 100'000);
+        kept.read_before(1, 100, [&, n = queued](auto frames) {
+            if (!frames) {
+                refused = true;
+                return;
+            }
+            const std::lock_guard lock(mutex);
+            answered.push_back(n);
+        });
+    }
+    --queued;  // the last one was refused (at once, on this thread)
+    BOOST_TEST_MESSAGE(queued << " reads queued behind the first");
+    // The hub's appends still find room, as many as the queue holds.
+    for (std::uint64_t id = 1; id <= 8; ++id) {
+        BOOST_TEST_REQUIRE(kept.try_append(id, message(id)));
+    }
+    BOOST_TEST(!kept.try_append(9, message(9)));
+    let_go();
+    // A read taken after them sees them all; the queued ones were answered
+    // first, in the order they came.
+    auto page = read_before(kept, 100);
+    while (!page) {
+        page = read_before(kept, 100);  // the bound was still reached
+    }
+    BOOST_TEST((ids(*page) == Ids{1, 2, 3, 4, 5, 6, 7, 8}));
+    const std::lock_guard lock(mutex);
+    BOOST_TEST_REQUIRE(answered.size() == static_cast<std::size_t>(queued));
+    for (int n = 0; n < queued; ++n) {
+        BOOST_TEST_REQUIRE(answered[static_cast<std::size_t>(n)] == n);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(memory_history_keeps_the_newest_with_a_fresh_epoch) {

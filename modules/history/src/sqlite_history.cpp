@@ -15,10 +15,11 @@ constexpr std::size_t gather_count = 512;  // or this many tasks, whichever come
 }  // namespace
 
 SqliteHistory::SqliteHistory(const Config& config, metrics::Metrics& metrics,
-                             std::size_t queue_capacity)
+                             std::size_t queue_capacity, std::size_t read_capacity)
     : store_(config.db, config.keep),
       metrics_(metrics),
       capacity_(queue_capacity),
+      read_capacity_(read_capacity),
       thread_([this] { run(); }) {
     CHAT_LOG(info) << "history: " << config.db.string() << ", epoch " << store_.epoch()
                    << ", last message " << store_.last_id()
@@ -66,10 +67,11 @@ bool SqliteHistory::try_append(std::uint64_t id, const hub::Frame& message) {
     bool wake = false;
     {
         std::lock_guard lock(mutex_);
-        if (tasks_.size() >= capacity_) {
+        if (appends_queued_ >= capacity_) {
             return false;
         }
         tasks_.emplace_back(Append{id, message});
+        ++appends_queued_;
         wake = wakes_now();
     }
     metrics_.add(metrics_.store_queue_depth, 1);
@@ -88,12 +90,15 @@ bool SqliteHistory::wakes_now() const {
 void SqliteHistory::read_before(std::uint64_t before, std::size_t limit, Reply reply) {
     {
         std::unique_lock lock(mutex_);
-        if (tasks_.size() >= capacity_) {
+        // A bound of their own: however many clients ask, the hub's appends
+        // still find room.
+        if (reads_ >= read_capacity_) {
             lock.unlock();
             reply(std::nullopt);
             return;
         }
         tasks_.emplace_back(Read{before, limit, std::move(reply)});
+        ++reads_;
         if (!wakes_now()) {
             return;
         }
@@ -150,6 +155,7 @@ void SqliteHistory::run() {
             wake_.wait_for(lock, gather_time,
                            [this] { return stopping_ || tasks_.size() >= gather_count; });
             taken.swap(tasks_);
+            appends_queued_ = 0;
         }
         // Everything that gathered meanwhile, in order: appends in one
         // transaction, which a read waits for so that it sees them.
@@ -160,13 +166,16 @@ void SqliteHistory::run() {
             }
             write(batch);
             auto& read = std::get<Read>(task);
+            std::optional<std::vector<hub::Frame>> found;
             try {
-                read.reply(store_.before(read.before, read.limit));
+                found = store_.before(read.before, read.limit);
             } catch (const SQLite::Exception& error) {
                 CHAT_LOG(error) << "history: cannot read messages below " << read.before << ": "
                                 << error.what();
-                read.reply(std::nullopt);
             }
+            read.reply(std::move(found));
+            std::lock_guard lock(mutex_);
+            --reads_;
         }
         write(batch);
         taken.clear();
