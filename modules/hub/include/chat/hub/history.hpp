@@ -26,8 +26,8 @@ class History {
         std::uint64_t last_id = 0;  // the count goes on after it
         std::vector<Frame> newest;  // the newest kept messages, oldest first
     };
-    /// The messages asked for, or nullopt when the store cannot take the
-    /// request now (its queue is full).
+    /// The messages asked for, or nullopt when the store cannot answer now
+    /// (too many reads waiting, or a read that failed).
     using Reply = std::function<void(std::optional<std::vector<Frame>> messages)>;
 
     History() = default;
