@@ -66,21 +66,22 @@ std::optional<std::vector<Frame>> read_before(hub::History& history, std::uint64
 
 /// Tells whether what was written to a WAL file has been synced since, while
 /// it lives: a VFS over the default one, registered as the default meanwhile.
-/// One at a time.
+/// One at a time; the connections opened meanwhile are closed before it goes.
 class WalSyncs {
   public:
-    WalSyncs() : real_(sqlite3_vfs_find(nullptr)), vfs_(*real_) {
-        vfs_.zName = "count_wal_syncs";
+    WalSyncs() {
+        real_ = sqlite3_vfs_find(nullptr);
+        vfs_ = *real_;
+        vfs_.zName = "wal_syncs";
         vfs_.pNext = nullptr;
         vfs_.szOsFile = static_cast<int>(sizeof(File)) + real_->szOsFile;
         vfs_.xOpen = &open;
-        current_ = this;
+        unsynced_ = false;
         BOOST_TEST_REQUIRE(sqlite3_vfs_register(&vfs_, 1) == SQLITE_OK);
     }
     ~WalSyncs() {
         sqlite3_vfs_unregister(&vfs_);
         sqlite3_vfs_register(real_, 1);  // the default again
-        current_ = nullptr;
     }
     WalSyncs(const WalSyncs&) = delete;
     WalSyncs& operator=(const WalSyncs&) = delete;
@@ -102,9 +103,7 @@ class WalSyncs {
         auto* ours = reinterpret_cast<File*>(file);
         ours->real = reinterpret_cast<sqlite3_file*>(ours + 1);
         ours->wal = (flags & SQLITE_OPEN_WAL) != 0;
-        const auto* vfs = current_->real_;
-        const int result =
-            vfs->xOpen(const_cast<sqlite3_vfs*>(vfs), name, ours->real, flags, out_flags);
+        const int result = real_->xOpen(real_, name, ours->real, flags, out_flags);
         // SQLite closes what has methods, even after a failed open.
         ours->base.pMethods = ours->real->pMethods != nullptr ? &methods : nullptr;
         return result;
@@ -112,10 +111,9 @@ class WalSyncs {
 
     static const sqlite3_io_methods methods;
 
-    static inline WalSyncs* current_ = nullptr;
-    sqlite3_vfs* real_;
-    sqlite3_vfs vfs_;
-    std::atomic<bool> unsynced_{false};
+    static inline sqlite3_vfs* real_ = nullptr;  // the default one, under ours
+    static inline std::atomic<bool> unsynced_{false};
+    sqlite3_vfs vfs_{};
 };
 
 // Every call goes to the default VFS's file; writes and syncs of a WAL are noted.
@@ -127,14 +125,14 @@ const sqlite3_io_methods WalSyncs::methods{
     },
     [](sqlite3_file* f, const void* data, int n, sqlite3_int64 at) {
         if (reinterpret_cast<File*>(f)->wal) {
-            current_->unsynced_ = true;
+            unsynced_ = true;
         }
         return real(f)->pMethods->xWrite(real(f), data, n, at);
     },
     [](sqlite3_file* f, sqlite3_int64 size) { return real(f)->pMethods->xTruncate(real(f), size); },
     [](sqlite3_file* f, int flags) {
         if (reinterpret_cast<File*>(f)->wal) {
-            current_->unsynced_ = false;
+            unsynced_ = false;
         }
         return real(f)->pMethods->xSync(real(f), flags);
     },
