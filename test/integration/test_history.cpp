@@ -315,4 +315,17 @@ BOOST_AUTO_TEST_CASE(an_unusable_database_stops_the_start_with_exit_code_2) {
     BOOST_TEST(output.find("listening") == std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(damage_met_at_the_first_read_also_stops_the_start_with_exit_code_2) {
+    TempDir dir;
+    const auto damaged = dir.path() / "damaged.db";
+    write_damaged_history(damaged, 1000);  // opening it does not meet the damage
+    ChatApp app(app_args(damaged));
+    BOOST_TEST(app.wait_exit(std::chrono::seconds(10)) == 2);
+    const auto output = app.output();
+    BOOST_TEST(
+        output.find("chat_app: history database " + damaged.string() + ": ") != std::string::npos,
+        output);
+    BOOST_TEST(output.find("listening") == std::string::npos);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,9 +1,12 @@
 #include "test_server.hpp"
 
+#include <fstream>
 #include <random>
 
 #include <string>
+#include "chat/chat.pb.h"
 #include "chat/history/memory_history.hpp"
+#include "chat/history/store.hpp"
 
 namespace chat::test {
 
@@ -55,6 +58,41 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
     std::error_code ignored;
     std::filesystem::remove_all(path_, ignored);
+}
+
+void write_damaged_history(const std::filesystem::path& path, std::uint64_t count) {
+    {
+        history::Store store(path, count);
+        std::vector<std::pair<std::uint64_t, hub::Frame>> messages;
+        for (std::uint64_t id = 1; id <= count; ++id) {
+            ChatRequest message;
+            message.set_type("message");
+            message.set_user_name("ann");
+            message.set_content("m" + std::to_string(id));
+            message.set_id(id);
+            message.set_timestamp(1'000 + static_cast<std::int64_t>(id));
+            messages.emplace_back(id,
+                                  std::make_shared<const std::string>(message.SerializeAsString()));
+        }
+        store.append(messages);
+        store.mark_clean_stop();
+    }  // closing the last connection moves everything into the file itself
+    std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+    // The page size: bytes 16-17 of the header, big-endian (1 means 65536).
+    unsigned char size_bytes[2] = {};
+    file.seekg(16);
+    file.read(reinterpret_cast<char*>(size_bytes), 2);
+    const std::size_t page_size =
+        size_bytes[0] == 0 && size_bytes[1] == 1 ? 65'536 : size_bytes[0] * 256u + size_bytes[1];
+    const auto pages = std::filesystem::file_size(path) / page_size;
+    if (!file || page_size < 512 || pages < 8) {
+        throw std::runtime_error("write_damaged_history: too few pages in " + path.string());
+    }
+    file.seekp(static_cast<std::streamoff>(pages / 2 * page_size));
+    file << std::string(page_size, '\xa5');
+    if (!file.flush()) {
+        throw std::runtime_error("write_damaged_history: cannot write " + path.string());
+    }
 }
 
 }  // namespace chat::test

@@ -60,4 +60,9 @@ class TempDir {
     std::filesystem::path path_;
 };
 
+/// A history file at `path` holding messages 1 to `count`, cleanly stopped,
+/// whose middle page is then overwritten: damage that opening the file does
+/// not meet, only reading the older messages does.
+void write_damaged_history(const std::filesystem::path& path, std::uint64_t count);
+
 }  // namespace chat::test

@@ -6,6 +6,7 @@
 #include <future>
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
 
 #include "chat/chat.pb.h"
 #include "chat/history/memory_history.hpp"
@@ -63,6 +64,105 @@ std::optional<std::vector<Frame>> read_before(hub::History& history, std::uint64
     return answer.get_future().get();
 }
 
+/// Tells whether what was written to a WAL file has been synced since, while
+/// it lives: a VFS over the default one, registered as the default meanwhile.
+/// One at a time; the connections opened meanwhile are closed before it goes.
+class WalSyncs {
+  public:
+    WalSyncs() {
+        real_ = sqlite3_vfs_find(nullptr);
+        vfs_ = *real_;
+        vfs_.zName = "wal_syncs";
+        vfs_.pNext = nullptr;
+        vfs_.szOsFile = static_cast<int>(sizeof(File)) + real_->szOsFile;
+        vfs_.xOpen = &open;
+        unsynced_ = false;
+        BOOST_TEST_REQUIRE(sqlite3_vfs_register(&vfs_, 1) == SQLITE_OK);
+    }
+    ~WalSyncs() {
+        sqlite3_vfs_unregister(&vfs_);
+        sqlite3_vfs_register(real_, 1);  // the default again
+    }
+    WalSyncs(const WalSyncs&) = delete;
+    WalSyncs& operator=(const WalSyncs&) = delete;
+
+    /// Something was written to a WAL and not synced since.
+    bool unsynced() const { return unsynced_.load(); }
+
+  private:
+    /// Ours, with the default VFS's file right behind it.
+    struct File {
+        sqlite3_file base;
+        sqlite3_file* real;
+        bool wal;
+    };
+    static sqlite3_file* real(sqlite3_file* file) { return reinterpret_cast<File*>(file)->real; }
+
+    static int open(sqlite3_vfs* /*vfs*/, sqlite3_filename name, sqlite3_file* file, int flags,
+                    int* out_flags) {
+        auto* ours = reinterpret_cast<File*>(file);
+        ours->real = reinterpret_cast<sqlite3_file*>(ours + 1);
+        ours->wal = (flags & SQLITE_OPEN_WAL) != 0;
+        const int result = real_->xOpen(real_, name, ours->real, flags, out_flags);
+        // SQLite closes what has methods, even after a failed open.
+        ours->base.pMethods = ours->real->pMethods != nullptr ? &methods : nullptr;
+        return result;
+    }
+
+    static const sqlite3_io_methods methods;
+
+    static inline sqlite3_vfs* real_ = nullptr;  // the default one, under ours
+    static inline std::atomic<bool> unsynced_{false};
+    sqlite3_vfs vfs_{};
+};
+
+// Every call goes to the default VFS's file; writes and syncs of a WAL are noted.
+const sqlite3_io_methods WalSyncs::methods{
+    3,
+    [](sqlite3_file* f) { return real(f)->pMethods->xClose(real(f)); },
+    [](sqlite3_file* f, void* data, int n, sqlite3_int64 at) {
+        return real(f)->pMethods->xRead(real(f), data, n, at);
+    },
+    [](sqlite3_file* f, const void* data, int n, sqlite3_int64 at) {
+        if (reinterpret_cast<File*>(f)->wal) {
+            unsynced_ = true;
+        }
+        return real(f)->pMethods->xWrite(real(f), data, n, at);
+    },
+    [](sqlite3_file* f, sqlite3_int64 size) { return real(f)->pMethods->xTruncate(real(f), size); },
+    [](sqlite3_file* f, int flags) {
+        if (reinterpret_cast<File*>(f)->wal) {
+            unsynced_ = false;
+        }
+        return real(f)->pMethods->xSync(real(f), flags);
+    },
+    [](sqlite3_file* f, sqlite3_int64* size) {
+        return real(f)->pMethods->xFileSize(real(f), size);
+    },
+    [](sqlite3_file* f, int lock) { return real(f)->pMethods->xLock(real(f), lock); },
+    [](sqlite3_file* f, int lock) { return real(f)->pMethods->xUnlock(real(f), lock); },
+    [](sqlite3_file* f, int* out) { return real(f)->pMethods->xCheckReservedLock(real(f), out); },
+    [](sqlite3_file* f, int op, void* arg) {
+        return real(f)->pMethods->xFileControl(real(f), op, arg);
+    },
+    [](sqlite3_file* f) { return real(f)->pMethods->xSectorSize(real(f)); },
+    [](sqlite3_file* f) { return real(f)->pMethods->xDeviceCharacteristics(real(f)); },
+    [](sqlite3_file* f, int page, int size, int extend, void volatile** out) {
+        return real(f)->pMethods->xShmMap(real(f), page, size, extend, out);
+    },
+    [](sqlite3_file* f, int offset, int n, int flags) {
+        return real(f)->pMethods->xShmLock(real(f), offset, n, flags);
+    },
+    [](sqlite3_file* f) { real(f)->pMethods->xShmBarrier(real(f)); },
+    [](sqlite3_file* f, int remove) { return real(f)->pMethods->xShmUnmap(real(f), remove); },
+    [](sqlite3_file* f, sqlite3_int64 at, int n, void** out) {
+        return real(f)->pMethods->xFetch(real(f), at, n, out);
+    },
+    [](sqlite3_file* f, sqlite3_int64 at, void* p) {
+        return real(f)->pMethods->xUnfetch(real(f), at, p);
+    },
+};
+
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(history_store, Db)
@@ -116,6 +216,47 @@ BOOST_AUTO_TEST_CASE(a_clean_stop_keeps_the_epoch_a_crash_changes_it_ids_go_on) 
     BOOST_TEST((ids(store.newest(2)) == Ids{11, 12}));
 }
 
+BOOST_AUTO_TEST_CASE(a_failed_write_keeps_none_of_its_batch_and_the_next_ones_are_kept) {
+    Store store(path, 5);
+    store.append(messages(1, 5));
+    // Failures injected from another connection: a trigger that aborts the
+    // insert of id 7, then one that aborts the prune of old messages.
+    SQLite::Database other(path.string(), SQLite::OPEN_READWRITE);
+    other.exec(
+        "CREATE TRIGGER fail_insert BEFORE INSERT ON messages WHEN NEW.id = 7 "
+        "BEGIN SELECT RAISE(ABORT, 'injected'); END");
+    BOOST_CHECK_THROW(store.append(messages(6, 8)), SQLite::Exception);
+    BOOST_TEST(store.last_id() == 5u);
+    other.exec("DROP TRIGGER fail_insert");
+    store.append(messages(6, 8));  // the insert statement is usable again
+    BOOST_TEST(store.last_id() == 8u);
+
+    other.exec(
+        "CREATE TRIGGER fail_prune BEFORE DELETE ON messages BEGIN "
+        "SELECT RAISE(ABORT, 'injected'); END");
+    BOOST_CHECK_THROW(store.append(messages(9, 10)), SQLite::Exception);  // fails at the prune
+    BOOST_TEST(store.last_id() == 8u);  // rolled back: 9 and 10 are not kept
+    other.exec("DROP TRIGGER fail_prune");
+    store.append(messages(9, 10));  // and so is the prune statement
+    BOOST_TEST(store.last_id() == 10u);
+    BOOST_TEST((ids(store.newest(100)) == Ids{6, 7, 8, 9, 10}));
+}
+
+BOOST_AUTO_TEST_CASE(the_in_use_mark_is_on_the_disk_before_an_id_is_handed_out) {
+    {
+        Store store(path, 10);
+        store.append(messages(1, 3));
+        store.mark_clean_stop();
+    }
+    WalSyncs wal;
+    Store store(path, 10);
+    // Lost in a power cut, the mark would leave the last run's clean stop:
+    // ids handed out from here would come again under the same epoch.
+    BOOST_TEST(!wal.unsynced());
+    store.append(messages(4, 6));
+    BOOST_TEST(wal.unsynced());  // a batch does not wait for the disk
+}
+
 BOOST_AUTO_TEST_CASE(a_file_of_another_schema_version_is_refused_naming_it) {
     { Store store(path, 10); }
     {
@@ -147,6 +288,28 @@ BOOST_AUTO_TEST_CASE(a_corrupt_or_unusable_file_is_refused_naming_it) {
     });
 }
 
+BOOST_AUTO_TEST_CASE(damage_met_at_the_first_read_is_refused_naming_the_file) {
+    test::write_damaged_history(path, 1000);
+    const auto names_the_file = [&](const history::OpenError& error) {
+        const std::string what = error.what();
+        BOOST_TEST_MESSAGE(what);
+        return what.find("history database " + path.string() + ": ") != std::string::npos;
+    };
+    {
+        Store store(path, 1000);  // opening it meets no damaged page
+        BOOST_TEST(store.last_id() == 1000u);
+        // The start's read of the newest messages meets it.
+        BOOST_CHECK_EXCEPTION(store.newest(1000), history::OpenError, names_the_file);
+        // A later read that meets it fails alone: the next ones work.
+        BOOST_CHECK_THROW(store.before(1001, 1000), SQLite::Exception);
+        BOOST_TEST((ids(store.before(1001, 2)) == Ids{999, 1000}));
+        BOOST_TEST((ids(store.before(3, 2)) == Ids{1, 2}));
+    }
+    metrics::Metrics counters;
+    history::SqliteHistory kept({.db = path, .keep = 1000}, counters);
+    BOOST_CHECK_EXCEPTION(kept.start(1000), history::OpenError, names_the_file);
+}
+
 BOOST_AUTO_TEST_CASE(the_store_thread_writes_reads_in_order_and_stops_cleanly) {
     metrics::Metrics counters;
     std::string epoch;
@@ -174,6 +337,65 @@ BOOST_AUTO_TEST_CASE(the_store_thread_writes_reads_in_order_and_stops_cleanly) {
     BOOST_TEST((ids(start.newest) == Ids{148, 149, 150}));
 }
 
+BOOST_AUTO_TEST_CASE(a_dropped_batch_means_a_new_epoch_and_later_batches_are_kept) {
+    metrics::Metrics counters;
+    std::string epoch;
+    {
+        history::SqliteHistory kept({.db = path, .keep = 1000}, counters);
+        epoch = kept.start(0).epoch;
+        SQLite::Database other(path.string(), SQLite::OPEN_READWRITE);
+        other.exec(
+            "CREATE TRIGGER fail_insert BEFORE INSERT ON messages WHEN NEW.id = 2 "
+            "BEGIN SELECT RAISE(ABORT, 'injected'); END");
+        for (std::uint64_t id = 1; id <= 3; ++id) {
+            BOOST_TEST_REQUIRE(kept.try_append(id, message(id)));
+        }
+        // A read is answered once the appends before it were written (or
+        // given up): the batch holding 2 failed.
+        BOOST_TEST_REQUIRE(read_before(kept, 4).has_value());
+        other.exec("DROP TRIGGER fail_insert");
+        for (std::uint64_t id = 4; id <= 6; ++id) {
+            BOOST_TEST_REQUIRE(kept.try_append(id, message(id)));
+        }
+        const auto page = read_before(kept, 7);
+        BOOST_TEST_REQUIRE(page.has_value());
+        const auto kept_ids = ids(*page);
+        BOOST_TEST(std::count(kept_ids.begin(), kept_ids.end(), 2u) == 0);
+        BOOST_TEST_REQUIRE(kept_ids.size() >= 3u);
+        BOOST_TEST((Ids(kept_ids.end() - 3, kept_ids.end()) == Ids{4, 5, 6}));
+    }  // a graceful stop, but message 2 was broadcast and never kept
+    BOOST_TEST(counters.store_queue_depth.load() == 0);
+    history::SqliteHistory again({.db = path, .keep = 1000}, counters);
+    const auto start = again.start(1);
+    BOOST_TEST(start.epoch != epoch);  // 2 could be handed out again
+    BOOST_TEST(start.last_id == 6u);
+}
+
+BOOST_AUTO_TEST_CASE(ids_broadcast_but_never_handed_over_mean_a_new_epoch) {
+    metrics::Metrics counters;
+    std::string epoch;
+    {
+        history::SqliteHistory kept({.db = path, .keep = 1000}, counters);
+        epoch = kept.start(0).epoch;
+        for (std::uint64_t id = 1; id <= 3; ++id) {
+            BOOST_TEST_REQUIRE(kept.try_append(id, message(id)));
+        }
+        kept.stopped(3);  // the hub handed over every id it broadcast
+    }
+    {
+        history::SqliteHistory kept({.db = path, .keep = 1000}, counters);
+        BOOST_TEST(kept.start(0).epoch == epoch);
+        BOOST_TEST_REQUIRE(kept.try_append(4, message(4)));
+        // 5 and 6 were still waiting in the hub when the shutdown's grace
+        // period ended.
+        kept.stopped(6);
+    }
+    history::SqliteHistory again({.db = path, .keep = 1000}, counters);
+    const auto start = again.start(0);
+    BOOST_TEST(start.epoch != epoch);  // 5 and 6 could be handed out again
+    BOOST_TEST(start.last_id == 4u);
+}
+
 BOOST_AUTO_TEST_CASE(a_full_queue_says_no_and_loses_nothing) {
     metrics::Metrics counters;
     history::SqliteHistory kept({.db = path, .keep = 100'000}, counters, 4);
@@ -186,16 +408,74 @@ BOOST_AUTO_TEST_CASE(a_full_queue_says_no_and_loses_nothing) {
             ++refused;  // the hub offers it again later
         }
     }
-    // A read finding the queue full is refused too (the hub then tells the
-    // client to ask again); one taken sees every append before it.
-    auto page = read_before(kept, 2001);
-    std::size_t reads_refused = 0;
-    for (; !page; page = read_before(kept, 2001)) {
-        ++reads_refused;
-    }
+    // A read is taken whatever the appends' queue holds (reads have a bound
+    // of their own), and sees every append before it.
+    const auto page = read_before(kept, 2001);
+    BOOST_TEST_REQUIRE(page.has_value());
     BOOST_TEST(ids(*page).back() == 2000u);
-    BOOST_TEST_MESSAGE(reads_refused << " reads refused");
     BOOST_TEST_MESSAGE("queue of 4: " << refused << " appends refused and offered again");
+}
+
+BOOST_AUTO_TEST_CASE(reads_have_a_bound_of_their_own_and_never_fill_the_appends_queue) {
+    // What the replies touch outlives the store thread (declared first).
+    std::promise<void> go;
+    bool gone = false;
+    std::promise<void> answering;
+    std::mutex mutex;
+    std::vector<int> answered;
+    std::atomic<bool> refused = false;
+    metrics::Metrics counters;
+    history::SqliteHistory kept({.db = path, .keep = 1000}, counters, 8);
+    const auto let_go = [&] {
+        if (!std::exchange(gone, true)) {
+            go.set_value();
+        }
+    };
+    struct AtExit {
+        decltype(let_go)& run;
+        ~AtExit() { run(); }  // before the store thread is joined, however the test ends
+    } at_exit{let_go};
+    // The store thread answers a first read and stays in its reply until the
+    // test lets it go: the reads that follow wait, as behind a slow disk.
+    kept.read_before(1, 100, [&, gate = go.get_future().share()](auto /*frames*/) {
+        answering.set_value();
+        gate.wait();
+    });
+    answering.get_future().wait();
+    // Clients flood history requests until one is refused (the hub then
+    // answers "history unavailable: try again").
+    int queued = 0;
+    for (; !refused; ++queued) {
+        BOOST_TEST_REQUIRE(queued < 100'000);
+        kept.read_before(1, 100, [&, n = queued](auto frames) {
+            if (!frames) {
+                refused = true;
+                return;
+            }
+            const std::lock_guard lock(mutex);
+            answered.push_back(n);
+        });
+    }
+    --queued;  // the last one was refused (at once, on this thread)
+    BOOST_TEST_MESSAGE(queued << " reads queued behind the first");
+    // The hub's appends still find room, as many as the queue holds.
+    for (std::uint64_t id = 1; id <= 8; ++id) {
+        BOOST_TEST_REQUIRE(kept.try_append(id, message(id)));
+    }
+    BOOST_TEST(!kept.try_append(9, message(9)));
+    let_go();
+    // A read taken after them sees them all; the queued ones were answered
+    // first, in the order they came.
+    auto page = read_before(kept, 100);
+    while (!page) {
+        page = read_before(kept, 100);  // the bound was still reached
+    }
+    BOOST_TEST((ids(*page) == Ids{1, 2, 3, 4, 5, 6, 7, 8}));
+    const std::lock_guard lock(mutex);
+    BOOST_TEST_REQUIRE(answered.size() == static_cast<std::size_t>(queued));
+    for (int n = 0; n < queued; ++n) {
+        BOOST_TEST_REQUIRE(answered[static_cast<std::size_t>(n)] == n);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(memory_history_keeps_the_newest_with_a_fresh_epoch) {

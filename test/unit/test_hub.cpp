@@ -167,6 +167,32 @@ awaitable<void> take_and_keep_the_turn(std::shared_ptr<TestPeer> peer,
     co_await peer->frames().next_batch(*batch);
 }
 
+/// A store that takes `room` messages and then has no room left, as when the
+/// disk lags: the hub keeps the rest.
+struct LaggingHistory final : hub::History {
+    Start start(std::size_t /*newest*/) override { return {"lagging", 0, {}}; }
+    bool try_append(std::uint64_t id, const hub::Frame& /*message*/) override {
+        if (room == 0) {
+            return false;
+        }
+        --room;
+        kept = id;
+        return true;
+    }
+    void read_before(std::uint64_t /*before*/, std::size_t /*limit*/, Reply reply) override {
+        reply(std::nullopt);
+    }
+    void stopped(std::uint64_t last_broadcast_id) override {
+        stopped_at = last_broadcast_id;
+        ++stops;
+    }
+
+    std::size_t room = 0;
+    std::uint64_t kept = 0;
+    std::uint64_t stopped_at = 0;
+    int stops = 0;
+};
+
 template <typename Test>
 void hub_test(Test test, hub::HubLimits limits = {.capacity = 1024}) {
     test::run(
@@ -540,6 +566,51 @@ BOOST_AUTO_TEST_CASE(stop_closes_everyone_with_1001_and_ends_after_they_leave) {
             }
             co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
             BOOST_TEST(h.finished);
+        },
+        std::chrono::seconds(20));
+}
+
+BOOST_AUTO_TEST_CASE(the_history_learns_the_last_id_broadcast_when_the_hub_is_let_go_of) {
+    test::run(
+        []() -> awaitable<void> {
+            const auto executor = co_await asio::this_coro::executor;
+            metrics::Metrics metrics;
+            hub::FrameClock clock(hub::FrameClock::Source::wall);
+            LaggingHistory history;
+            history.room = 1;
+            hub::Hub hub(executor, metrics, clock, history, {.capacity = 1024});
+            bool finished = false;
+            asio::steady_timer ended(executor, asio::steady_timer::time_point::max());
+            asio::co_spawn(executor, hub.run(), [&](const std::exception_ptr&) {
+                finished = true;
+                ended.cancel();
+            });
+            auto ann = std::make_shared<TestPeer>(1, executor, 256);
+            hub::Command command = hub::Register{ann};
+            co_await hub.send(std::move(command));
+            command = Broadcast{ann->id(), Broadcast::Kind::login, "ann", 0, {}};
+            co_await hub.send(std::move(command));
+            co_await ann->expect("login");
+            co_await ann->expect("history");
+            for (const auto* text : {"one", "two"}) {
+                command = Broadcast{ann->id(), Broadcast::Kind::message, text, 0, {}};
+                co_await hub.send(std::move(command));
+                co_await ann->expect("message");
+            }
+            BOOST_TEST(history.kept == 1u);  // two waits in the hub for room
+            BOOST_TEST(history.stops == 0);
+            // The shutdown's grace period is over: two goes with the hub.
+            hub.abandon();
+            BOOST_TEST(history.stops == 1);
+            BOOST_TEST(history.stopped_at == 2u);
+            // With room again, run() hands it over, ends, and says the same.
+            history.room = 10;
+            if (!finished) {
+                co_await ended.async_wait(use_nothrow);
+            }
+            BOOST_TEST(history.kept == 2u);
+            BOOST_TEST(history.stops == 2);
+            BOOST_TEST(history.stopped_at == 2u);
         },
         std::chrono::seconds(20));
 }

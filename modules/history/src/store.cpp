@@ -21,6 +21,22 @@ constexpr std::array<std::string_view, Store::schema_version> migrations{
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE messages (id INTEGER PRIMARY KEY, frame BLOB NOT NULL);",
 };
+
+/// Resets a statement whatever happens. A step that failed (disk full, an
+/// I/O error, SQLITE_BUSY, a constraint) leaves it halted, and a halted
+/// statement refuses every later bind ("bad parameter or other API misuse"):
+/// without the reset, one failure would fail every later use of it. tryReset,
+/// not reset: after a failed step reset() throws that failure again.
+class ResetOnExit {
+  public:
+    explicit ResetOnExit(SQLite::Statement& statement) noexcept : statement_(statement) {}
+    ~ResetOnExit() { statement_.tryReset(); }
+    ResetOnExit(const ResetOnExit&) = delete;
+    ResetOnExit& operator=(const ResetOnExit&) = delete;
+
+  private:
+    SQLite::Statement& statement_;
+};
 }  // namespace
 
 Store::Store(const fs::path& path, std::size_t keep) : path_(path), keep_(keep) {
@@ -51,11 +67,20 @@ Store::Store(const fs::path& path, std::size_t keep) : path_(path), keep_(keep) 
         epoch_ = meta("epoch");
         const auto stopped = meta("clean_stop");
         clean_start_ = version == 0 || stopped == "1";
+        // In use: a crash from here on changes the epoch. Unlike a batch of
+        // messages, this commit waits for the disk: with NORMAL a power cut
+        // can lose the last commits, and losing this one would leave the
+        // last run's clean stop, so that ids handed out from here could come
+        // again under the same epoch (rule 12).
+        db_->exec("PRAGMA synchronous=FULL");
+        SQLite::Transaction in_use(*db_);
         if (epoch_.empty() || !clean_start_) {
             epoch_ = hub::new_epoch();
             set_meta("epoch", epoch_);
         }
-        set_meta("clean_stop", "0");  // in use: a crash from here on changes the epoch
+        set_meta("clean_stop", "0");
+        in_use.commit();
+        db_->exec("PRAGMA synchronous=NORMAL");
         last_id_ = static_cast<std::uint64_t>(
             db_->execAndGet("SELECT coalesce(max(id), 0) FROM messages").getInt64());
 
@@ -101,24 +126,30 @@ void Store::append(std::span<const std::pair<std::uint64_t, hub::Frame>> message
     if (messages.empty()) {
         return;
     }
+    // On a failure the transaction rolls back (its destructor), after the
+    // statements are reset (theirs, declared later): nothing of the batch is
+    // kept, and last_id_ still names the last message that is.
     SQLite::Transaction transaction(*db_);
+    const ResetOnExit insert_reset(*insert_);
+    const ResetOnExit prune_reset(*prune_);
     for (const auto& [id, frame] : messages) {
         insert_->bind(1, static_cast<std::int64_t>(id));
         insert_->bind(2, frame->data(), static_cast<int>(frame->size()));
         insert_->exec();
         insert_->reset();
     }
-    last_id_ = messages.back().first;
-    if (last_id_ > keep_) {
-        prune_->bind(1, static_cast<std::int64_t>(last_id_ - keep_));
+    const auto last = messages.back().first;
+    if (last > keep_) {
+        prune_->bind(1, static_cast<std::int64_t>(last - keep_));
         prune_->exec();
-        prune_->reset();
     }
     transaction.commit();
+    last_id_ = last;
 }
 
 std::vector<hub::Frame> Store::before(std::uint64_t before, std::size_t limit) {
     std::vector<hub::Frame> found;
+    const ResetOnExit reset(*before_);  // a read that fails mid-way too
     before_->bind(1, static_cast<std::int64_t>(std::min<std::uint64_t>(before, INT64_MAX)));
     before_->bind(2, static_cast<std::int64_t>(limit));
     while (before_->executeStep()) {
@@ -127,13 +158,19 @@ std::vector<hub::Frame> Store::before(std::uint64_t before, std::size_t limit) {
             std::make_shared<const std::string>(static_cast<const char*>(column.getBlob()),
                                                 static_cast<std::size_t>(column.getBytes())));
     }
-    before_->reset();
     std::reverse(found.begin(), found.end());  // oldest first
     return found;
 }
 
 std::vector<hub::Frame> Store::newest(std::size_t limit) {
-    return before(last_id_ + 1, limit);
+    // The start's read, before the server takes anyone: a damaged page that
+    // opening did not meet (it reads only the newest) is a file that cannot
+    // be used, as a damaged header is.
+    try {
+        return before(last_id_ + 1, limit);
+    } catch (const SQLite::Exception& error) {
+        fail(error.what());
+    }
 }
 
 void Store::mark_clean_stop() {

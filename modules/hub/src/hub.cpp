@@ -166,6 +166,9 @@ awaitable<void> Hub::wait_for_writers() {
 }
 
 void Hub::abandon() {
+    // What is still unkept_ goes with the hub (run()'s end comes here too,
+    // with everything handed over): the history compares with what it keeps.
+    history_.stopped(last_message_id_);
     commands_.reset();  // discards what is buffered
     commands_.close();
     presence_timer_.cancel();

@@ -93,6 +93,8 @@ class RedisCluster final : public hub::Cluster, public hub::History {
     Start start(std::size_t newest) override;
     bool try_append(std::uint64_t id, const hub::Frame& message) override;
     void read_before(std::uint64_t before, std::size_t limit, Reply reply) override;
+    /// Nothing to record: Redis keeps a message in the script that numbers it.
+    void stopped(std::uint64_t /*last_broadcast_id*/) override {}
 
   private:
     struct Leave {

@@ -20,6 +20,8 @@ class MemoryHistory final : public hub::History {
     bool try_append(std::uint64_t id, const hub::Frame& message) override;
     /// Answers at once, on the caller's thread.
     void read_before(std::uint64_t before, std::size_t limit, Reply reply) override;
+    /// Nothing to record: the next process starts a new epoch anyway.
+    void stopped(std::uint64_t /*last_broadcast_id*/) override {}
 
   private:
     const std::size_t keep_;

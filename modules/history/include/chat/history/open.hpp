@@ -18,7 +18,8 @@ class OpenError : public std::runtime_error {
 };
 
 /// SQLite at config.db, or memory only when it is empty. Throws OpenError.
-/// Destroying it writes out everything appended and records a clean stop.
+/// Destroying it writes out everything appended and records a clean stop if
+/// every message broadcast was kept (History::stopped).
 std::unique_ptr<hub::History> open(const Config& config, metrics::Metrics& metrics);
 
 }  // namespace chat::history

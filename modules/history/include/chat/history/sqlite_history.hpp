@@ -21,18 +21,24 @@ namespace chat::history {
 /// at most the messages of one gathering and the transaction in flight). The queue is bounded: when
 /// the disk lags, try_append() says no and the hub slows down, losing nothing. Reads (rule 14) go
 /// through the same queue, so they see every message handed over before them and are answered in
-/// order.
+/// order, but under a bound of their own: clients asking for history never fill the room the hub's
+/// appends need (a full append queue holds the whole room back).
 class SqliteHistory final : public hub::History {
   public:
-    /// Opens the file (throws OpenError) and starts the thread.
+    /// Opens the file (throws OpenError) and starts the thread. At most
+    /// `queue_capacity` appends wait for the thread, and at most
+    /// `read_capacity` reads wait or are being answered; one more of either
+    /// is refused.
     SqliteHistory(const Config& config, metrics::Metrics& metrics,
-                  std::size_t queue_capacity = 65'536);
-    /// Writes what is queued, records a clean stop and joins the thread.
+                  std::size_t queue_capacity = 65'536, std::size_t read_capacity = 1'024);
+    /// Writes what is queued and joins the thread; records a clean stop
+    /// (the next start keeps the epoch) only if every message was kept.
     ~SqliteHistory() override;
 
     Start start(std::size_t newest) override;
     bool try_append(std::uint64_t id, const hub::Frame& message) override;
     void read_before(std::uint64_t before, std::size_t limit, Reply reply) override;
+    void stopped(std::uint64_t last_broadcast_id) override;
 
   private:
     struct Append {
@@ -52,11 +58,16 @@ class SqliteHistory final : public hub::History {
 
     Store store_;  // the thread's alone once it runs
     metrics::Metrics& metrics_;
-    const std::size_t capacity_;
+    const std::size_t capacity_;       // appends queued
+    const std::size_t read_capacity_;  // reads queued or being answered
     std::mutex mutex_;
     std::condition_variable wake_;
     std::deque<Task> tasks_;
+    std::size_t appends_queued_ = 0;  // in tasks_
+    std::size_t reads_ = 0;           // in tasks_ or being answered
     bool stopping_ = false;
+    std::uint64_t last_broadcast_ = 0;  // the hub's, once it has stopped
+    bool lost_ = false;    // a batch was given up (the thread's, then the destructor's)
     bool idle_ = false;    // the thread waits for a first task
     std::jthread thread_;  // last: it starts once the rest exists
 };

@@ -24,7 +24,8 @@ namespace chat::history {
 /// the last run did not stop cleanly (ids handed out but not kept may be
 /// handed out again then: rule 12); the count goes on from the last kept id.
 /// WAL with synchronous=NORMAL: a commit does not wait for the disk, and a
-/// crash loses at most the last commits, never the file.
+/// crash loses at most the last commits, never the file. The one commit that
+/// waits is the mark that the file is in use, made on opening.
 class Store {
   public:
     /// The schema this server writes; older files are upgraded on opening.
@@ -38,17 +39,20 @@ class Store {
     Store(const Store&) = delete;
     Store& operator=(const Store&) = delete;
 
+    const std::filesystem::path& path() const noexcept { return path_; }
     const std::string& epoch() const noexcept { return epoch_; }
     std::uint64_t last_id() const noexcept { return last_id_; }
     /// The file was new, or its last run stopped cleanly.
     bool clean_start() const noexcept { return clean_start_; }
 
     /// Writes the messages (consecutive ids) in one transaction, then prunes
-    /// all but the newest `keep`.
+    /// all but the newest `keep`. Throws SQLite::Exception when that fails:
+    /// then none of them is kept (last_id() stays), and later calls work.
     void append(std::span<const std::pair<std::uint64_t, hub::Frame>> messages);
     /// The newest messages with ids below `before`, at most `limit`, oldest first.
     std::vector<hub::Frame> before(std::uint64_t before, std::size_t limit);
-    /// The newest `limit` messages, oldest first.
+    /// The newest `limit` messages, oldest first: the start's read. Throws
+    /// OpenError naming the file when it meets a damaged page.
     std::vector<hub::Frame> newest(std::size_t limit);
     /// Records that everything is written: the next start keeps the epoch.
     void mark_clean_stop();

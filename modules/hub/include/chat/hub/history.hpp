@@ -26,8 +26,8 @@ class History {
         std::uint64_t last_id = 0;  // the count goes on after it
         std::vector<Frame> newest;  // the newest kept messages, oldest first
     };
-    /// The messages asked for, or nullopt when the store cannot take the
-    /// request now (its queue is full).
+    /// The messages asked for, or nullopt when the store cannot answer now
+    /// (too many reads waiting, or a read that failed).
     using Reply = std::function<void(std::optional<std::vector<Frame>> messages)>;
 
     History() = default;
@@ -49,6 +49,13 @@ class History {
     /// whose ids are below `before`, at most `limit`, oldest first. Replies
     /// come in the order of the requests.
     virtual void read_before(std::uint64_t before, std::size_t limit, Reply reply) = 0;
+
+    /// The hub has ended, or was let go of at the end of the shutdown's grace
+    /// period (Hub::abandon); may come more than once. `last_broadcast_id` is
+    /// the last message id it broadcast. A message up to it that the history
+    /// does not keep (still waiting in the hub, or a write that failed) had
+    /// its id handed out: the next start must then take a new epoch (rule 12).
+    virtual void stopped(std::uint64_t last_broadcast_id) = 0;
 };
 
 /// The newest messages (serialised, as broadcast) with consecutive ids, so
