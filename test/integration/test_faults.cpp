@@ -109,6 +109,7 @@ class FailingHistory final : public hub::History {
     void read_before(std::uint64_t /*before*/, std::size_t /*limit*/, Reply reply) override {
         reply(std::nullopt);
     }
+    void stopped(std::uint64_t /*last_broadcast_id*/) override {}
 };
 
 }  // namespace
