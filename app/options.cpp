@@ -112,6 +112,11 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
         ("queue-depth", po::value<long long>()->default_value(
             static_cast<long long>(defaults.queue_depth)),
             "outgoing frames queued per connection before it is dropped as too slow")
+        ("queue-bytes", po::value<long long>()->default_value(
+            static_cast<long long>(defaults.queue_bytes)),
+            "bytes of outgoing frames queued per connection before it is dropped as too slow "
+            "(a single larger frame still goes out); keep it above the history frame a resume "
+            "brings, up to --resume-limit messages of --max-content-bytes")
         ("writers-awake", po::value<long long>()->default_value(
             static_cast<long long>(defaults.writers_awake)),
             "connections writing at once; the others wait their turn while their "
@@ -212,6 +217,7 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
               "must be >= 1");
         server.flood_limit = integer_option<unsigned>(vm, "flood-limit", 0, 1'000'000'000);
         server.queue_depth = integer_option<std::size_t>(vm, "queue-depth", 1, 1'000'000);
+        server.queue_bytes = integer_option<std::size_t>(vm, "queue-bytes", 1024, 1LL << 40);
         server.shutdown_grace = seconds_option(vm, "shutdown-grace", true);
         server.max_connections = integer_option<std::size_t>(vm, "max-connections", 0, 100'000'000);
         server.max_connections_per_address =

@@ -75,6 +75,7 @@ struct Options {
     int threads = 1;
     int connect_concurrency = 200;
     int flooders = 0;  // extra clients sending as fast as they can, reconnecting when closed
+    int history_flooders = 0;  // extra clients asking for history pages, never reading
     bool json = false;
     bool idle = false;
     double hold = 0;               // s the idle clients stay logged in (0: 3 s, enough to settle)
@@ -186,6 +187,13 @@ CpuTime self_cpu() {
     return {seconds(usage.ru_utime), seconds(usage.ru_stime)};
 }
 
+template <typename T>
+void raise_to(std::atomic<T>& value, T candidate) {
+    auto current = value.load();
+    while (current < candidate && !value.compare_exchange_weak(current, candidate)) {
+    }
+}
+
 /// What the whole run counts; the hot counters are per thread (see Tally).
 struct Run {
     Options options;
@@ -204,6 +212,14 @@ struct Run {
     std::atomic<std::uint64_t> gaps{0};
     std::atomic<std::uint64_t> flood_sent{0};
     std::atomic<std::uint64_t> flood_logins{0};
+    // --history-flooders: their large messages posted, the id they ask
+    // below once the history holds them (0: not yet), what they did.
+    std::atomic<int> history_posted{0};
+    std::atomic<std::uint64_t> history_before{0};
+    std::atomic<std::uint64_t> history_logins{0};
+    std::atomic<std::uint64_t> history_requests{0};
+    std::atomic<std::uint64_t> last_id{0};  // the highest message id a client received
+    std::atomic<long> rss_peak_kib{-1};     // the server's, sampled while the flooders run
     // --ack all: how many clients have each message (by id, in a ring), and
     // the clients, to tell a sender when all have one of its messages.
     static constexpr std::size_t receipt_slots = 1 << 16;
@@ -587,6 +603,9 @@ class Client : public std::enable_shared_from_this<Client> {
             run_.gaps.fetch_add(1, std::memory_order_relaxed);
         }
         last_id_ = view.id;
+        if (run_.options.history_flooders > 0) {
+            raise_to(run_.last_id, view.id);
+        }
         // content: "<sender index>:<send ns>;" and padding
         const auto colon = view.content.find(':');
         const auto semicolon = view.content.find(';');
@@ -679,6 +698,11 @@ std::optional<Options> parse(int argc, char** argv) {
         ("flooders", po::value(&o.flooders)->default_value(o.flooders),
             "extra clients that send as fast as they can, ignoring the rate limit, and log "
             "in again when the server closes them (their close codes are reported)")
+        ("history-flooders", po::value(&o.history_flooders)->default_value(o.history_flooders),
+            "extra clients that post 4 messages of 4,000 bytes (so that a page of history is "
+            "about 400 KB), then ask for the page below them 35 times every 2 s (within the "
+            "contract's rate limit) and never read; dropped, they log in again. The server's "
+            "peak RSS is reported")
         ("connect-concurrency", po::value(&o.connect_concurrency)->default_value(o.connect_concurrency),
             "logins in progress at once")
         ("storm", po::value(&o.storm)->default_value(0),
@@ -725,7 +749,7 @@ std::optional<Options> parse(int argc, char** argv) {
         }
         if (o.clients < 1 || o.senders < 0 || o.senders > o.clients || o.size < 1 || o.window < 1 ||
             o.threads < 1 || o.rate < 0 || o.duration <= 0 || o.warmup < 0 ||
-            o.connect_concurrency < 1) {
+            o.connect_concurrency < 1 || o.flooders < 0 || o.history_flooders < 0) {
             throw std::runtime_error(
                 "bad value: need clients >= 1, 0 <= senders <= clients, "
                 "size, window, threads >= 1, rate >= 0, duration > 0");
@@ -748,6 +772,7 @@ struct Report {
     MachineTime machine;
     long rss_before = -1;
     long rss_after = -1;
+    long rss_flood_start = -1;  // when the history flooders began asking
 };
 
 void print_storm(const Run& run, const Report& r) {
@@ -832,6 +857,11 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
                   << ", \"flood_logins\": " << run.flood_logins.load()
                   << ", \"flood_sent\": " << run.flood_sent.load() << ", \"flood_close_codes\": {"
                   << flood_codes << "},\n"
+                  << "  \"history_flooders\": " << o.history_flooders
+                  << ", \"history_logins\": " << run.history_logins.load()
+                  << ", \"history_requests\": " << run.history_requests.load()
+                  << ", \"server_rss_flood_start_kib\": " << r.rss_flood_start
+                  << ", \"server_rss_peak_kib\": " << run.rss_peak_kib.load() << ",\n"
                   << "  \"server_cpu_seconds\": " << server_cpu
                   << ", \"server_cpu_us_per_delivery\": " << per_delivery(server_cpu)
                   << ", \"bench_cpu_seconds\": " << r.bench_time.total()
@@ -876,6 +906,15 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
         std::cout << "flooders       " << o.flooders << ": " << run.flood_logins.load()
                   << " logins, " << run.flood_sent.load() << " frames sent; close codes {"
                   << flood_codes << "}\n";
+    }
+    if (o.history_flooders > 0) {
+        const long peak = run.rss_peak_kib.load();
+        std::cout << "history flood  " << o.history_flooders
+                  << " clients: " << run.history_logins.load() << " logins, "
+                  << run.history_requests.load() << " requests; server RSS " << r.rss_flood_start
+                  << " KiB when they began asking, peak " << peak << " KiB (+"
+                  << (peak >= 0 && r.rss_flood_start >= 0 ? peak - r.rss_flood_start : -1)
+                  << " KiB)\n";
     }
 }
 
@@ -954,6 +993,110 @@ awaitable<void> flood(Run& run, int index) {
     }
 }
 
+/// One client of --history-flooders, the attack of the issue on rule 14:
+/// logs in, posts 4 messages of 4,000 bytes (once), then, when control()
+/// has seen everyone's, asks for the page below them in bursts of 35 every
+/// 2 s (17.5 frames/s: within the contract's 20/s with a burst of 40) and
+/// reads nothing after its welcome. Once the server has dropped it (its
+/// writes fail when the server gives up on the close), it logs in again
+/// under a new name, for as long as the others send.
+awaitable<void> history_flood(Run& run, int index) {
+    const auto& o = run.options;
+    const auto executor = co_await asio::this_coro::executor;
+    const auto& server = o.servers[static_cast<std::size_t>(index) % o.servers.size()];
+    ChatRequest request;
+    request.set_type("message");
+    request.set_content(std::string(4000, 'h'));
+    const auto post = request.SerializeAsString();
+    bool posted = false;
+    for (int round = 0; run.sending.load(std::memory_order_relaxed); ++round) {
+        websocket::stream<beast::tcp_stream> ws(executor);
+        auto& tcp_layer = beast::get_lowest_layer(ws);
+        tcp_layer.expires_after(10s);
+        tcp::resolver resolver(executor);
+        auto [rec, endpoints] =
+            co_await resolver.async_resolve(server.host, server.port, use_nothrow);
+        bool up = !rec && !std::get<0>(co_await tcp_layer.async_connect(endpoints, use_nothrow)) &&
+                  !std::get<0>(co_await ws.async_handshake(server.host, server.path, use_nothrow));
+        if (up) {
+            ws.binary(true);
+            request.Clear();
+            request.set_type("login");
+            request.set_user_name("history" + std::to_string(getpid()) + "-" +
+                                  std::to_string(index) + "-" + std::to_string(round));
+            const auto login = request.SerializeAsString();
+            beast::flat_buffer welcome;  // the only frame it reads
+            up = !std::get<0>(co_await ws.async_write(asio::buffer(login), use_nothrow)) &&
+                 !std::get<0>(co_await ws.async_read(welcome, use_nothrow));
+        }
+        if (!up) {
+            co_await pause(std::chrono::duration<double>(0.1));
+            continue;
+        }
+        tcp_layer.expires_never();
+        run.history_logins.fetch_add(1, std::memory_order_relaxed);
+        for (int i = 0; i < 4 && !posted; ++i) {
+            if (std::get<0>(co_await ws.async_write(asio::buffer(post), use_nothrow))) {
+                break;
+            }
+            run.history_posted.fetch_add(1);
+        }
+        posted = true;
+        while (run.history_before.load() == 0 && run.sending.load(std::memory_order_relaxed)) {
+            co_await pause(std::chrono::duration<double>(0.05));
+        }
+        request.Clear();
+        request.set_type("history");
+        request.set_id(run.history_before.load());
+        const auto ask = request.SerializeAsString();
+        bool broken = false;
+        while (!broken && run.sending.load(std::memory_order_relaxed)) {
+            for (int i = 0; i < 35 && !broken; ++i) {
+                broken =
+                    std::get<0>(co_await ws.async_write(asio::buffer(ask), use_nothrow)).failed();
+                run.history_requests.fetch_add(broken ? 0 : 1, std::memory_order_relaxed);
+            }
+            co_await pause(std::chrono::duration<double>(2));
+        }
+    }
+}
+
+/// The history flooders' first phase: their large messages are posted and
+/// the clients have them; then they are told what to ask below, and the
+/// server's memory is watched from there on.
+awaitable<void> start_history_flood(Run& run, Report& report) {
+    const auto& o = run.options;
+    const auto executor = co_await asio::this_coro::executor;
+    const auto base = run.last_id.load();
+    for (int i = 0; i < o.history_flooders; ++i) {
+        asio::co_spawn(asio::make_strand(executor), history_flood(run, i), asio::detached);
+    }
+    const auto posts = 4 * o.history_flooders;
+    const auto since = Clock::now();
+    while ((run.history_posted.load() < posts ||
+            run.last_id.load() < base + static_cast<std::uint64_t>(run.history_posted.load())) &&
+           Clock::now() - since < 30s) {
+        co_await pause(50ms);
+    }
+    std::cerr << "history flooders: " << run.history_posted.load() << " of " << posts
+              << " large messages posted; asking below id " << run.last_id.load() + 1 << "\n";
+    run.history_before = run.last_id.load() + 1;
+    if (o.server_pids.empty()) {
+        co_return;  // no memory to watch
+    }
+    report.rss_flood_start = servers_rss_kib(o.server_pids);
+    run.rss_peak_kib = report.rss_flood_start;
+    asio::co_spawn(
+        executor,
+        [](Run& watched) -> awaitable<void> {
+            while (!watched.closing.load()) {
+                raise_to(watched.rss_peak_kib, servers_rss_kib(watched.options.server_pids));
+                co_await pause(100ms);
+            }
+        }(run),
+        asio::detached);
+}
+
 /// Runs the phases: logins, (idle hold | warm-up, measurement, drain), closes.
 awaitable<void> control(Run& run, std::vector<std::shared_ptr<Client>>& clients, Report& report,
                         std::uint64_t& expected, int& connected) {
@@ -978,6 +1121,9 @@ awaitable<void> control(Run& run, std::vector<std::shared_ptr<Client>>& clients,
             report.rss_after = servers_rss_kib(o.server_pids);
         }
     } else {
+        if (o.history_flooders > 0) {
+            co_await start_history_flood(run, report);
+        }
         for (int i = 0; i < o.senders && i < o.clients; ++i) {
             if (clients[static_cast<std::size_t>(i)]) {
                 auto& client = clients[static_cast<std::size_t>(i)];
@@ -1037,12 +1183,6 @@ awaitable<void> control(Run& run, std::vector<std::shared_ptr<Client>>& clients,
 }
 
 }  // namespace
-
-void raise_to(std::atomic<std::int64_t>& value, std::int64_t candidate) {
-    auto current = value.load();
-    while (current < candidate && !value.compare_exchange_weak(current, candidate)) {
-    }
-}
 
 /// The page's reconnection delay (www/js/backoff.js): 500 ms doubling up to
 /// 15 s, half of it random.

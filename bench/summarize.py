@@ -138,6 +138,14 @@ if split:
         print(f"| {scenario} | {server_text} | {bench - bench_kernel:.2f} / {bench_kernel:.2f} | "
               f"{m['irq']:.2f} / {m['steal']:.2f} / {m['idle']:.2f} | {r['duration_seconds']:.1f} |")
 
+# The history flooders (bench/run history-flood): the server's memory while they ask.
+for scenario, r in results(folder):
+    if r and r.get("history_flooders"):
+        print(f"\n{scenario}: {r['history_flooders']} history flooders, {r['history_logins']} "
+              f"logins, {r['history_requests']:,} requests; server RSS "
+              f"{r['server_rss_flood_start_kib']:,} KiB when they began asking, peak "
+              f"{r['server_rss_peak_kib']:,} KiB")
+
 callgrind = folder / "callgrind.txt"
 result = folder / "callgrind.json"
 if callgrind.exists() and result.exists():

@@ -1,6 +1,7 @@
 // Abuse and faults: slow and half-open peers, connection limits, running out
-// of file descriptors, and churn. Each is bounded in count and time, and the
-// other clients must be served throughout.
+// of file descriptors, churn, and history requests that are never read. Each
+// is bounded in count and time, and the other clients must be served
+// throughout.
 #include <boost/test/unit_test.hpp>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -115,6 +116,139 @@ awaitable<bool> open_connections_become(std::uint16_t port, long count,
         co_await pause(10ms);
     }
     co_return false;
+}
+
+/// A client of the server on `port`, logged in as `name`.
+awaitable<ChatClient> connected_to(std::uint16_t port, std::string name) {
+    ChatClient client(co_await asio::this_coro::executor);
+    co_await client.connect(port);
+    co_await client.login(name);
+    co_return client;
+}
+
+/// Sends `count` messages of `bytes` bytes into the room's history, from
+/// fresh clients within the rate limit's burst, each seeing its own back.
+awaitable<void> prefill(std::uint16_t port, int count, std::size_t bytes) {
+    const std::string content(bytes, 'k');
+    for (int sent = 0; sent < count;) {
+        ChatClient writer(co_await asio::this_coro::executor);
+        co_await writer.connect(port);
+        co_await writer.login("writer" + std::to_string(sent));
+        const int batch = std::min(30, count - sent);
+        for (int i = 0; i < batch; ++i) {
+            co_await writer.send(make_request("message", {}, content));
+        }
+        for (int seen = 0; seen < batch;) {
+            const auto frame = co_await writer.receive();
+            BOOST_TEST_REQUIRE(frame.has_value(), "closed with " << writer.close_code());
+            seen += frame->type() == "message" ? 1 : 0;
+        }
+        sent += batch;
+        co_await writer.close();
+    }
+}
+
+/// The next frame that is not a notice (joins and leaves come and go meanwhile).
+awaitable<ChatRequest> next_but_notices(ChatClient& client, Clock::duration timeout) {
+    for (;;) {
+        auto frame = co_await client.receive(timeout);
+        BOOST_TEST_REQUIRE(frame.has_value(), "closed with " << client.close_code());
+        if (frame->type() != "login" && frame->type() != "logout" && frame->type() != "presence") {
+            co_return std::move(*frame);
+        }
+    }
+}
+
+/// What the history flood test shares between its tasks.
+struct HistoryFlood {
+    bool over = false;
+    int requests = 0;
+    int exchanges = 0;
+    Clock::duration slowest{};
+    long rss_peak_kib = 0;
+};
+
+/// Asks for the page below `before` in bursts of 4 every 250 ms (16 frames/s:
+/// within the limit of 20/s with a burst of 40) and reads nothing.
+awaitable<void> ask_for_pages(ChatClient& flooder, HistoryFlood& flood, std::uint64_t before) {
+    auto request = make_request("history");
+    request.set_id(before);
+    const auto bytes = request.SerializeAsString();
+    while (!flood.over) {
+        for (int i = 0; i < 4; ++i) {
+            co_await flooder.send_bytes(bytes);
+            ++flood.requests;
+        }
+        co_await pause(250ms);
+    }
+}
+
+/// ann and bob take turns saying something, each message awaited by both
+/// within `timeout`; the server's memory is read after each exchange.
+awaitable<void> exchange_meanwhile(ChatClient& ann, ChatClient& bob, HistoryFlood& flood,
+                                   const ChatApp& app, Clock::duration timeout) {
+    while (!flood.over) {
+        const bool ann_says = flood.exchanges % 2 == 0;
+        auto& from = ann_says ? ann : bob;
+        auto& to = ann_says ? bob : ann;
+        const auto text = "between two others " + std::to_string(flood.exchanges);
+        const auto sent = Clock::now();
+        co_await from.send(make_request("message", {}, text));
+        const auto received = co_await next_but_notices(to, timeout);
+        flood.slowest = std::max(flood.slowest, Clock::now() - sent);
+        BOOST_TEST_REQUIRE(received.content() == text);
+        const auto echo = co_await next_but_notices(from, timeout);
+        BOOST_TEST_REQUIRE(echo.content() == text);
+        ++flood.exchanges;
+        flood.rss_peak_kib = std::max(flood.rss_peak_kib, app.rss_kib());
+        co_await pause(50ms);
+    }
+}
+
+/// Ends the flood once `count` clients were dropped as slow consumers, or after `limit`.
+awaitable<void> until_dropped(std::uint16_t port, HistoryFlood& flood, long count,
+                              Clock::duration limit) {
+    const auto deadline = Clock::now() + limit;
+    while (Clock::now() < deadline) {
+        const auto metrics = (co_await http_request(port, "/metrics")).body;
+        if (metric_value(metrics, R"(chat_clients_dropped_total{reason="slow_consumer"})") >=
+            count) {
+            break;
+        }
+        co_await pause(50ms);
+    }
+    flood.over = true;
+}
+
+/// What a flooder was sent, read once the flood is over.
+struct FloodAnswers {
+    int pages = 0;
+    int busy = 0;
+    int other_errors = 0;
+    std::uint16_t close_code = 0;  // 0: still open
+};
+
+awaitable<void> read_answers(ChatClient& flooder, FloodAnswers& answers) {
+    for (;;) {
+        std::optional<ChatRequest> frame;
+        try {
+            frame = co_await flooder.receive(2s);
+        } catch (const std::runtime_error&) {
+            co_return;  // nothing more: still open
+        }
+        if (!frame) {
+            answers.close_code = flooder.close_code();
+            co_return;
+        }
+        if (frame->type() == "history") {
+            ++answers.pages;
+        } else if (frame->type() == "error") {
+            const bool busy = frame->content().find("busy") != std::string::npos;
+            answers.busy += busy ? 1 : 0;
+            answers.other_errors += busy ? 0 : 1;
+            BOOST_TEST(busy, frame->content());
+        }
+    }
 }
 
 }  // namespace
@@ -402,6 +536,87 @@ BOOST_AUTO_TEST_CASE(churn_leaves_nothing_behind) {
     // (at the exit below) checks that nothing was lost instead.
     BOOST_TEST(rss_end <= rss_start + rss_start / 10 + 1024,
                "RSS grew from " << rss_start << " KiB to " << rss_end << " KiB");
+#endif
+    app.signal(SIGTERM);
+    BOOST_TEST(app.wait_exit(10s) == 0, app.output());
+}
+
+BOOST_AUTO_TEST_CASE(history_flooders_get_busy_or_are_dropped_and_memory_stays_bounded) {
+    // Rules 9 and 14: clients that ask for pages within the rate limit and
+    // never read. Each page here is 100 messages of 8 KB (800 KB); without
+    // a bound in bytes each flooder's queue could hold 256 of them (200 MB).
+    // A real process, so that its resident memory can be read.
+    constexpr int flooders = 10;
+    constexpr long queue_bytes = 2L << 20;
+    ChatApp app({"--address", "127.0.0.1", "--port", "0", "--threads", "2", "--log-dir", "",
+                 "--max-content-bytes", "8192", "--queue-bytes", std::to_string(queue_bytes)});
+    const auto port = app.port();
+    HistoryFlood flood;
+    std::vector<FloodAnswers> answers(flooders);
+    long rss_start = 0;
+    long dropped = 0;
+    run(
+        [&]() -> awaitable<void> {
+            co_await prefill(port, 120, 8000);
+            auto ann = co_await connected_to(port, "ann");
+            auto bob = co_await connected_to(port, "bob");
+            std::vector<ChatClient> floods;
+            for (int i = 0; i < flooders; ++i) {
+                floods.push_back(co_await connected_to(port, "flood" + std::to_string(i)));
+            }
+            rss_start = app.rss_kib();
+
+            std::vector<awaitable<void>> tasks;
+            for (auto& flooder : floods) {
+                tasks.push_back(ask_for_pages(flooder, flood, 121));
+            }
+            tasks.push_back(exchange_meanwhile(ann, bob, flood, app, 5s));
+            tasks.push_back(until_dropped(port, flood, flooders, 8s));
+            co_await all(std::move(tasks));
+
+            // Read what each flooder was sent (the server closes a dropped
+            // one after what was queued before, 10 s at most from its drop).
+            tasks.clear();
+            for (int i = 0; i < flooders; ++i) {
+                tasks.push_back(read_answers(floods[static_cast<std::size_t>(i)],
+                                             answers[static_cast<std::size_t>(i)]));
+            }
+            co_await all(std::move(tasks));
+            const auto metrics = (co_await http_request(port, "/metrics")).body;
+            dropped =
+                metric_value(metrics, R"(chat_clients_dropped_total{reason="slow_consumer"})");
+            co_await ann.send(make_request("message", {}, "after the flood"));
+            const auto after = co_await next_but_notices(bob, 5s);
+            BOOST_TEST(after.content() == "after the flood");
+        },
+        60s);
+
+    BOOST_TEST_MESSAGE("history flood: " << flood.requests << " requests; " << dropped << " of "
+                                         << flooders << " flooders dropped; " << flood.exchanges
+                                         << " exchanges meanwhile, the slowest "
+                                         << std::chrono::duration<double>(flood.slowest).count()
+                                         << " s; server RSS " << rss_start << " KiB before, "
+                                         << flood.rss_peak_kib << " KiB at most");
+    int closed = 0;
+    for (const auto& answer : answers) {
+        BOOST_TEST_MESSAGE("flooder: " << answer.pages << " pages, " << answer.busy
+                                       << " busy, closed with " << answer.close_code);
+        BOOST_TEST((answer.close_code == 1008 || answer.busy > 0));
+        BOOST_TEST((answer.close_code == 0 || answer.close_code == 1008));
+        BOOST_TEST(answer.other_errors == 0);  // "rate limited" among them
+        closed += answer.close_code == 1008 ? 1 : 0;
+    }
+    // The first request of each burst finds the last answered: a page per
+    // burst at least, so that every flooder fills its queue within seconds.
+    BOOST_TEST(dropped == flooders);
+    BOOST_TEST(closed == dropped);
+    BOOST_TEST(flood.exchanges > 0);
+#ifndef CHAT_SANITIZED
+    // Each flooder holds at most its queue's bound, and as much again in the
+    // copy of what its socket did not take; pages are built one at a time.
+    const long bound_kib = flooders * 3 * queue_bytes / 1024 + 32 * 1024;
+    BOOST_TEST(flood.rss_peak_kib - rss_start < bound_kib,
+               "RSS grew from " << rss_start << " KiB to " << flood.rss_peak_kib << " KiB");
 #endif
     app.signal(SIGTERM);
     BOOST_TEST(app.wait_exit(10s) == 0, app.output());

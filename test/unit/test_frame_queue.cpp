@@ -1,6 +1,7 @@
 // The bounded queue between the hub and a session's writer, and frame stamps.
 #include <boost/test/unit_test.hpp>
 
+#include <array>
 #include <atomic>
 #include <thread>
 
@@ -21,6 +22,12 @@ using Push = FrameQueue::Push;
 namespace {
 Frame frame(std::string text) {
     return std::make_shared<const std::string>(std::move(text));
+}
+
+/// The writer has written `batch` and is back for more, finding nothing yet.
+void written(FrameQueue& queue, std::vector<Frame>& batch) {
+    queue.back_for_more(batch);
+    BOOST_TEST(!queue.try_take(batch).has_value());
 }
 }  // namespace
 
@@ -47,6 +54,82 @@ BOOST_AUTO_TEST_CASE(pushes_beyond_the_depth_fail_until_the_writer_has_written) 
         BOOST_TEST(batch.empty());
         BOOST_TEST(next.last);
         BOOST_TEST((next.close_code == CloseCode::going_away));
+    });
+}
+
+BOOST_AUTO_TEST_CASE(pushes_beyond_the_byte_bound_fail_until_the_writer_has_written) {
+    test::run([]() -> awaitable<void> {
+        hub::FrameClock clock;
+        FrameQueue queue(co_await asio::this_coro::executor, 256, 10);
+        BOOST_TEST((queue.try_push(frame("12345")) == Push::ok));
+        BOOST_TEST((queue.try_push(frame("1234")) == Push::ok));
+        BOOST_TEST((queue.try_push(frame("xy")) == Push::full));  // 11 bytes
+        BOOST_TEST((queue.try_push(frame("x")) == Push::ok));     // 10: the bound itself
+        BOOST_TEST(queue.bytes() == 10u);
+
+        std::vector<Frame> batch;
+        co_await queue.next_batch(batch);
+        BOOST_TEST(batch.size() == 3u);
+        // Handed to the writer but not written yet: their bytes still count.
+        BOOST_TEST(queue.bytes() == 10u);
+        BOOST_TEST((queue.try_push(frame("x")) == Push::full));
+        bool built = false;
+        BOOST_TEST((queue.try_push_stamped(clock, [&](std::int64_t) {
+            built = true;
+            return frame("y");
+        }) == Push::full));
+        BOOST_TEST(built);  // only its size tells
+        bool wake_needed = false;
+        BOOST_TEST((queue.try_push_deferred(frame("z"), wake_needed) == Push::full));
+        BOOST_TEST(!wake_needed);
+
+        written(queue, batch);  // they no longer count
+        BOOST_TEST(queue.bytes() == 0u);
+        BOOST_TEST((queue.try_push(frame("0123456789")) == Push::ok));
+        queue.close(std::nullopt);
+        BOOST_TEST(queue.bytes() == 0u);  // dropped with the frames
+    });
+}
+
+BOOST_AUTO_TEST_CASE(a_frame_larger_than_the_byte_bound_goes_into_an_empty_queue_only) {
+    test::run([]() -> awaitable<void> {
+        FrameQueue queue(co_await asio::this_coro::executor, 256, 10);
+        const auto large = frame(std::string(25, 'L'));
+        BOOST_TEST((queue.try_push(frame("x")) == Push::ok));
+        BOOST_TEST((queue.try_push(large) == Push::full));  // not empty
+        std::vector<Frame> batch;
+        co_await queue.next_batch(batch);
+        BOOST_TEST((queue.try_push(large) == Push::full));  // "x" is still being written
+        written(queue, batch);
+        BOOST_TEST((queue.try_push(large) == Push::ok));  // empty: it goes out
+        BOOST_TEST(queue.bytes() == 25u);
+        BOOST_TEST((queue.try_push(frame("y")) == Push::full));  // and fills the queue
+        co_await queue.next_batch(batch);
+        BOOST_TEST_REQUIRE(batch.size() == 1u);
+        BOOST_TEST(batch.front()->size() == 25u);
+        BOOST_TEST((queue.try_push(frame("y")) == Push::full));  // until it is written
+        written(queue, batch);
+        BOOST_TEST((queue.try_push(frame("y")) == Push::ok));
+    });
+}
+
+BOOST_AUTO_TEST_CASE(a_welcome_and_its_history_may_overshoot_the_byte_bound_unless_it_is_reached) {
+    // Frames pushed together (rule 13: nothing between the welcome and its
+    // history) are refused in bytes only when the queue is full already.
+    test::run([]() -> awaitable<void> {
+        const std::array welcome{frame("login"), frame(std::string(20, 'h'))};
+        bool wake_needed = false;
+        FrameQueue queue(co_await asio::this_coro::executor, 256, 10);
+        BOOST_TEST((queue.try_push(frame("hb")) == Push::ok));  // a heartbeat's answer
+        BOOST_TEST((queue.try_push_deferred(welcome, wake_needed) == Push::ok));
+        BOOST_TEST(queue.bytes() == 27u);
+        BOOST_TEST((queue.try_push_deferred(welcome, wake_needed) == Push::full));
+        BOOST_TEST((queue.try_push(frame("m")) == Push::full));
+
+        FrameQueue full(co_await asio::this_coro::executor, 256, 10);
+        BOOST_TEST((full.try_push(frame("0123456789")) == Push::ok));
+        BOOST_TEST((full.try_push_deferred(welcome, wake_needed) == Push::full));
+        BOOST_TEST(full.size() == 1u);  // none of them went in
     });
 }
 
@@ -180,6 +263,21 @@ BOOST_AUTO_TEST_CASE(a_deferred_push_owes_one_wake_and_a_half_full_queue_wakes_a
         BOOST_TEST((queue.try_push_deferred(frame("d"), wake_needed) == Push::ok));  // 8 / 2
         BOOST_TEST(co_await writer.woken_with() == 4u);
         queue.wake();  // the owed wake, now harmless
+    });
+}
+
+BOOST_AUTO_TEST_CASE(half_the_bytes_wake_the_writer_at_once) {
+    test::run([]() -> awaitable<void> {
+        FrameQueue queue(co_await asio::this_coro::executor, 256, 100);
+        const auto writer = co_await WaitingWriter::start(queue);
+        bool wake_needed = false;
+        BOOST_TEST((queue.try_push_deferred(frame(std::string(30, 'a')), wake_needed) == Push::ok));
+        BOOST_TEST(wake_needed);
+        co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+        BOOST_TEST(!*writer.woken);  // deferred
+        BOOST_TEST((queue.try_push_deferred(frame(std::string(20, 'b')), wake_needed) == Push::ok));
+        BOOST_TEST(co_await writer.woken_with() == 2u);  // 50 of 100 bytes: at once
+        queue.wake();                                    // the owed wake, now harmless
     });
 }
 

@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <deque>
+#include <utility>
 
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -94,6 +95,46 @@ struct FakeCluster final : hub::Cluster {
     std::vector<Call> leaves;
 };
 
+/// History in memory whose reads (rule 14) the test can hold back, as a
+/// store still busy reading would, and then release.
+class HeldHistory final : public hub::History {
+  public:
+    explicit HeldHistory(std::size_t keep) : kept_(keep) {}
+
+    Start start(std::size_t newest) override { return kept_.start(newest); }
+    bool try_append(std::uint64_t id, const hub::Frame& message) override {
+        return kept_.try_append(id, message);
+    }
+    void read_before(std::uint64_t before, std::size_t limit, Reply reply) override {
+        ++reads;
+        if (hold) {
+            held_.push_back({before, limit, std::move(reply)});
+            return;
+        }
+        kept_.read_before(before, limit, std::move(reply));
+    }
+
+    /// Answers the reads held back, in order.
+    void release() {
+        for (auto& read : std::exchange(held_, {})) {
+            kept_.read_before(read.before, read.limit, std::move(read.reply));
+        }
+    }
+    std::size_t held() const noexcept { return held_.size(); }
+
+    bool hold = false;      // reads wait for release()
+    std::size_t reads = 0;  // reads asked of the store
+
+  private:
+    struct Read {
+        std::uint64_t before;
+        std::size_t limit;
+        Reply reply;
+    };
+    history::MemoryHistory kept_;
+    std::vector<Read> held_;
+};
+
 /// A hub on the test's io_context (one thread: a strand by itself).
 struct HubTest {
     explicit HubTest(asio::any_io_executor executor, hub::HubLimits limits = {.capacity = 1024},
@@ -155,7 +196,7 @@ struct HubTest {
     asio::any_io_executor executor_;
     metrics::Metrics metrics;
     hub::FrameClock clock;
-    history::MemoryHistory history;
+    HeldHistory history;
     hub::Hub hub;
     bool finished = false;
     hub::PeerId last_id_ = 0;
@@ -468,7 +509,7 @@ BOOST_AUTO_TEST_CASE(a_resume_gets_what_it_missed_a_stranger_epoch_the_newest) {
         {.capacity = 1024, .history_on_join = 3, .resume_limit = 4});
 }
 
-BOOST_AUTO_TEST_CASE(older_messages_come_in_pages_of_100_in_request_order) {
+BOOST_AUTO_TEST_CASE(older_messages_come_in_pages_of_100) {
     hub_test([](HubTest& h) -> awaitable<void> {
         auto stranger = co_await h.connect();
         co_await h.ask_before(*stranger, 5);
@@ -479,16 +520,17 @@ BOOST_AUTO_TEST_CASE(older_messages_come_in_pages_of_100_in_request_order) {
             co_await h.say(*ann, std::to_string(i));
             co_await ann->expect("message");
         }
+        // One page at a time (rule 14), each asked once the last has come.
         co_await h.ask_before(*ann, 251);
-        co_await h.ask_before(*ann, 120);
-        co_await h.ask_before(*ann, 1);
         const auto first = ids_of(co_await ann->expect("history"));
         BOOST_TEST(first.size() == 100u);
         BOOST_TEST(first.front() == 151u);
         BOOST_TEST(first.back() == 250u);
+        co_await h.ask_before(*ann, 120);
         const auto second = ids_of(co_await ann->expect("history"));
         BOOST_TEST(second.front() == 20u);
         BOOST_TEST(second.back() == 119u);
+        co_await h.ask_before(*ann, 1);
         BOOST_TEST((co_await ann->expect("history")).history_size() == 0);  // before the first
         BOOST_TEST(h.metrics.history_requests.load() == 3u);
     });
@@ -721,6 +763,59 @@ awaitable<void> handled(HubTest& h) {
     co_await h.say(*witness, "before login");
     co_await witness->expect("error");
     co_await h.leave(*witness);
+}
+
+BOOST_AUTO_TEST_CASE(a_history_request_sent_before_the_last_is_answered_gets_busy) {
+    hub_test([](HubTest& h) -> awaitable<void> {
+        using Ids = std::vector<std::uint64_t>;
+        auto ann = co_await h.user("ann");
+        auto bob = co_await h.user("bob");
+        co_await ann->expect("login");
+        for (int i = 1; i <= 5; ++i) {
+            co_await h.say(*ann, "m" + std::to_string(i));
+            co_await ann->expect("message");
+            co_await bob->expect("message");
+        }
+        h.history.hold = true;  // the store is still reading ann's first request
+        co_await h.ask_before(*ann, 6);
+        co_await h.ask_before(*ann, 3);
+        const auto busy = co_await ann->expect("error");
+        BOOST_TEST(busy.content().find("busy") != std::string::npos, busy.content());
+        BOOST_TEST(h.history.reads == 1u);  // the second was not read
+        co_await h.ask_before(*bob, 6);     // one in flight per member, not per hub
+        co_await handled(h);
+        BOOST_TEST(h.history.held() == 2u);
+        BOOST_TEST(ann->unread() == 0u);  // and ann's first is still on its way
+
+        h.history.hold = false;
+        h.history.release();
+        const auto ann_page = ids_of(co_await ann->expect("history"));
+        BOOST_TEST((ann_page == Ids{1, 2, 3, 4, 5}));
+        const auto bob_page = ids_of(co_await bob->expect("history"));
+        BOOST_TEST((bob_page == Ids{1, 2, 3, 4, 5}));
+        // Answered: the next request is read again.
+        co_await h.ask_before(*ann, 3);
+        const auto older = ids_of(co_await ann->expect("history"));
+        BOOST_TEST((older == Ids{1, 2}));
+        BOOST_TEST(h.history.reads == 3u);
+        BOOST_TEST(h.metrics.history_requests.load() == 3u);
+
+        // A member that leaves with a request in flight: its answer finds
+        // nobody, and another connection under its name starts afresh.
+        h.history.hold = true;
+        co_await h.ask_before(*ann, 6);
+        co_await h.leave(*ann);
+        co_await bob->expect("logout");
+        auto again = co_await h.user("ann");
+        co_await bob->expect("login");
+        co_await h.ask_before(*again, 6);
+        co_await handled(h);
+        BOOST_TEST(h.history.held() == 2u);  // read, not busy
+        h.history.hold = false;
+        h.history.release();
+        const auto again_page = ids_of(co_await again->expect("history"));
+        BOOST_TEST(again_page.size() == 5u);
+    });
 }
 
 BOOST_AUTO_TEST_CASE(in_a_cluster_the_room_changes_only_with_what_the_sequencer_sends_back) {

@@ -40,6 +40,7 @@ BOOST_AUTO_TEST_CASE(defaults_are_the_contracts) {
     BOOST_TEST(server.burst == 40.0);
     BOOST_TEST(server.flood_limit == 200u);
     BOOST_TEST(server.queue_depth == 256u);
+    BOOST_TEST(server.queue_bytes == 8'388'608u);  // 8 MiB
     BOOST_TEST(server.shutdown_grace.count() == 5'000);
     BOOST_TEST(server.writers_awake == 16u);
     BOOST_TEST(parsed.options->log.dir == "logs");
@@ -72,6 +73,8 @@ BOOST_AUTO_TEST_CASE(every_option_is_read) {
                                "9",
                                "--queue-depth",
                                "16",
+                               "--queue-bytes",
+                               "65536",
                                "--shutdown-grace",
                                "0",
                                "--writers-awake",
@@ -91,6 +94,7 @@ BOOST_AUTO_TEST_CASE(every_option_is_read) {
     BOOST_TEST(server.burst == 2.0);
     BOOST_TEST(server.flood_limit == 9u);
     BOOST_TEST(server.queue_depth == 16u);
+    BOOST_TEST(server.queue_bytes == 65'536u);
     BOOST_TEST(server.shutdown_grace.count() == 0);
     BOOST_TEST(server.writers_awake == 3u);
 }
@@ -99,10 +103,12 @@ BOOST_AUTO_TEST_CASE(environment_variables_under_the_command_line) {
     const Environment port("CHAT_PORT", "9100");
     const Environment idle("CHAT_IDLE_TIMEOUT", "7");
     const Environment unrelated("CHAT_NOT_AN_OPTION", "x");
+    const Environment queue_bytes("CHAT_QUEUE_BYTES", "1048576");
     auto parsed = parse({});
     BOOST_TEST_REQUIRE(parsed.options.has_value(), parsed.output);
     BOOST_TEST(parsed.options->server.port == 9100);
     BOOST_TEST(parsed.options->server.idle_timeout.count() == 7000);
+    BOOST_TEST(parsed.options->server.queue_bytes == 1'048'576u);
     parsed = parse({"--port", "9200"});
     BOOST_TEST_REQUIRE(parsed.options.has_value());
     BOOST_TEST(parsed.options->server.port == 9200);
@@ -119,6 +125,10 @@ BOOST_AUTO_TEST_CASE(bad_values_exit_2_with_a_clear_message) {
         {"--rate", "-1"},
         {"--burst", "0"},
         {"--queue-depth", "0"},
+        {"--queue-bytes", "0"},
+        {"--queue-bytes", "1023"},
+        {"--queue-bytes", "-8"},
+        {"--queue-bytes", "8M"},
         {"--log-level", "loud"},
         {"--no-such-option"},
         {"--max-content-bytes", "0"},
@@ -134,6 +144,9 @@ BOOST_AUTO_TEST_CASE(bad_values_exit_2_with_a_clear_message) {
     const auto parsed = parse({"--port", "70000"});
     BOOST_TEST(parsed.output.find("--port") != std::string::npos);
     BOOST_TEST(parsed.output.find("70000") != std::string::npos);
+    const auto bytes = parse({"--queue-bytes", "100"});
+    BOOST_TEST(bytes.output.find("--queue-bytes must be between 1024") != std::string::npos,
+               bytes.output);
 }
 
 BOOST_AUTO_TEST_CASE(help_lists_every_option_and_exits_0) {
@@ -143,7 +156,7 @@ BOOST_AUTO_TEST_CASE(help_lists_every_option_and_exits_0) {
     for (const auto* option :
          {"--address", "--port", "--threads", "--www", "--log-dir", "--log-level", "--idle-timeout",
           "--max-message-bytes", "--max-content-bytes", "--rate", "--burst", "--flood-limit",
-          "--queue-depth", "--shutdown-grace", "CHAT_"}) {
+          "--queue-depth", "--queue-bytes", "--shutdown-grace", "CHAT_"}) {
         BOOST_TEST(parsed.output.find(option) != std::string::npos, option);
     }
 }

@@ -564,6 +564,16 @@ void Hub::request_history(Member& member, std::uint64_t before) {
         reply_error(member, "history unavailable: the room cannot be reached, try again");
         return;
     }
+    if (member.history_pending) {
+        // Rule 14: one page at a time, so that a connection has at most one
+        // read in the store's queue and one page in the making. A client that
+        // floods requests and never reads gets this for most of them, and
+        // the byte bound of its queue (rule 9) drops it once the pages it was
+        // sent fill it.
+        reply_error(member, "busy: the answer to your last history request is on its way");
+        return;
+    }
+    member.history_pending = true;
     metrics_.add(metrics_.history_requests);
     // Read off the hub's strand; the answer comes back to it, in request order.
     // The executor is copied: a late answer (the server stopping) is posted to
@@ -582,6 +592,7 @@ void Hub::answer_history(PeerId peer, const std::optional<std::vector<Frame>>& m
     if (member == members_.end()) {
         return;  // gone meanwhile
     }
+    member->second.history_pending = false;
     if (messages) {
         const FanOut fan_out(clock_);
         const std::array frames{history_frame(*messages, fan_out.stamp())};

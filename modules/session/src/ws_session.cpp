@@ -34,7 +34,7 @@ struct ConsumerEnd {
 WsSession::WsSession(std::shared_ptr<SharedState> state, asio::ip::tcp::socket socket,
                      hub::PeerId id, ConnectionLimits::Ticket address_ticket,
                      ConnectionLimits::Ticket chat_ticket)
-    : Peer(id, socket.get_executor(), state->config.queue_depth),
+    : Peer(id, socket.get_executor(), state->config.queue_depth, state->config.queue_bytes),
       state_(std::move(state)),
       ws_(std::move(socket)),
       handler_(id, limits_of(state_->config)),

@@ -24,14 +24,22 @@ using Frame = std::shared_ptr<const std::string>;
 
 /// Producers (the hub, the session's reader) push from any thread without ever
 /// waiting; one consumer (the session's writer) takes everything queued at once.
-/// At most `depth` frames are queued or being written: a push beyond that fails,
-/// and the caller drops the client as too slow (rule 9), so memory stays bounded.
+/// At most `depth` frames and `max_bytes` bytes are queued or being written: a
+/// push beyond either fails, and the caller drops the client as too slow (rule
+/// 9), so memory stays bounded. The frame count alone bounds nothing when a
+/// frame can be a history page of 100 messages of 4 KB: 256 of those are 100 MB.
+/// A frame larger than `max_bytes` is still taken when the queue is empty
+/// (nothing queued or being written), and then fills it.
 class FrameQueue {
   public:
     enum class Push { ok, full, closed };
 
+    /// Rule 9's default bound in bytes: 8 MiB.
+    static constexpr std::size_t default_max_bytes = std::size_t{8} << 20;
+
     /// `writer` is the executor the consumer waits on (its session's strand).
-    FrameQueue(asio::any_io_executor writer, std::size_t depth);
+    FrameQueue(asio::any_io_executor writer, std::size_t depth,
+               std::size_t max_bytes = default_max_bytes);
     FrameQueue(const FrameQueue&) = delete;
     FrameQueue& operator=(const FrameQueue&) = delete;
 
@@ -45,7 +53,9 @@ class FrameQueue {
         return try_push_deferred(std::span(&frame, 1), wake_needed);
     }
     /// Several frames, one after the other with nothing in between, or none
-    /// of them when they do not all fit.
+    /// of them when they do not all fit. In bytes they are judged as one
+    /// delivery that may overshoot the bound: refused only when the queue is
+    /// full already (see refusal()).
     Push try_push_deferred(std::span<const Frame> frames, bool& wake_needed);
     /// Wakes the writer if it waits. With a turn: only if it waits, and then it
     /// holds the turn until it is back for more (its write has left) or ends
@@ -55,13 +65,20 @@ class FrameQueue {
 
     /// Pushes the frame `make(stamp)` builds, stamped by `clock` under the queue's
     /// lock, so that its time is never earlier than a frame queued before it.
+    /// Not built at all when the queue is closed or full in frames; refused
+    /// (and dropped) when it does not fit in bytes.
     template <typename MakeFrame>
     Push try_push_stamped(FrameClock& clock, MakeFrame&& make) {
         std::unique_lock lock(mutex_);
-        if (const auto refused = refusal()) {
+        if (const auto refused = refusal(1, 0)) {
             return *refused;
         }
-        pending_.push_back(make(clock.stamp_local()));
+        Frame frame = make(clock.stamp_local());
+        if (const auto refused = refusal(1, frame->size())) {
+            return *refused;
+        }
+        pending_bytes_ += frame->size();
+        pending_.push_back(std::move(frame));
         return pushed(lock);
     }
 
@@ -77,6 +94,8 @@ class FrameQueue {
     void end_consumer();
     /// Frames queued or being written.
     std::size_t size() const;
+    /// Their bytes.
+    std::size_t bytes() const;
     /// The executor the consumer runs on (its session's strand).
     const asio::any_io_executor& writer_executor() const noexcept { return writer_; }
 
@@ -88,12 +107,12 @@ class FrameQueue {
 
     /// The writer's wait: replaces `frames` with everything queued, waiting until
     /// there is something or the queue is closed. The frames handed out count
-    /// towards `depth` until the next call. Only one consumer may call it.
-    /// Woken in its turn, the writer holds the turn until it calls this again
-    /// or end_turn(): the hub takes new commands once every turn has ended.
-    /// It is back_for_more(), then try_take() until it gives a batch, awaiting
-    /// doorbell() in between; a session's writer runs that loop in its own
-    /// frame rather than keep this one for the life of its connection.
+    /// towards `depth` and `max_bytes` until the next call (while they are
+    /// written, what the socket does not take at once is copied and held). Only one consumer may
+    /// call it. Woken in its turn, the writer holds the turn until it calls this again or
+    /// end_turn(): the hub takes new commands once every turn has ended. It is back_for_more(),
+    /// then try_take() until it gives a batch, awaiting doorbell() in between; a session's writer
+    /// runs that loop in its own frame rather than keep this one for the life of its connection.
     awaitable<Batch> next_batch(std::vector<Frame>& frames);
     /// The frames handed out have been written: they no longer count, and the
     /// turn (if any) ends.
@@ -108,14 +127,18 @@ class FrameQueue {
     void end_turn();
 
   private:
-    std::optional<Push> refusal(std::size_t frames = 1) const;  // under the lock
-    Push pushed(std::unique_lock<std::mutex>& lock);            // under the lock; releases it
-    bool filling() const;                                       // under the lock
+    /// Whether `frames` frames of `bytes` bytes are refused (under the lock).
+    std::optional<Push> refusal(std::size_t frames, std::size_t bytes) const;
+    Push pushed(std::unique_lock<std::mutex>& lock);  // under the lock; releases it
+    bool filling() const;                             // under the lock
 
     mutable std::mutex mutex_;
     std::vector<Frame> pending_;
-    std::size_t in_flight_ = 0;  // handed to the writer, not yet written
+    std::size_t pending_bytes_ = 0;
+    std::size_t in_flight_ = 0;        // handed to the writer, not yet written
+    std::size_t in_flight_bytes_ = 0;  // their bytes
     const std::size_t depth_;
+    const std::size_t max_bytes_;
     bool closed_ = false;
     std::optional<proto::CloseCode> close_code_;
     bool waiting_ = false;    // the writer waits, or is about to

@@ -112,6 +112,10 @@ class Hub {
         std::shared_ptr<Peer> peer;
         std::string name;     // the name it logged in (or asked to) with; empty before
         bool online = false;  // logged in: in online_, at online_index
+        // Its history request (rule 14) is being read and not yet answered:
+        // another gets "busy", so that each connection has one page in the
+        // making at a time, whatever it asks for.
+        bool history_pending = false;
         std::size_t online_index = 0;
         // Of its login, until it is applied: the last id it saw, and its
         // epoch (rule 13). Apart: most logins carry none, and no member

@@ -26,8 +26,10 @@ class Peer {
     virtual void close(proto::CloseCode code) = 0;
 
   protected:
-    Peer(PeerId id, const asio::any_io_executor& writer, std::size_t queue_depth)
-        : id_(id), frames_(writer, queue_depth) {}
+    /// Its queue holds `queue_depth` frames and `queue_bytes` bytes at most (rule 9).
+    Peer(PeerId id, const asio::any_io_executor& writer, std::size_t queue_depth,
+         std::size_t queue_bytes = FrameQueue::default_max_bytes)
+        : id_(id), frames_(writer, queue_depth, queue_bytes) {}
 
   private:
     PeerId id_;

@@ -34,6 +34,9 @@ struct Config {
     double burst = 40;
     unsigned flood_limit = 200;     // frames over the limit before 1008
     std::size_t queue_depth = 256;  // outgoing frames per connection (rule 9)
+    // Their bytes (rule 9): a history page can be 400 KB, so the count alone
+    // bounds nothing. A single larger frame still goes into an empty queue.
+    std::size_t queue_bytes = std::size_t{8} << 20;
     // Writers awake at once; the others wait their turn, and meanwhile their
     // frames gather, to leave several per system call (hub::WakeQueue).
     std::size_t writers_awake = 16;
