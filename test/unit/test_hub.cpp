@@ -113,6 +113,7 @@ class HeldHistory final : public hub::History {
         }
         kept_.read_before(before, limit, std::move(reply));
     }
+    void stopped(std::uint64_t last_broadcast_id) override { kept_.stopped(last_broadcast_id); }
 
     /// Answers the reads held back, in order.
     void release() {
