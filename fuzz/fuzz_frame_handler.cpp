@@ -29,26 +29,19 @@ void require(bool condition) {
 
 void check(const chat::session::Action& action, std::size_t max_content_bytes) {
     if (const auto* forward = std::get_if<Forward>(&action)) {
-        const auto* broadcast = std::get_if<chat::hub::Broadcast>(&forward->command);
-        if (broadcast == nullptr) {
-            return;  // the session's own Register/Unregister: no client bytes in them
-        }
-        require(broadcast->from == 1);
-        switch (broadcast->kind) {
-            case chat::hub::Broadcast::Kind::login:
-                // Rule 2: the hub only ever sees a valid name, already trimmed.
-                require(!chat::session::name_error(broadcast->text).has_value());
-                require(chat::session::trim_white_space(broadcast->text) == broadcast->text);
-                break;
-            case chat::hub::Broadcast::Kind::message:
-                // Rule 5: valid UTF-8, not blank, within the limit.
-                require(!chat::session::content_error(broadcast->text, max_content_bytes));
-                break;
-            case chat::hub::Broadcast::Kind::history:
-                // Rule 14: only with an id to read below.
-                require(broadcast->id > 0 && broadcast->text.empty());
-                break;
-        }
+        if (const auto* login = std::get_if<chat::hub::Login>(&forward->command)) {
+            // Rule 2: the hub only ever sees a valid name, already trimmed.
+            require(login->from == 1);
+            require(!chat::session::name_error(login->name).has_value());
+            require(chat::session::trim_white_space(login->name) == login->name);
+        } else if (const auto* say = std::get_if<chat::hub::Say>(&forward->command)) {
+            // Rule 5: valid UTF-8, not blank, within the limit.
+            require(say->from == 1);
+            require(!chat::session::content_error(say->content, max_content_bytes));
+        } else if (const auto* older = std::get_if<chat::hub::HistoryRequest>(&forward->command)) {
+            // Rule 14: only with an id to read below.
+            require(older->from == 1 && older->before > 0);
+        }  // else the session's own Register/Unregister: no client bytes in them
     } else if (const auto* answer = std::get_if<Answer>(&action)) {
         require(answer->type == "error" || answer->type == "heartbeat");
     } else {

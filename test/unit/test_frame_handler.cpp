@@ -31,12 +31,14 @@ std::string error_of(const Action& action) {
     return std::string(answer->content);
 }
 
-const hub::Broadcast& forwarded(const Action& action) {
+/// The command forwarded to the hub, which must be a `Request`.
+template <typename Request>
+const Request& forwarded(const Action& action) {
     const auto* forward = std::get_if<Forward>(&action);
     BOOST_TEST_REQUIRE(forward != nullptr);
-    const auto* broadcast = std::get_if<hub::Broadcast>(&forward->command);
-    BOOST_TEST_REQUIRE(broadcast != nullptr);
-    return *broadcast;
+    const auto* request = std::get_if<Request>(&forward->command);
+    BOOST_TEST_REQUIRE(request != nullptr);
+    return *request;
 }
 
 }  // namespace
@@ -71,10 +73,9 @@ BOOST_AUTO_TEST_CASE(heartbeat_is_answered_and_logout_closes_normally) {
 BOOST_AUTO_TEST_CASE(login_forwards_the_trimmed_name) {
     auto h = handler();
     const auto action = h.handle(frame("login", "  Ann \t"), now);
-    const auto& login = forwarded(action);
-    BOOST_TEST((login.kind == hub::Broadcast::Kind::login));
+    const auto& login = forwarded<hub::Login>(action);
     BOOST_TEST(login.from == 7u);
-    BOOST_TEST(login.text == "Ann");
+    BOOST_TEST(login.name == "Ann");
     BOOST_TEST(error_of(h.handle(frame("login", "   "), now)).find("invalid name") !=
                std::string::npos);
 }
@@ -82,20 +83,19 @@ BOOST_AUTO_TEST_CASE(login_forwards_the_trimmed_name) {
 BOOST_AUTO_TEST_CASE(message_forwards_the_content_exactly_as_sent) {
     auto h = handler();
     const auto action = h.handle(frame("message", {}, "  hi <b>there</b> \n"), now);
-    const auto& message = forwarded(action);
-    BOOST_TEST((message.kind == hub::Broadcast::Kind::message));
-    BOOST_TEST(message.text == "  hi <b>there</b> \n");
+    const auto& message = forwarded<hub::Say>(action);
+    BOOST_TEST(message.content == "  hi <b>there</b> \n");
     BOOST_TEST(error_of(h.handle(frame("message", {}, " \n "), now)).find("empty") !=
                std::string::npos);
     BOOST_TEST(
         error_of(h.handle(frame("message", {}, std::string(4097, 'x')), now)).find("too long") !=
         std::string::npos);
-    forwarded(h.handle(frame("message", {}, std::string(4096, 'x')), now));
+    forwarded<hub::Say>(h.handle(frame("message", {}, std::string(4096, 'x')), now));
 }
 
 BOOST_AUTO_TEST_CASE(the_content_limit_is_configurable) {
     auto h = handler({.max_content_bytes = 10});
-    forwarded(h.handle(frame("message", {}, std::string(10, 'x')), now));
+    forwarded<hub::Say>(h.handle(frame("message", {}, std::string(10, 'x')), now));
     error_of(h.handle(frame("message", {}, std::string(11, 'x')), now));
 }
 

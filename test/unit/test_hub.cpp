@@ -13,7 +13,6 @@
 #include "run.hpp"
 
 using namespace chat;
-using hub::Broadcast;
 using proto::CloseCode;
 
 namespace {
@@ -160,22 +159,20 @@ struct HubTest {
         co_return peer;
     }
     awaitable<void> login(TestPeer& peer, std::string name) {
-        hub::Command command = Broadcast{peer.id(), Broadcast::Kind::login, std::move(name), 0, {}};
+        hub::Command command = hub::Login{peer.id(), std::move(name), 0, {}};
         co_await hub.send(std::move(command));
     }
     awaitable<void> say(TestPeer& peer, std::string content) {
-        hub::Command command =
-            Broadcast{peer.id(), Broadcast::Kind::message, std::move(content), 0, {}};
+        hub::Command command = hub::Say{peer.id(), std::move(content)};
         co_await hub.send(std::move(command));
     }
     /// A login that resumes from `id` in `epoch` (rule 13).
     awaitable<void> resume(TestPeer& peer, std::string name, std::uint64_t id, std::string epoch) {
-        hub::Command command =
-            Broadcast{peer.id(), Broadcast::Kind::login, std::move(name), id, std::move(epoch)};
+        hub::Command command = hub::Login{peer.id(), std::move(name), id, std::move(epoch)};
         co_await hub.send(std::move(command));
     }
     awaitable<void> ask_before(TestPeer& peer, std::uint64_t id) {
-        hub::Command command = Broadcast{peer.id(), Broadcast::Kind::history, {}, id, {}};
+        hub::Command command = hub::HistoryRequest{peer.id(), id};
         co_await hub.send(std::move(command));
     }
     /// What a cluster sends the hub.
@@ -631,12 +628,12 @@ BOOST_AUTO_TEST_CASE(the_history_learns_the_last_id_broadcast_when_the_hub_is_le
             auto ann = std::make_shared<TestPeer>(1, executor, 256);
             hub::Command command = hub::Register{ann};
             co_await hub.send(std::move(command));
-            command = Broadcast{ann->id(), Broadcast::Kind::login, "ann", 0, {}};
+            command = hub::Login{ann->id(), "ann", 0, {}};
             co_await hub.send(std::move(command));
             co_await ann->expect("login");
             co_await ann->expect("history");
             for (const auto* text : {"one", "two"}) {
-                command = Broadcast{ann->id(), Broadcast::Kind::message, text, 0, {}};
+                command = hub::Say{ann->id(), text};
                 co_await hub.send(std::move(command));
                 co_await ann->expect("message");
             }

@@ -6,6 +6,8 @@
 #include <ctime>
 #include <utility>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 
 #include "chat/chat.pb.h"
@@ -89,7 +91,26 @@ awaitable<bool> Hub::send(Command command) {
 }
 
 void Hub::stop() {
-    asio::post(executor_, [this] { begin_stop(); });
+    enqueue(Stop{});
+}
+
+void Hub::enqueue(Command command) {
+    if (commands_.try_send(error_code{}, std::move(command))) {
+        return;
+    }
+    if (!commands_.is_open()) {
+        return;  // the hub has stopped: nothing is owed any more
+    }
+    // Full: the loop is busy with what is ahead, and this waits its turn.
+    // Each source has at most one such command waiting (one timer, one
+    // stop, one page per connection), so these waits are bounded too.
+    // NOLINTNEXTLINE(bugprone-use-after-move): a failed try_send moves nothing
+    asio::co_spawn(
+        executor_,
+        [this, command = std::move(command)]() mutable -> awaitable<void> {
+            co_await commands_.async_send(error_code{}, std::move(command), use_nothrow);
+        },
+        asio::detached);
 }
 
 awaitable<void> Hub::run() {
@@ -225,22 +246,34 @@ void Hub::handle(Unregister& command) {
     leave(member);
 }
 
-void Hub::handle(Broadcast& command) {
-    const auto member = members_.find(command.from);
-    if (member == members_.end()) {
-        return;  // dropped as too slow while this was on its way
+void Hub::handle(Login& command) {
+    if (const auto member = members_.find(command.from); member != members_.end()) {
+        log_in(member->second, command);
+    }  // else dropped as too slow while this was on its way
+}
+
+void Hub::handle(Say& command) {
+    if (const auto member = members_.find(command.from); member != members_.end()) {
+        post_message(member->second, std::move(command.content));
     }
-    switch (command.kind) {
-        case Broadcast::Kind::login:
-            log_in(member->second, command);
-            break;
-        case Broadcast::Kind::message:
-            post_message(member->second, std::move(command.text));
-            break;
-        case Broadcast::Kind::history:
-            request_history(member->second, command.id);
-            break;
+}
+
+void Hub::handle(HistoryRequest& command) {
+    if (const auto member = members_.find(command.from); member != members_.end()) {
+        request_history(member->second, command.before);
     }
+}
+
+void Hub::handle(HistoryPage& command) {
+    answer_history(command.peer, command.messages);
+}
+
+void Hub::handle(PresenceDue& /*command*/) {
+    flush_presence();
+}
+
+void Hub::handle(Stop& /*command*/) {
+    begin_stop();
 }
 
 void Hub::handle(Sequenced& command) {
@@ -314,7 +347,7 @@ void Hub::restart_clients(const char* why) {
     online_.clear();
 }
 
-void Hub::log_in(Member& member, Broadcast& login) {
+void Hub::log_in(Member& member, Login& login) {
     const auto id = member.peer->id();
     if (!member.name.empty()) {
         reply_error(member, member.online ? "already logged in" : "login already under way");
@@ -326,15 +359,15 @@ void Hub::log_in(Member& member, Broadcast& login) {
     }
     // In a cluster the room here is a replica that may lag behind Redis: a
     // name it still lists may be free there already, so only Redis refuses.
-    if (cluster_ == nullptr && room_.contains(login.text)) {
+    if (cluster_ == nullptr && room_.contains(login.name)) {
         CHAT_LOG_CONN(debug, id) << "login refused: name taken";
         reply_error(member, "name taken");
         return;
     }
-    member.name = std::move(login.text);
-    if (login.id > 0 && !login.epoch.empty()) {
-        member.resume =
-            std::make_unique<Member::Resume>(Member::Resume{login.id, std::move(login.epoch)});
+    member.name = std::move(login.name);
+    if (login.last_seen > 0 && !login.epoch.empty()) {
+        member.resume = std::make_unique<Member::Resume>(
+            Member::Resume{login.last_seen, std::move(login.epoch)});
     }
     Event join{Event::Kind::join, member.name, rfc3339_now(), 0, 0, id};
     if (cluster_ != nullptr) {
@@ -468,13 +501,9 @@ void Hub::note_presence(const std::string& name, const std::string& joined) {
     if (presence_.size() == 1 && added) {
         presence_timer_.expires_after(limits_.presence_interval);
         presence_timer_.async_wait([this](error_code ec) {
-            if (ec) {
-                return;  // cancelled: flushed already, or the hub is gone
+            if (!ec) {  // else cancelled: flushed already, or the hub is gone
+                enqueue(PresenceDue{});
             }
-            flush_presence();
-            // Outside run()'s loop: do what it does after each command.
-            drop_slow_peers();
-            schedule_wakes();
         });
     }
 }
@@ -575,14 +604,15 @@ void Hub::request_history(Member& member, std::uint64_t before) {
     }
     member.history_pending = true;
     metrics_.add(metrics_.history_requests);
-    // Read off the hub's strand; the answer comes back to it, in request order.
-    // The executor is copied: a late answer (the server stopping) is posted to
-    // a stopped io_context and never runs, and reads nothing of the hub.
+    // Read off the hub's strand; the answer comes back as a command, in
+    // request order. Posted first, from the store's thread: a late answer
+    // (the server stopping) goes to a stopped io_context and never runs, and
+    // touches nothing of the hub, which may be gone by then.
     history_.read_before(before, older_page,
                          [executor = executor_, this,
                           peer = member.peer->id()](std::optional<std::vector<Frame>> messages) {
                              asio::post(executor, [this, peer, messages = std::move(messages)] {
-                                 answer_history(peer, messages);
+                                 enqueue(HistoryPage{peer, messages});
                              });
                          });
 }
@@ -600,9 +630,6 @@ void Hub::answer_history(PeerId peer, const std::optional<std::vector<Frame>>& m
     } else {
         reply_error(member->second, "history unavailable: try again");
     }
-    // Outside run()'s loop: do what it does after each command.
-    drop_slow_peers();
-    schedule_wakes();
 }
 
 void Hub::leave(Members::iterator member) {

@@ -51,24 +51,22 @@ Action FrameHandler::handle(std::string_view frame, RateLimiter::Clock::time_poi
             return error(*why);
         }
         // With the id and epoch it last saw, a client resumes (rule 13).
-        hub::Broadcast login{peer_, hub::Broadcast::Kind::login,
-                             std::string(trim_white_space(request.user_name())), request.id(),
-                             std::move(*request.mutable_epoch())};
+        hub::Login login{peer_, std::string(trim_white_space(request.user_name())), request.id(),
+                         std::move(*request.mutable_epoch())};
         return Forward{std::move(login)};
     }
     if (type == "message") {
         if (const auto why = content_error(request.content(), max_content_bytes_)) {
             return error(*why);
         }
-        hub::Broadcast message{
-            peer_, hub::Broadcast::Kind::message, std::move(*request.mutable_content()), 0, {}};
-        return Forward{std::move(message)};
+        hub::Say say{peer_, std::move(*request.mutable_content())};
+        return Forward{std::move(say)};
     }
     if (type == "history") {
         if (request.id() == 0) {
             return error("invalid history request: id (the oldest id you have) is missing");
         }
-        hub::Broadcast older{peer_, hub::Broadcast::Kind::history, {}, request.id(), {}};
+        hub::HistoryRequest older{peer_, request.id()};
         return Forward{std::move(older)};
     }
     return error("unknown type");

@@ -1,6 +1,7 @@
 #pragma once
-// What sessions tell the hub: the Go hub's register, unregister and broadcast
-// channels as one typed stream.
+// What the hub is told, as one typed stream: the Go hub's register,
+// unregister and broadcast channels, with a broadcast named for what the
+// client asks (Login, Say, HistoryRequest).
 
 #include <cstdint>
 #include <memory>
@@ -30,18 +31,27 @@ struct Unregister {
     std::optional<proto::CloseCode> close = std::nullopt;
 };
 
-/// A client's login, message or history request, already checked for form by
-/// its session. The hub decides what only it can know (name taken, logged in
-/// or not) and announces or answers it.
-struct Broadcast {
-    enum class Kind { login, message, history };
+/// A client asks to log in as `name` (already trimmed and checked for form
+/// by its session). With the last id it saw and that id's epoch, it comes
+/// back after a drop (rule 13). The hub decides what only it can know (name
+/// taken, logged in already).
+struct Login {
     PeerId from = 0;
-    Kind kind = Kind::message;
-    std::string text;  // the trimmed name of a login, the content of a message
-    // A login: the last id the client saw and its epoch (a resume, rule 13).
-    // A history request: the id to read below (rule 14).
-    std::uint64_t id = 0;
+    std::string name;
+    std::uint64_t last_seen = 0;
     std::string epoch;
+};
+
+/// A logged-in client says `content` to the room.
+struct Say {
+    PeerId from = 0;
+    std::string content;
+};
+
+/// A client asks for the messages older than `before` (rule 14).
+struct HistoryRequest {
+    PeerId from = 0;
+    std::uint64_t before = 0;
 };
 
 /// Something that happened in the room, in its one order (rule 8): what the
@@ -87,6 +97,20 @@ struct Refused {
     std::string reason;
 };
 
+/// From the history: the answer to a client's HistoryRequest, or nullopt
+/// when the store could not answer it.
+struct HistoryPage {
+    PeerId peer = 0;
+    std::optional<std::vector<std::shared_ptr<const std::string>>> messages;
+};
+
+/// From the hub's presence timer: the joins and leaves gathered in a big
+/// room go out now (rule 16).
+struct PresenceDue {};
+
+/// From Hub::stop(): close every connection with 1001 (rule 11).
+struct Stop {};
+
 /// From a cluster: whether the sequencer can be reached. With a state, the
 /// node (re)joined the room at that point; `reset` says it could not catch
 /// up (another epoch, events no longer kept) and its clients must log in again.
@@ -96,6 +120,11 @@ struct Reachability {
     bool reset = false;
 };
 
-using Command = std::variant<Register, Unregister, Broadcast, Sequenced, Refused, Reachability>;
+/// Everything that changes the hub, in the one order it handles them: the
+/// Go hub's register, unregister and broadcast channels (the first five),
+/// what the sequencer and the history send back, and the hub's own timer
+/// and stop.
+using Command = std::variant<Register, Unregister, Login, Say, HistoryRequest, Sequenced, Refused,
+                             Reachability, HistoryPage, PresenceDue, Stop>;
 
 }  // namespace chat::hub

@@ -51,9 +51,10 @@ struct HubLimits {
     std::size_t welcome_list_limit = 1000;
 };
 
-/// Consumes one channel of commands (Register, Unregister, Broadcast) on its
-/// own strand and needs no lock: the users, the names and the message counter
-/// are touched by run() alone. Each outgoing ChatRequest is serialised once and
+/// Consumes one channel of commands (Register, Unregister, Login, Say,
+/// HistoryRequest, and what the sequencer, the history and its own timer send
+/// back) on its own strand and needs no lock: the users, the names and the
+/// message counter are touched by run() alone. Each outgoing ChatRequest is serialised once and
 /// the same bytes are pushed to every recipient's queue without waiting; a full
 /// queue gets that recipient closed (1008) and removed, never a blocked hub.
 ///
@@ -139,11 +140,20 @@ class Hub {
 
     void handle(Register& command);
     void handle(Unregister& command);
-    void handle(Broadcast& command);
+    void handle(Login& command);
+    void handle(Say& command);
+    void handle(HistoryRequest& command);
+    void handle(HistoryPage& command);
+    void handle(PresenceDue& command);
+    void handle(Stop& command);
     void handle(Sequenced& command);
     void handle(Refused& command);
     void handle(Reachability& command);
-    void log_in(Member& member, Broadcast& login);
+    void log_in(Member& member, Login& login);
+    /// A command from the hub's own callbacks (its timer, the history's
+    /// answers, stop()): into the one channel, so that run() alone changes
+    /// the hub. From any thread.
+    void enqueue(Command command);
     void post_message(Member& member, std::string content);
     void request_history(Member& member, std::uint64_t before);
     /// Changes the room: the only way it changes.
