@@ -68,18 +68,22 @@ class TestPeer final : public hub::Peer {
     std::int64_t last_timestamp_ = 0;
 };
 
-/// A sequencer the test plays: it records what the hub asks of it; the test
-/// answers with the commands a real one would send.
-struct FakeCluster final : hub::Cluster {
+/// A shared sequencer the test plays: it records what the hub asks of it;
+/// the test answers with the commands a real one would send.
+struct FakeCluster final : hub::Sequencer {
+    bool local() const noexcept override { return false; }
     void attach(hub::Hub& /*hub*/) override { attached = true; }
-    void claim(hub::PeerId peer, const std::string& name, const std::string& joined) override {
+    Placed join(hub::PeerId peer, const std::string& name, const std::string& joined) override {
         claims.push_back({peer, name, joined});
+        return std::nullopt;
     }
-    void publish(hub::PeerId peer, const std::string& name, std::string content) override {
+    Placed say(hub::PeerId peer, const std::string& name, std::string content) override {
         published.push_back({peer, name, std::move(content)});
+        return std::nullopt;
     }
-    void leave(hub::PeerId peer, const std::string& name) override {
+    Placed leave(hub::PeerId peer, const std::string& name) override {
         leaves.push_back({peer, name, {}});
+        return std::nullopt;
     }
     awaitable<void> detach() override { co_return; }
 
@@ -138,7 +142,7 @@ class HeldHistory final : public hub::History {
 /// A hub on the test's io_context (one thread: a strand by itself).
 struct HubTest {
     explicit HubTest(asio::any_io_executor executor, hub::HubLimits limits = {.capacity = 1024},
-                     hub::Cluster* cluster = nullptr)
+                     hub::Sequencer* cluster = nullptr)
         : executor_(executor),
           clock(cluster != nullptr ? hub::FrameClock::Source::sequencer
                                    : hub::FrameClock::Source::wall),

@@ -449,7 +449,8 @@ void RedisCluster::send_script(std::size_t script, std::vector<std::string> args
                     });
 }
 
-void RedisCluster::claim(hub::PeerId peer, const std::string& name, const std::string& joined) {
+hub::Sequencer::Placed RedisCluster::join(hub::PeerId peer, const std::string& name,
+                                          const std::string& joined) {
     asio::post(strand_, [this, peer, name, joined] {
         if (!up_) {
             refuse(peer, true, unavailable_login);
@@ -470,9 +471,11 @@ void RedisCluster::claim(hub::PeerId peer, const std::string& name, const std::s
                         }
                     });
     });
+    return std::nullopt;  // the join comes back with the events
 }
 
-void RedisCluster::publish(hub::PeerId peer, const std::string& name, std::string content) {
+hub::Sequencer::Placed RedisCluster::say(hub::PeerId peer, const std::string& name,
+                                         std::string content) {
     // The content is moved, not copied, all the way to the command's encoding.
     asio::post(strand_, [this, peer, name, content = std::move(content)]() mutable {
         if (!up_) {
@@ -504,11 +507,13 @@ void RedisCluster::publish(hub::PeerId peer, const std::string& name, std::strin
                         }
                     });
     });
+    return std::nullopt;  // the message comes back with the events
 }
 
-void RedisCluster::leave(hub::PeerId peer, const std::string& name) {
+hub::Sequencer::Placed RedisCluster::leave(hub::PeerId peer, const std::string& name) {
     asio::post(strand_,
                [this, owed = Leave{peer, name}]() mutable { send_leave(std::move(owed)); });
+    return std::nullopt;
 }
 
 void RedisCluster::send_leave(Leave owed) {

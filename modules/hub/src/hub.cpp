@@ -45,13 +45,13 @@ Frame serialise(const ChatRequest& message) {
 }  // namespace
 
 Hub::Hub(asio::any_io_executor executor, metrics::Metrics& metrics, FrameClock& clock,
-         History& history, const HubLimits& limits, Cluster* cluster)
+         History& history, const HubLimits& limits, Sequencer* sequencer)
     : executor_(std::move(executor)),
       metrics_(metrics),
       clock_(clock),
       history_(history),
       limits_(limits),
-      cluster_(cluster),
+      sequencer_(sequencer != nullptr ? *sequencer : local_),
       commands_(executor_, limits.capacity),
       welcome_list_(limits.welcome_list_limit),
       presence_timer_(executor_),
@@ -60,6 +60,7 @@ Hub::Hub(asio::any_io_executor executor, metrics::Metrics& metrics, FrameClock& 
     // Where the count goes on, and the newest messages for joins and resumes.
     auto start = history_.start(ring_capacity());
     epoch_ = std::move(start.epoch);
+    local_.start_after(start.last_id);
     restart_ring(start.last_id, start.newest);
     writers_ = std::make_shared<WakeQueue>(
         limits.writers_awake, [executor = executor_, idle = std::weak_ptr(writers_idle_)] {
@@ -70,7 +71,7 @@ Hub::Hub(asio::any_io_executor executor, metrics::Metrics& metrics, FrameClock& 
             });
         });
     // A cluster node takes logins once it has joined the room.
-    available_ = cluster_ == nullptr;
+    available_ = sequencer_.local();
 }
 
 awaitable<bool> Hub::send(Command command) {
@@ -114,9 +115,7 @@ void Hub::enqueue(Command command) {
 }
 
 awaitable<void> Hub::run() {
-    if (cluster_ != nullptr) {
-        cluster_->attach(*this);
-    }
+    sequencer_.attach(*this);
     for (;;) {
         auto [ec, received] = co_await commands_.async_receive(use_nothrow);
         if (ec) {
@@ -155,9 +154,7 @@ awaitable<void> Hub::run() {
     // Every message goes to the history before the hub ends (rule 11: kept
     // history is written out before the process exits).
     co_await flush_unkept();
-    if (cluster_ != nullptr) {
-        co_await cluster_->detach();  // the leaves of this node's users, announced
-    }
+    co_await sequencer_.detach();  // a cluster's: the leaves of this node's users, announced
     // A Register received just as stop() closed the channel made a member
     // that can no longer unregister (its session is closed with 1001 all the
     // same), and Asio's close() keeps buffered commands: let go of both.
@@ -208,13 +205,11 @@ void Hub::begin_stop() {
     }
     stopping_ = true;
     CHAT_LOG(info) << "hub stopping: closing " << members_.size() << " connections";
-    if (cluster_ != nullptr) {
-        // Rule 11: the other nodes announce this node's users' leaves first,
-        // whether or not their clients answer the close.
-        for (auto& [id, member] : members_) {
-            if (!member.name.empty()) {
-                cluster_->leave(id, member.name);
-            }
+    // Rule 11: the users leave first (in a cluster, the other nodes announce
+    // it), whether or not their clients answer the close.
+    for (auto& [id, member] : members_) {
+        if (!member.name.empty()) {
+            apply(sequencer_.leave(id, member.name));
         }
     }
     for (auto& [id, member] : members_) {
@@ -359,7 +354,7 @@ void Hub::log_in(Member& member, Login& login) {
     }
     // In a cluster the room here is a replica that may lag behind Redis: a
     // name it still lists may be free there already, so only Redis refuses.
-    if (cluster_ == nullptr && room_.contains(login.name)) {
+    if (sequencer_.local() && room_.contains(login.name)) {
         CHAT_LOG_CONN(debug, id) << "login refused: name taken";
         reply_error(member, "name taken");
         return;
@@ -369,12 +364,7 @@ void Hub::log_in(Member& member, Login& login) {
         member.resume = std::make_unique<Member::Resume>(
             Member::Resume{login.last_seen, std::move(login.epoch)});
     }
-    Event join{Event::Kind::join, member.name, rfc3339_now(), 0, 0, id};
-    if (cluster_ != nullptr) {
-        cluster_->claim(id, join.name, join.text);  // the join comes back sequenced
-        return;
-    }
-    apply(join);
+    apply(sequencer_.join(id, member.name, rfc3339_now()));
 }
 
 void Hub::post_message(Member& member, std::string content) {
@@ -386,13 +376,13 @@ void Hub::post_message(Member& member, std::string content) {
         reply_error(member, "unavailable: the room cannot be reached, message not sent");
         return;
     }
-    if (cluster_ != nullptr) {
-        cluster_->publish(member.peer->id(), member.name, std::move(content));
-        return;
+    apply(sequencer_.say(member.peer->id(), member.name, std::move(content)));
+}
+
+void Hub::apply(Sequencer::Placed placed) {
+    if (placed) {
+        apply(*placed);
     }
-    Event message{Event::Kind::message, member.name, std::move(content),
-                  last_message_id_ + 1, 0,           member.peer->id()};
-    apply(message);
 }
 
 void Hub::apply(Event& event) {
@@ -450,9 +440,10 @@ void Hub::apply_join(Event& join) {
         welcome.set_timestamp(fan_out.stamp());
         const std::array frames{welcome_frame(welcome), history_frame(owed, fan_out.stamp())};
         deliver(member.peer, frames);
-    } else if (join.local != 0 && cluster_ != nullptr) {
-        // A claim whose connection is gone, or took another name meanwhile.
-        cluster_->leave(join.local, join.name);
+    } else if (join.local != 0) {
+        // A shared sequencer's: a claim whose connection is gone, or took
+        // another name meanwhile.
+        apply(sequencer_.leave(join.local, join.name));
     }
 
     if (batching()) {
@@ -533,7 +524,8 @@ void Hub::apply_leave(const Event& leave) {
     const auto member = members_.find(user->second.local);
     welcome_list_.leave(leave.name);
     room_.erase(user);
-    if (member != members_.end() && member->second.online && member->second.name == leave.name) {
+    if (member != members_.end() && member->second.online && member->second.name == leave.name &&
+        !stopping_) {
         // Rule 15: the others took this node for dead and announced its users
         // gone while it was cut off.
         restart_clients("the other nodes announced this node's users gone");
@@ -643,12 +635,10 @@ void Hub::leave(Members::iterator member) {
         leaving.online = false;
         metrics_.add(metrics_.users_online, -1);
         CHAT_LOG_CONN(info, member->first) << "logout \"" << leaving.name << "\"";
-        if (cluster_ == nullptr) {
-            apply_leave(Event{Event::Kind::leave, leaving.name, {}, 0, 0, member->first});
-        }
     }
-    if (cluster_ != nullptr && !leaving.name.empty() && !stopping_) {
-        cluster_->leave(member->first, leaving.name);  // the others are told too
+    // Once stopping, begin_stop() has placed every user's leave already.
+    if (!leaving.name.empty() && !stopping_) {
+        apply(sequencer_.leave(member->first, leaving.name));
     }
     members_.erase(member);
 }

@@ -32,7 +32,7 @@ void log_exception(std::string_view what, const std::exception_ptr& e) {
 
 SharedState::SharedState(Config configuration, metrics::Metrics& server_metrics,
                          hub::History& history, asio::any_io_executor hub_strand,
-                         hub::Cluster* cluster)
+                         hub::Sequencer* cluster)
     : config(std::move(configuration)),
       metrics(server_metrics),
       clock(cluster != nullptr ? hub::FrameClock::Source::sequencer
@@ -56,7 +56,7 @@ void SharedState::session_ended() {
 }
 
 Server::Server(asio::io_context& io, Config config, metrics::Metrics& metrics,
-               hub::History& history, hub::Cluster* cluster)
+               hub::History& history, hub::Sequencer* cluster)
     : io_(io),
       state_(std::make_shared<SharedState>(std::move(config), metrics, history,
                                            asio::make_strand(io), cluster)),

@@ -23,7 +23,7 @@ class SharedState {
     /// `hub_strand` is where the hub runs; `cluster`, when given, sequences
     /// the room (rule 15).
     SharedState(Config config, metrics::Metrics& metrics, hub::History& history,
-                asio::any_io_executor hub_strand, hub::Cluster* cluster);
+                asio::any_io_executor hub_strand, hub::Sequencer* cluster);
 
     const Config config;
     metrics::Metrics& metrics;

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "chat/cluster/redis_address.hpp"
-#include "chat/hub/cluster.hpp"
 #include "chat/hub/history.hpp"
+#include "chat/hub/sequencer.hpp"
 #include "chat/metrics/metrics.hpp"
 #include "chat/net/asio.hpp"
 
@@ -76,16 +76,17 @@ struct Timing {
 /// retried with backoff and jitter; the hub hears once that Redis is gone and
 /// once that it is back, and whether the node caught up or must restart its
 /// clients. Everything runs on one strand of the executor given.
-class RedisCluster final : public hub::Cluster, public hub::History {
+class RedisCluster final : public hub::Sequencer, public hub::History {
   public:
     RedisCluster(const asio::any_io_executor& executor, Config config, metrics::Metrics& metrics);
     ~RedisCluster() override;
 
-    // hub::Cluster
+    // hub::Sequencer: every event comes back through the stream.
+    bool local() const noexcept override { return false; }
     void attach(hub::Hub& hub) override;
-    void claim(hub::PeerId peer, const std::string& name, const std::string& joined) override;
-    void publish(hub::PeerId peer, const std::string& name, std::string content) override;
-    void leave(hub::PeerId peer, const std::string& name) override;
+    Placed join(hub::PeerId peer, const std::string& name, const std::string& joined) override;
+    Placed say(hub::PeerId peer, const std::string& name, std::string content) override;
+    Placed leave(hub::PeerId peer, const std::string& name) override;
     awaitable<void> detach() override;
 
     // hub::History: the messages are in Redis; the hub learns the newest from

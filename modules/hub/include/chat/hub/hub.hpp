@@ -17,11 +17,11 @@
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "chat/hub/cluster.hpp"
 #include "chat/hub/commands.hpp"
 #include "chat/hub/frame_clock.hpp"
 #include "chat/hub/history.hpp"
 #include "chat/hub/peer.hpp"
+#include "chat/hub/sequencer.hpp"
 #include "chat/hub/wake_queue.hpp"
 #include "chat/hub/welcome_list.hpp"
 #include "chat/metrics/metrics.hpp"
@@ -79,10 +79,11 @@ class Hub {
     /// `executor` must be a strand (or a single-threaded context): run() and
     /// stop()'s work happen on it.
     /// `history` keeps the messages; it must outlive the hub's executor's use.
-    /// `cluster`, when given, sequences the room (and `clock` must then be a
-    /// sequenced FrameClock); it must outlive run().
+    /// `sequencer`, when given, is shared with other nodes (a cluster, rule
+    /// 15; `clock` must then be a sequenced FrameClock) and must outlive
+    /// run(); without one the hub numbers its messages itself.
     Hub(asio::any_io_executor executor, metrics::Metrics& metrics, FrameClock& clock,
-        History& history, const HubLimits& limits = {}, Cluster* cluster = nullptr);
+        History& history, const HubLimits& limits = {}, Sequencer* sequencer = nullptr);
 
     const asio::any_io_executor& executor() const noexcept { return executor_; }
 
@@ -158,6 +159,9 @@ class Hub {
     void request_history(Member& member, std::uint64_t before);
     /// Changes the room: the only way it changes.
     void apply(Event& event);
+    /// Applies what the sequencer placed at once (a local one); a shared one
+    /// sends it back later as a Sequenced command.
+    void apply(Sequencer::Placed placed);
     void apply_join(Event& join);
     void apply_leave(const Event& leave);
     void apply_message(Event& message);
@@ -210,7 +214,8 @@ class Hub {
     FrameClock& clock_;
     History& history_;
     const HubLimits limits_;
-    Cluster* const cluster_;  // null: this hub alone is the room
+    LocalSequencer local_;  // numbers the messages when no sequencer is shared
+    Sequencer& sequencer_;  // local_, or the one shared with other nodes
     asio::experimental::concurrent_channel<void(error_code, Command)> commands_;
 
     Members members_;                                 // every registered connection

@@ -10,8 +10,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
-#include "chat/hub/cluster.hpp"
 #include "chat/hub/history.hpp"
+#include "chat/hub/sequencer.hpp"
 #include "chat/metrics/metrics.hpp"
 #include "chat/net/asio.hpp"
 #include "chat/session/config.hpp"
@@ -35,7 +35,7 @@ class Server {
     /// With a `cluster` (which must outlive the server), it is one node of a
     /// room that several share (rule 15).
     Server(asio::io_context& io, Config config, metrics::Metrics& metrics, hub::History& history,
-           hub::Cluster* cluster = nullptr);
+           hub::Sequencer* cluster = nullptr);
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
