@@ -124,7 +124,8 @@ awaitable<void> run_http_session(std::shared_ptr<SharedState> state, beast::tcp_
             auto session = std::make_shared<WsSession>(state, stream.release_socket(), id,
                                                        std::move(*place), std::move(*chat_ticket));
             // A coroutine of its own: this one's frame and buffer are not kept
-            // for the life of the chat connection.
+            // for the life of the chat connection (docs/architecture.md,
+            // memory per idle connection).
             asio::co_spawn(executor, session->run(std::make_unique<Request>(std::move(request))),
                            [id](const std::exception_ptr& e) {
                                if (e) {

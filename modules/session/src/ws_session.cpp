@@ -100,13 +100,15 @@ awaitable<bool> WsSession::open(std::unique_ptr<Request> upgrade) {
 awaitable<void> WsSession::run(std::unique_ptr<Request> upgrade) {
     const auto self = shared_from_this();
     // The handshake and the registration have a frame of their own, freed
-    // after them: what they hold is not kept for the life of the connection.
+    // after them: what they hold is not kept for the life of the connection
+    // (docs/architecture.md, memory per idle connection).
     if (!co_await open(std::move(upgrade))) {
         co_return;
     }
     // The writer is a thread of its own beside the reader, on the same strand.
     // (Awaiting a reader and the writer with `&&` would do the same with an
-    // operator's frame, a parallel group and two spawned threads per connection.)
+    // operator's frame, a parallel group and two spawned threads per connection:
+    // docs/architecture.md, memory per idle connection.)
     asio::co_spawn(strand(), write_loop(),
                    [self](std::exception_ptr failure) { self->writer_ended(std::move(failure)); });
 
@@ -114,7 +116,8 @@ awaitable<void> WsSession::run(std::unique_ptr<Request> upgrade) {
     // more for every connection, idle or not. Waiting for a frame it holds no
     // buffer of its own: Beast's holds what arrives. A message that fits in
     // `head` (most do) is read there in one go; a longer one goes on in
-    // `rest`, freed after it. (Each byte here is a byte of every connection.)
+    // `rest`, freed after it. (Each byte here is a byte of every connection:
+    // docs/architecture.md, memory per idle connection.)
     std::exception_ptr failure;
     try {
         std::array<char, 128> head{};
@@ -302,7 +305,8 @@ awaitable<void> WsSession::write_loop() {
     const ConsumerEnd consumer_end{frames()};
     std::vector<hub::Frame> batch;
     for (;;) {
-        // FrameQueue::next_batch(), in this frame: one frame less per connection.
+        // FrameQueue::next_batch(), in this frame: one frame less per connection
+        // (docs/architecture.md, memory per idle connection).
         frames().back_for_more(batch);
         auto next = frames().try_take(batch);
         while (!next) {
@@ -379,7 +383,8 @@ void WsSession::arm_close_deadline() {
         return;
     }
     // Enough for a live peer to take what is queued and answer the close frame.
-    // Made only now: most connections never need it.
+    // Made only now: most connections never need it (docs/architecture.md,
+    // memory per idle connection).
     close_deadline_ = std::make_unique<asio::steady_timer>(strand());
     close_deadline_->expires_after(state_->config.handshake_timeout);
     close_deadline_->async_wait([self = shared_from_this()](error_code ec) {

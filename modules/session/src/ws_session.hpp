@@ -37,13 +37,15 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     /// when the session ends.
     /// The socket, not Beast's tcp_stream: Beast's WebSocket timeouts bound
     /// the connection, and a tcp_stream would add its own state (and timers)
-    /// to every connection and a layer to every read.
+    /// to every connection and a layer to every read (docs/architecture.md,
+    /// memory per idle connection).
     WsSession(std::shared_ptr<SharedState> state, asio::ip::tcp::socket socket, hub::PeerId id,
               ConnectionLimits::Ticket address_ticket, ConnectionLimits::Ticket chat_ticket);
     ~WsSession() override;
 
     /// Accepts the upgrade and runs the connection to its end. The request
-    /// comes by pointer: by value, this frame would keep it for that long.
+    /// comes by pointer: by value, this frame would keep it for that long
+    /// (docs/architecture.md, memory per idle connection).
     awaitable<void> run(std::unique_ptr<Request> upgrade);
 
     void close(proto::CloseCode code) override;
@@ -80,13 +82,15 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     void abort();               // on the strand: drop the TCP connection
     asio::ip::tcp::socket& socket() noexcept;
     /// The connection's strand: the one its queue's writer waits on (kept
-    /// there once, not twice per connection).
+    /// there once, not twice per connection: docs/architecture.md, memory per
+    /// idle connection).
     const asio::any_io_executor& strand() const noexcept { return frames().writer_executor(); }
     void inject_fault(FaultPoint point) const;
 
     std::shared_ptr<SharedState> state_;
     // No permessage-deflate (the server never offers it): without its support
-    // Beast keeps no compression state in every connection's stream.
+    // Beast keeps no compression state in every connection's stream
+    // (docs/architecture.md, memory per idle connection).
     boost::beast::websocket::stream<SharedWriteStream<asio::ip::tcp::socket>, false> ws_;
     std::unique_ptr<asio::steady_timer> close_deadline_;  // made when a close is asked for
     net::KeptWait writer_end_;                            // finish() waiting for the writer's end

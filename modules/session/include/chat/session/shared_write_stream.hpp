@@ -175,7 +175,8 @@ class SharedWriteStream {
         // it, since destroying the timer destroys the waits without calling them.
         if (!drained_) {
             // Made for a drain that has waiters, and gone after it: an idle
-            // connection keeps no timer here.
+            // connection keeps no timer here (docs/architecture.md, memory
+            // per idle connection).
             drained_ = std::make_unique<asio::steady_timer>(next_.get_executor(),
                                                             asio::steady_timer::time_point::max());
         }
@@ -186,7 +187,8 @@ class SharedWriteStream {
     }
 
     /// Nothing is kept for the next time: copies are the exception (Beast's
-    /// control frames, a full socket), and an idle connection should cost little.
+    /// control frames, a full socket), and an idle connection should cost
+    /// little (docs/architecture.md, memory per idle connection).
     void release() {
         std::vector<char>().swap(pending_);
         std::vector<char>().swap(writing_);
