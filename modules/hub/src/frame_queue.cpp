@@ -4,7 +4,7 @@ namespace chat::hub {
 
 namespace {
 // Idle connections keep little: a batch vector that grew under load is given
-// back when the writer goes idle (docs/architecture.md: memory per connection stays bounded).
+// back when the writer goes idle (docs/architecture.md, memory per idle connection).
 constexpr std::size_t kept_capacity = 32;
 
 void release_if_large(std::vector<Frame>& frames) {

@@ -148,7 +148,8 @@ class FrameQueue {
     // The writer's wait, ended by the push that ends it: under the same lock
     // as the frames, a wake-up costs one lock and one posted handler, where a
     // channel added its own lock, operation and buffer (576 bytes of
-    // std::deque per connection). Never cancelled (docs/architecture.md, trap 2).
+    // std::deque per connection: docs/architecture.md, memory per idle
+    // connection). Never cancelled (docs/architecture.md, trap 2).
     net::KeptWait waiter_;
     const asio::any_io_executor writer_;  // where waiter_ is resumed
 };

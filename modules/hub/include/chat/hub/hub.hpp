@@ -121,7 +121,8 @@ class Hub {
         std::size_t online_index = 0;
         // Of its login, until it is applied: the last id it saw, and its
         // epoch (rule 13). Apart: most logins carry none, and no member
-        // needs it after its join.
+        // needs it after its join (docs/architecture.md, memory per idle
+        // connection).
         struct Resume {
             std::uint64_t id;
             std::string epoch;
