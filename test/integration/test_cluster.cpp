@@ -397,7 +397,7 @@ BOOST_AUTO_TEST_CASE(a_redis_flushed_under_a_quiet_room_restarts_the_clients) {
 }
 
 BOOST_AUTO_TEST_CASE(a_slow_redis_delays_messages_without_dropping_the_node) {
-    Room room("4");  // calls may take 1 s
+    Room room("10");  // calls may take 2.5 s: far above the pause, even on a loaded machine
     run(
         [&]() -> awaitable<void> {
             auto ann = co_await log_in(room.port(0), "ann");

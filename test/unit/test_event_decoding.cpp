@@ -99,4 +99,31 @@ BOOST_AUTO_TEST_CASE(a_kept_message_and_an_xread_reply_decode) {
     BOOST_TEST(stream_entries(*parse("*-1\r\n")).empty());  // nil: nothing new
 }
 
+BOOST_AUTO_TEST_CASE(a_room_state_lists_users_and_the_newest_messages_without_a_gap) {
+    const std::string users = "*4\r\n" + bulk("ann") +
+                              bulk("a\nf00d\n3\n2026-12-05T07:00:00.000Z") + bulk("old") +
+                              bulk("no incarnation\n1\n2026");
+    // Newest first, as XREVRANGE gives them: 9, 8, then 6 (7 trimmed).
+    const std::string newest = "*3\r\n" + entry("9-1", {"n", "ann", "c", "nine", "t", "90"}) +
+                               entry("8-1", {"n", "ann", "c", "eight", "t", "80"}) +
+                               entry("6-1", {"n", "ann", "c", "six", "t", "60"});
+    const auto reply = parse("*7\r\n" + bulk("e1") + bulk("1700-5") + bulk("41") + bulk("9") +
+                             bulk("1234") + users + newest);
+    const auto room = decode_room_state(*reply);
+    BOOST_TEST_REQUIRE(room.has_value());
+    BOOST_TEST(room->epoch == "e1");
+    BOOST_TEST(room->last_entry == "1700-5");
+    BOOST_TEST(room->last_seq == 41u);
+    BOOST_TEST(room->last_id == 9u);
+    BOOST_TEST(room->stamp == 1234);
+    BOOST_TEST_REQUIRE(room->users.size() == 1u);  // the malformed tag is left out
+    BOOST_TEST(room->users[0].name == "ann");
+    BOOST_TEST(room->users[0].owner.incarnation == "f00d");
+    BOOST_TEST_REQUIRE(room->newest.size() == 2u);  // 8 and 9: nothing below the gap
+    BOOST_TEST(room->newest[0].id == 8u);
+    BOOST_TEST(room->newest[1].content == "nine");
+
+    BOOST_TEST(!decode_room_state(*parse("*2\r\n" + bulk("e1") + bulk("x"))).has_value());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

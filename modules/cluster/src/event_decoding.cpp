@@ -1,5 +1,6 @@
 #include "event_decoding.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "redis_connection.hpp"
@@ -95,6 +96,38 @@ std::optional<KeptMessage> decode_message(const redisReply& entry) {
     message.content = field(fields, "c");
     message.stamp = static_cast<std::int64_t>(to_number(field(fields, "t")));
     return message;
+}
+
+std::optional<RoomSnapshot> decode_room_state(const redisReply& reply) {
+    // {epoch, last entry, last event number, last message id, stamp,
+    //  users (name, owner tag, ...), newest messages (newest first)}
+    const auto parts = elements(reply);
+    if (parts.size() != 7 || text(*parts[0]).empty()) {
+        return std::nullopt;
+    }
+    RoomSnapshot room;
+    room.epoch = text(*parts[0]);
+    room.last_entry = text(*parts[1]);
+    room.last_seq = to_number(text(*parts[2]));
+    room.last_id = to_number(text(*parts[3]));
+    room.stamp = static_cast<std::int64_t>(to_number(text(*parts[4])));
+    const auto users = elements(*parts[5]);
+    for (std::size_t i = 0; i + 1 < users.size(); i += 2) {
+        if (const auto owner = parse_owner(text(*users[i + 1]))) {
+            room.users.push_back({text(*users[i]), *owner});
+        }
+    }
+    auto expected = room.last_id;
+    for (const auto* entry : elements(*parts[6])) {
+        const auto message = decode_message(*entry);
+        if (!message || message->id != expected) {
+            break;
+        }
+        room.newest.push_back(*message);
+        --expected;
+    }
+    std::reverse(room.newest.begin(), room.newest.end());
+    return room;
 }
 
 std::span<redisReply* const> stream_entries(const redisReply& reply) {

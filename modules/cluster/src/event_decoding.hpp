@@ -7,6 +7,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "chat/hub/commands.hpp"
 
@@ -48,6 +49,25 @@ struct KeptMessage {
 /// An entry of the messages stream ("<id>-1", [n, c, t]); nullopt when it is
 /// not shaped like one.
 std::optional<KeptMessage> decode_message(const redisReply& entry);
+
+/// Where a node joins the room: the sync script's answer (scripts.hpp).
+struct RoomSnapshot {
+    struct User {
+        std::string_view name;
+        OwnerTag owner;
+    };
+    std::string_view epoch;
+    std::string_view last_entry;  // of the events stream: read on after it
+    std::uint64_t last_seq = 0;
+    std::uint64_t last_id = 0;
+    std::int64_t stamp = 0;
+    std::vector<User> users;
+    /// The newest kept messages, oldest first, consecutive up to last_id
+    /// (any older than a gap left out: a join is answered with no hole).
+    std::vector<KeptMessage> newest;
+};
+/// Nullopt when the reply is not shaped like the sync script's.
+std::optional<RoomSnapshot> decode_room_state(const redisReply& reply);
 
 /// The entries of an XREAD reply over one stream ({} when it is nil).
 std::span<redisReply* const> stream_entries(const redisReply& reply);

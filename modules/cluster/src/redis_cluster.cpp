@@ -50,20 +50,15 @@ std::string make_incarnation() {
     return hub::new_epoch();
 }
 
-/// A kept message (an entry of the messages stream) as the frame broadcast,
-/// with its id; null when the entry is not one.
-std::pair<std::uint64_t, hub::Frame> message_frame(const redisReply& entry) {
-    const auto kept = decode_message(entry);
-    if (!kept) {
-        return {0, nullptr};
-    }
+/// A kept message as the frame that was broadcast.
+hub::Frame message_frame(const KeptMessage& kept) {
     ChatRequest message;
     message.set_type("message");
-    message.set_user_name(std::string(kept->name));
-    message.set_content(std::string(kept->content));
-    message.set_id(kept->id);
-    message.set_timestamp(kept->stamp);
-    return {kept->id, std::make_shared<const std::string>(message.SerializeAsString())};
+    message.set_user_name(std::string(kept.name));
+    message.set_content(std::string(kept.content));
+    message.set_id(kept.id);
+    message.set_timestamp(kept.stamp);
+    return std::make_shared<const std::string>(message.SerializeAsString());
 }
 
 }  // namespace
@@ -223,36 +218,25 @@ awaitable<std::optional<hub::RoomState>> RedisCluster::sync() {
     const auto call =
         script_call(Script::sync, script_args({hub::new_epoch(), std::to_string(config_.newest)}));
     auto [ec, reply] = co_await commands_->call(call, timing_.call_limit);
-    const auto parts = ec ? std::span<redisReply* const>{} : elements(*reply);
-    if (parts.size() != 7) {
+    const auto room = ec ? std::nullopt : decode_room_state(*reply);
+    if (!room) {
         lost("cannot read the room's state", ec ? ec : asio::error::invalid_argument);
         co_return std::nullopt;
     }
     hub::RoomState state;
-    state.epoch = text(*parts[0]);
-    last_entry_ = text(*parts[1]);
-    last_seq_ = to_number(text(*parts[2]));
-    state.last_id = to_number(text(*parts[3]));
-    state.stamp = static_cast<std::int64_t>(to_number(text(*parts[4])));
-    const auto users = elements(*parts[5]);
-    for (std::size_t i = 0; i + 1 < users.size(); i += 2) {
-        if (const auto owner = parse_owner(text(*users[i + 1]))) {
-            state.users.push_back({std::string(text(*users[i])), std::string(owner->joined),
-                                   local_peer(owner->node, owner->incarnation, owner->connection)});
-        }
+    state.epoch = room->epoch;
+    last_entry_ = room->last_entry;
+    last_seq_ = room->last_seq;
+    state.last_id = room->last_id;
+    state.stamp = room->stamp;
+    for (const auto& user : room->users) {
+        state.users.push_back(
+            {std::string(user.name), std::string(user.owner.joined),
+             local_peer(user.owner.node, user.owner.incarnation, user.owner.connection)});
     }
-    const auto newest = elements(*parts[6]);  // newest first
-    // Consecutive ids down from the last: the hub's ring holds no gap.
-    auto expected = state.last_id;
-    for (const auto* entry : newest) {
-        auto [id, frame] = message_frame(*entry);
-        if (!frame || id != expected) {
-            break;
-        }
-        state.newest.push_back(std::move(frame));
-        --expected;
+    for (const auto& message : room->newest) {
+        state.newest.push_back(message_frame(message));
     }
-    std::reverse(state.newest.begin(), state.newest.end());
     epoch_ = state.epoch;
     last_id_ = state.last_id;
     co_return state;
@@ -610,8 +594,8 @@ void RedisCluster::read_before(std::uint64_t before, std::size_t limit, Reply re
                 }
                 std::vector<hub::Frame> messages;
                 for (const auto* entry : elements(*found)) {
-                    if (auto frame = message_frame(*entry).second) {
-                        messages.push_back(std::move(frame));
+                    if (const auto kept = decode_message(*entry)) {
+                        messages.push_back(message_frame(*kept));
                     }
                 }
                 std::reverse(messages.begin(), messages.end());  // oldest first
