@@ -105,9 +105,10 @@ awaitable<void> WsSession::run(std::unique_ptr<Request> upgrade) {
     if (!co_await open(std::move(upgrade))) {
         co_return;
     }
-    // The writer is a thread of its own beside the reader, on the same strand.
-    // (Awaiting a reader and the writer with `&&` would do the same with an
-    // operator's frame, a parallel group and two spawned threads per connection:
+    // The writer is a coroutine of its own beside the reader, on the same
+    // strand. (Awaiting a reader and the writer with `&&` would do the same
+    // with an operator's frame, a parallel group and two spawned coroutines
+    // per connection:
     // docs/architecture.md, memory per idle connection.)
     asio::co_spawn(strand(), write_loop(),
                    [self](std::exception_ptr failure) { self->writer_ended(std::move(failure)); });

@@ -76,7 +76,7 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     bool answer(const Answer& answer);
     /// Until writer_ended() (on the strand, while the writer runs).
     awaitable<void> writer_end();
-    /// The writer's thread has ended, with the exception that ended it, if any (on the strand).
+    /// The writer's coroutine has ended, with the exception that ended it, if any (on the strand).
     void writer_ended(std::exception_ptr failure);
     void arm_close_deadline();  // on the strand
     void abort();               // on the strand: drop the TCP connection
