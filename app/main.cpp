@@ -95,9 +95,8 @@ int main(int argc, char* argv[]) {
         } else {
             history = chat::history::open(options.history, metrics);
         }
-        chat::session::Server server(
-            io, options.server, metrics,
-            cluster ? static_cast<chat::hub::History&>(*cluster) : *history, cluster.get());
+        chat::session::Server server(io, options.server, metrics,
+                                     cluster ? cluster->history() : *history, cluster.get());
 
         // The first SIGINT/SIGTERM shuts down gracefully; a second one during
         // the grace period ends the process at once, as Ctrl-C twice should.

@@ -566,15 +566,11 @@ awaitable<void> RedisCluster::say_goodbye() {
     backoff_timer_.cancel();
 }
 
-hub::History::Start RedisCluster::start(std::size_t /*newest*/) {
-    return {};  // the room's state comes with the node's first join (Reachability)
+void RedisHistory::read_before(std::uint64_t before, std::size_t limit, Reply reply) {
+    cluster_.read_page(before, limit, std::move(reply));
 }
 
-bool RedisCluster::try_append(std::uint64_t /*id*/, const hub::Frame& /*message*/) {
-    return true;  // Redis kept it when it numbered it
-}
-
-void RedisCluster::read_before(std::uint64_t before, std::size_t limit, Reply reply) {
+void RedisCluster::read_page(std::uint64_t before, std::size_t limit, hub::History::Reply reply) {
     asio::post(strand_, [this, before, limit, reply = std::move(reply)]() mutable {
         if (!up_ || before == 0 || reads_in_flight_ >= config_.reads_in_flight) {
             reply(std::nullopt);

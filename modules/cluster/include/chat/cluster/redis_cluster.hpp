@@ -24,6 +24,23 @@
 namespace chat::cluster {
 
 class RedisConnection;
+class RedisCluster;
+
+/// The room's kept messages as the hub sees them. Redis keeps each message
+/// in the script that numbers it, so nothing is appended or recorded here,
+/// and the newest come with the room's state when the node joins it
+/// (Reachability); older pages are read from Redis.
+class RedisHistory final : public hub::History {
+  public:
+    explicit RedisHistory(RedisCluster& cluster) : cluster_(cluster) {}
+    Start start(std::size_t /*newest*/) override { return {}; }
+    bool try_append(std::uint64_t /*id*/, const hub::Frame& /*message*/) override { return true; }
+    void read_before(std::uint64_t before, std::size_t limit, Reply reply) override;
+    void stopped(std::uint64_t /*last_broadcast_id*/) override {}
+
+  private:
+    RedisCluster& cluster_;
+};
 
 struct Config {
     RedisAddress redis;
@@ -76,7 +93,7 @@ struct Timing {
 /// retried with backoff and jitter; the hub hears once that Redis is gone and
 /// once that it is back, and whether the node caught up or must restart its
 /// clients. Everything runs on one strand of the executor given.
-class RedisCluster final : public hub::Sequencer, public hub::History {
+class RedisCluster final : public hub::Sequencer {
   public:
     RedisCluster(const asio::any_io_executor& executor, Config config, metrics::Metrics& metrics);
     ~RedisCluster() override;
@@ -89,13 +106,13 @@ class RedisCluster final : public hub::Sequencer, public hub::History {
     Placed leave(hub::PeerId peer, const std::string& name) override;
     awaitable<void> detach() override;
 
-    // hub::History: the messages are in Redis; the hub learns the newest from
-    // the room's state when the node joins it.
-    Start start(std::size_t newest) override;
-    bool try_append(std::uint64_t id, const hub::Frame& message) override;
-    void read_before(std::uint64_t before, std::size_t limit, Reply reply) override;
-    /// Nothing to record: Redis keeps a message in the script that numbers it.
-    void stopped(std::uint64_t /*last_broadcast_id*/) override {}
+    /// The room's kept messages, for the hub (RedisHistory).
+    hub::History& history() noexcept { return *history_; }
+
+    /// Rule 14 from Redis: calls `reply` with the newest kept messages whose
+    /// ids are below `before`, at most `limit`, oldest first; nullopt when
+    /// Redis cannot be reached or too many pages are being read.
+    void read_page(std::uint64_t before, std::size_t limit, hub::History::Reply reply);
 
   private:
     struct Leave {
@@ -166,6 +183,7 @@ class RedisCluster final : public hub::Sequencer, public hub::History {
     bool detached_ = false;
     bool said_down_ = false;            // "unreachable" logged for this outage
     std::vector<Leave> unsent_leaves_;  // owed to Redis while it is down
+    std::unique_ptr<RedisHistory> history_ = std::make_unique<RedisHistory>(*this);
 };
 
 }  // namespace chat::cluster
