@@ -8,7 +8,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       cmake ninja-build g++ pkg-config ccache \
       libboost1.81-dev libboost-log1.81-dev libboost-test1.81-dev \
-      libboost-program-options1.81-dev libboost-system1.81-dev \
+      libboost-program-options1.81-dev libboost-system1.81-dev libboost-json1.81-dev \
       libprotobuf-dev protobuf-compiler libsqlite3-dev libsqlitecpp-dev libhiredis-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
