@@ -36,12 +36,12 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/program_options.hpp>
 
 #include "chat/chat.pb.h"
 #include "chat/net/asio.hpp"
 #include "chat/net/file_limit.hpp"
 #include "histogram.hpp"
+#include "options.hpp"
 #include "wire.hpp"
 
 namespace chat::bench {
@@ -49,39 +49,9 @@ namespace {
 
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
-namespace po = boost::program_options;
 using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-/// A server's chat endpoint (one node of a cluster).
-struct Endpoint {
-    std::string host = "127.0.0.1";
-    std::string port = "9000";
-    std::string path = "/ws";
-};
-
-struct Options {
-    std::vector<Endpoint> servers;  // client i goes to servers[i % size]
-    int clients = 100;
-    int senders = 1;
-    double rate = 0;       // per sender, messages/s; 0: as fast as the window allows
-    int window = 16;       // own messages in flight per sender when rate is 0
-    bool ack_all = false;  // a message is acknowledged once every client has it, not its echo
-    bool aligned = false;  // with a rate: every sender sends at the same instants
-    int size = 100;        // content bytes
-    double warmup = 2;     // s
-    double duration = 10;  // s
-    int threads = 1;
-    int connect_concurrency = 200;
-    int flooders = 0;  // extra clients sending as fast as they can, reconnecting when closed
-    int history_flooders = 0;  // extra clients asking for history pages, never reading
-    bool json = false;
-    bool idle = false;
-    double hold = 0;               // s the idle clients stay logged in (0: 3 s, enough to settle)
-    double storm = 0;              // s: hold the clients through a server restart (bench/run storm)
-    std::vector<int> server_pids;  // CPU and memory are summed over them
-};
 
 std::int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
@@ -276,7 +246,7 @@ class Client : public std::enable_shared_from_this<Client> {
         tcp_layer.expires_after(30s);
         error_code ec;
         tcp::resolver resolver(ws_.get_executor());
-        const auto& server = o.servers[static_cast<std::size_t>(index_) % o.servers.size()];
+        const auto& server = o.server_for(index_);
         auto [rec, endpoints] =
             co_await resolver.async_resolve(server.host, server.port, use_nothrow);
         if (rec) {
@@ -659,108 +629,6 @@ class Client : public std::enable_shared_from_this<Client> {
     std::uint64_t last_id_ = 0;
 };
 
-std::optional<Options> parse(int argc, char** argv) {
-    Options o;
-    std::vector<std::string> urls;
-    po::options_description description(
-        "Usage: chat_bench [options]\n"
-        "Load generator for the chat service. Logs --clients in, has --senders of\n"
-        "them send, and reports deliveries/s, loss and latency (and, with\n"
-        "--server-pid, the server's CPU per delivery). Progress once a second on stderr.\n\n"
-        "Options");
-    // clang-format off
-    description.add_options()
-        ("help,h", "print this help and exit")
-        ("url", po::value(&urls)->composing(),
-            "a server's chat endpoint (default ws://127.0.0.1:9000/ws); repeat it for the "
-            "nodes of a cluster: clients are spread over them in turn")
-        ("clients", po::value(&o.clients)->default_value(o.clients), "clients to log in")
-        ("senders", po::value(&o.senders)->default_value(o.senders), "clients that send")
-        ("rate", po::value(&o.rate)->default_value(o.rate),
-            "messages/s per sender; 0: as fast as the server takes them, --window in flight")
-        ("ack", po::value<std::string>()->default_value("echo")->notifier([&o](const std::string& ack) {
-            if (ack != "echo" && ack != "all") {
-                throw std::runtime_error("--ack must be echo or all");
-            }
-            o.ack_all = ack == "all";
-        }),
-            "when a sender's message leaves its window: at its own echo, or once every client "
-            "has received it (all)")
-        ("aligned", po::bool_switch(&o.aligned),
-            "with --rate: every sender sends at the same instants (bursts of senders x clients "
-            "deliveries); by default each starts at a random point of its first interval")
-        ("window", po::value(&o.window)->default_value(o.window),
-            "own messages in flight per sender when --rate is 0 (own broadcast = ack)")
-        ("size", po::value(&o.size)->default_value(o.size), "content bytes per message")
-        ("warmup", po::value(&o.warmup)->default_value(o.warmup), "seconds before measuring")
-        ("duration", po::value(&o.duration)->default_value(o.duration), "seconds measured")
-        ("threads", po::value(&o.threads)->default_value(o.threads), "I/O threads")
-        ("flooders", po::value(&o.flooders)->default_value(o.flooders),
-            "extra clients that send as fast as they can, ignoring the rate limit, and log "
-            "in again when the server closes them (their close codes are reported)")
-        ("history-flooders", po::value(&o.history_flooders)->default_value(o.history_flooders),
-            "extra clients that post 4 messages of 4,000 bytes (so that a page of history is "
-            "about 400 KB), then ask for the page below them 35 times every 2 s (within the "
-            "contract's rate limit) and never read; dropped, they log in again. The server's "
-            "peak RSS is reported")
-        ("connect-concurrency", po::value(&o.connect_concurrency)->default_value(o.connect_concurrency),
-            "logins in progress at once")
-        ("storm", po::value(&o.storm)->default_value(0),
-            "reconnect storm: log the clients in, then wait up to this many seconds for the "
-            "server to restart (bench/run does it); they come back with the page's backoff and "
-            "jitter, and the time until all are back and the presence traffic is over is reported")
-        ("hold", po::value(&o.hold)->default_value(0),
-            "with --idle: seconds to stay logged in before the report (default 3); several "
-            "chat_bench processes can then hold their clients at once")
-        ("idle", po::bool_switch(&o.idle), "hold the clients logged in and report the server's RSS per connection")
-        ("server-pid", po::value(&o.server_pids)->composing(),
-            "the server's pid: CPU and memory figures; repeat it for every process of a "
-            "cluster (nodes and Redis): the figures are their sums")
-        ("json", po::bool_switch(&o.json), "print the report as JSON");
-    // clang-format on
-    try {
-        po::variables_map vm;
-        po::store(po::parse_command_line(argc, argv, description), vm);
-        po::notify(vm);
-        if (vm.count("help") != 0) {
-            std::cout << description << "\n";
-            return std::nullopt;
-        }
-        if (urls.empty()) {
-            urls.emplace_back("ws://127.0.0.1:9000/ws");
-        }
-        for (const auto& url : urls) {
-            const std::string scheme = "ws://";
-            if (url.rfind(scheme, 0) != 0) {
-                throw std::runtime_error("--url must start with ws:// (got " + url + ")");
-            }
-            const auto rest = url.substr(scheme.size());
-            const auto slash = rest.find('/');
-            const auto authority = rest.substr(0, slash);
-            Endpoint server;
-            server.path = slash == std::string::npos ? "/" : rest.substr(slash);
-            const auto colon = authority.rfind(':');
-            server.host = authority.substr(0, colon);
-            server.port = colon == std::string::npos ? "80" : authority.substr(colon + 1);
-            o.servers.push_back(std::move(server));
-        }
-        if (std::find(o.server_pids.begin(), o.server_pids.end(), 0) != o.server_pids.end()) {
-            throw std::runtime_error("--server-pid must name a process");
-        }
-        if (o.clients < 1 || o.senders < 0 || o.senders > o.clients || o.size < 1 || o.window < 1 ||
-            o.threads < 1 || o.rate < 0 || o.duration <= 0 || o.warmup < 0 ||
-            o.connect_concurrency < 1 || o.flooders < 0 || o.history_flooders < 0) {
-            throw std::runtime_error(
-                "bad value: need clients >= 1, 0 <= senders <= clients, "
-                "size, window, threads >= 1, rate >= 0, duration > 0");
-        }
-        return o;
-    } catch (const std::exception& error) {
-        std::cerr << "chat_bench: " << error.what() << "\nTry 'chat_bench --help'.\n";
-        std::exit(2);
-    }
-}
-
 struct Report {
     double login_seconds = 0;
     double storm_back_seconds = -1;     // first close to the last client back
@@ -958,7 +826,7 @@ awaitable<void> flood(Run& run, int index) {
         auto flooder = std::make_shared<Flooder>(executor);
         auto& tcp_layer = beast::get_lowest_layer(flooder->ws);
         tcp::resolver resolver(executor);
-        const auto& server = o.servers[static_cast<std::size_t>(index) % o.servers.size()];
+        const auto& server = o.server_for(index);
         auto [rec, endpoints] =
             co_await resolver.async_resolve(server.host, server.port, use_nothrow);
         tcp_layer.expires_after(10s);
@@ -1003,7 +871,7 @@ awaitable<void> flood(Run& run, int index) {
 awaitable<void> history_flood(Run& run, int index) {
     const auto& o = run.options;
     const auto executor = co_await asio::this_coro::executor;
-    const auto& server = o.servers[static_cast<std::size_t>(index) % o.servers.size()];
+    const auto& server = o.server_for(index);
     ChatRequest request;
     request.set_type("message");
     request.set_content(std::string(4000, 'h'));
@@ -1197,7 +1065,7 @@ std::chrono::duration<double> page_backoff(int attempt, std::mt19937& random) {
 awaitable<void> storm_client(Run& run, int index) {
     const auto& o = run.options;
     const auto executor = co_await asio::this_coro::executor;
-    const auto& server = o.servers[static_cast<std::size_t>(index) % o.servers.size()];
+    const auto& server = o.server_for(index);
     const auto name = "s" + std::to_string(getpid()) + "-" + std::to_string(index);
     std::mt19937 random(static_cast<unsigned>(index) * 7919u + static_cast<unsigned>(getpid()));
     bool was_online = false;
@@ -1348,7 +1216,7 @@ void run_until_done(asio::io_context& io, int threads, awaitable<void> control) 
 int main(int argc, char** argv) {
     using namespace chat::bench;
     using namespace chat;
-    const auto options = parse(argc, argv);
+    const auto options = parse_options(argc, argv);
     if (!options) {
         return 0;
     }
