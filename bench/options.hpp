@@ -16,26 +16,42 @@ struct Endpoint {
     std::string path = "/ws";
 };
 
+/// The command line, as parse_options() validated it; --help says the same.
 struct Options {
-    std::vector<Endpoint> servers;  // client i goes to servers[i % size]: server_for(i)
+    // Where: client i talks to servers[i % size] (server_for(i)). The pids are
+    // the server's processes (nodes and Redis): its CPU and memory, summed.
+    std::vector<Endpoint> servers;
+    std::vector<int> server_pids;
+
+    // The measured clients, and the first `senders` of them send.
     int clients = 100;
-    int senders = 1;       // clients 0 .. senders-1 send
-    double rate = 0;       // per sender, messages/s; 0: as fast as the window allows
-    int window = 16;       // own messages in flight per sender when rate is 0
-    bool ack_all = false;  // a message is acknowledged once every client has it, not its echo
-    bool aligned = false;  // with a rate: every sender sends at the same instants
-    int size = 100;        // content bytes (at least: the content starts with its sender and time)
-    double warmup = 2;     // s between the senders' start and the measured window
-    double duration = 10;  // s: the measured window
-    int threads = 1;       // threads running the one io_context
+    int senders = 1;
     int connect_concurrency = 200;  // logins in progress at once
-    int flooders = 0;  // extra clients sending as fast as they can, reconnecting when closed
-    int history_flooders = 0;      // extra clients asking for history pages, never reading
-    bool json = false;             // the report as JSON (bench/run, bench/summarize.py read it)
-    bool idle = false;             // hold the clients and report the server's memory, send nothing
-    double hold = 0;               // s the idle clients stay logged in (0: 3 s, enough to settle)
-    double storm = 0;              // s: hold the clients through a server restart (bench/run storm)
-    std::vector<int> server_pids;  // CPU and memory are summed over them
+    int size = 100;                 // content bytes (more if its sender and time do not fit)
+    double rate = 0;                // messages/s per sender; 0: as fast as the window allows
+    int window = 16;                // own messages in flight per sender when rate is 0
+    bool ack_all = false;  // a message leaves the window once every client has it, not at its echo
+    bool aligned = false;  // with a rate: every sender sends at the same instants
+
+    // Time, in seconds: sending before the window, and the window measured.
+    double warmup = 2;
+    double duration = 10;
+
+    // Extra clients that misbehave beside the measured ones: some send as
+    // fast as they can, some ask for history pages and never read.
+    int flooders = 0;
+    int history_flooders = 0;
+
+    // Other tests instead of sending: hold idle clients for `hold` s (0:
+    // --duration, at most 3 s: enough to settle) and report the server's
+    // memory; or hold them through a server restart, each wait given up
+    // after `storm` s (bench/run storm).
+    bool idle = false;
+    double hold = 0;
+    double storm = 0;
+
+    int threads = 1;    // threads running the one io_context
+    bool json = false;  // the report as JSON (bench/run and bench/summarize.py read it)
 
     /// The server client `index` talks to: the --url list in turn.
     const Endpoint& server_for(int index) const {
