@@ -42,6 +42,7 @@
 #include "chat/net/file_limit.hpp"
 #include "histogram.hpp"
 #include "options.hpp"
+#include "proc_sampler.hpp"
 #include "wire.hpp"
 
 namespace chat::bench {
@@ -56,105 +57,6 @@ using namespace std::chrono_literals;
 std::int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
         .count();
-}
-
-/// CPU time in user space and in the kernel, in seconds.
-struct CpuTime {
-    double user = 0;
-    double system = 0;
-
-    [[nodiscard]] double total() const { return user + system; }
-    CpuTime& operator+=(const CpuTime& other) {
-        user += other.user;
-        system += other.system;
-        return *this;
-    }
-    CpuTime operator-(const CpuTime& other) const {
-        return {user - other.user, system - other.system};
-    }
-};
-
-/// Server-side figures read from /proc.
-CpuTime process_cpu(int pid) {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(stat)), {});
-    const auto close = text.rfind(')');
-    if (close == std::string::npos) {
-        return {};
-    }
-    std::istringstream fields(text.substr(close + 2));
-    std::string field;
-    double utime = 0, stime = 0;
-    for (int i = 3; fields >> field; ++i) {  // field 3 is the state
-        if (i == 14)
-            utime = std::stod(field);
-        if (i == 15) {
-            stime = std::stod(field);
-            break;
-        }
-    }
-    const auto tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-    return {utime / tick, stime / tick};
-}
-
-/// The whole machine's time (all CPUs, in seconds) from /proc/stat, to tell
-/// what the two processes used from what went to interrupts, to other
-/// processes, to the hypervisor (steal) or to nothing (idle).
-struct MachineTime {
-    double busy = 0;  // user, nice, system
-    double irq = 0;   // hardware interrupts and softirqs
-    double steal = 0;
-    double idle = 0;  // idle and iowait
-
-    MachineTime operator-(const MachineTime& other) const {
-        return {busy - other.busy, irq - other.irq, steal - other.steal, idle - other.idle};
-    }
-};
-
-MachineTime machine_time() {
-    std::ifstream stat("/proc/stat");
-    std::string cpu;
-    double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
-    stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
-    const auto tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-    return {(user + nice + system) / tick, (irq + softirq) / tick, steal / tick,
-            (idle + iowait) / tick};
-}
-
-long process_rss_kib(int pid) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    for (std::string line; std::getline(status, line);) {
-        if (line.rfind("VmRSS:", 0) == 0) {
-            return std::stol(line.substr(6));
-        }
-    }
-    return -1;
-}
-
-/// Summed over the server's processes (the nodes of a cluster, and its Redis).
-CpuTime servers_cpu(const std::vector<int>& pids) {
-    CpuTime time;
-    for (const int pid : pids) {
-        time += process_cpu(pid);
-    }
-    return time;
-}
-
-long servers_rss_kib(const std::vector<int>& pids) {
-    long kib = 0;
-    for (const int pid : pids) {
-        kib += std::max(process_rss_kib(pid), 0L);
-    }
-    return kib;
-}
-
-CpuTime self_cpu() {
-    rusage usage{};
-    getrusage(RUSAGE_SELF, &usage);
-    const auto seconds = [](const timeval& t) {
-        return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
-    };
-    return {seconds(usage.ru_utime), seconds(usage.ru_stime)};
 }
 
 template <typename T>
