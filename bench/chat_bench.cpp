@@ -40,101 +40,23 @@
 #include "chat/chat.pb.h"
 #include "chat/net/asio.hpp"
 #include "chat/net/file_limit.hpp"
+#include "clock.hpp"
 #include "histogram.hpp"
 #include "options.hpp"
 #include "proc_sampler.hpp"
+#include "run_state.hpp"
 #include "wire.hpp"
 
 namespace chat::bench {
-namespace {
 
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using asio::ip::tcp;
-using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-std::int64_t now_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-        .count();
-}
-
-template <typename T>
-void raise_to(std::atomic<T>& value, T candidate) {
-    auto current = value.load();
-    while (current < candidate && !value.compare_exchange_weak(current, candidate)) {
-    }
-}
-
-/// What the whole run counts; the hot counters are per thread (see Tally).
-struct Run {
-    Options options;
-    std::atomic<int> connected{0};
-    std::atomic<int> connect_failures{0};
-    std::atomic<bool> measuring{false};
-    std::atomic<bool> sending{true};
-    std::atomic<bool> closing{false};  // our own closes are not worth counting
-    std::atomic<std::int64_t> window_start_ns{0};
-    std::atomic<std::int64_t> window_end_ns{std::numeric_limits<std::int64_t>::max()};
-    std::atomic<std::uint64_t> sent_total{0};
-    std::atomic<std::uint64_t> sent_in_window{0};
-    std::atomic<std::uint64_t> delivered_total{0};
-    std::atomic<std::uint64_t> delivered_in_window{0};
-    std::atomic<std::uint64_t> errors{0};
-    std::atomic<std::uint64_t> gaps{0};
-    std::atomic<std::uint64_t> flood_sent{0};
-    std::atomic<std::uint64_t> flood_logins{0};
-    // --history-flooders: their large messages posted, the id they ask
-    // below once the history holds them (0: not yet), what they did.
-    std::atomic<int> history_posted{0};
-    std::atomic<std::uint64_t> history_before{0};
-    std::atomic<std::uint64_t> history_logins{0};
-    std::atomic<std::uint64_t> history_requests{0};
-    std::atomic<std::uint64_t> last_id{0};  // the highest message id a client received
-    std::atomic<long> rss_peak_kib{-1};     // the server's, sampled while the flooders run
-    // --ack all: how many clients have each message (by id, in a ring), and
-    // the clients, to tell a sender when all have one of its messages.
-    static constexpr std::size_t receipt_slots = 1 << 16;
-    std::unique_ptr<std::atomic<int>[]> receipts { new std::atomic<int>[receipt_slots] {} };
-    const std::vector<std::shared_ptr<class Client>>* clients = nullptr;
-    // The reconnect storm (--storm).
-    std::atomic<int> online{0};
-    std::atomic<int> relogins{0};
-    std::atomic<bool> storming{false};
-    std::atomic<std::int64_t> first_close_ns{0};
-    std::atomic<std::int64_t> last_welcome_ns{0};
-    std::atomic<std::int64_t> last_notice_ns{0};
-    std::atomic<std::uint64_t> storm_frames{0};
-    std::atomic<std::uint64_t> storm_bytes{0};
-    std::mutex mutex;  // guards the three below, touched rarely
-    std::map<int, int> close_codes;
-    std::map<int, int> flood_close_codes;
-    std::vector<std::unique_ptr<Histogram>> histograms;
-
-    Histogram& thread_histogram() {
-        thread_local Histogram* mine = nullptr;
-        thread_local const Run* owner = nullptr;
-        if (owner != this) {
-            std::lock_guard lock(mutex);
-            histograms.push_back(std::make_unique<Histogram>());
-            mine = histograms.back().get();
-            owner = this;
-        }
-        return *mine;
-    }
-    void closed(int code) {
-        std::lock_guard lock(mutex);
-        ++close_codes[code];
-    }
-    void flooder_closed(int code) {
-        std::lock_guard lock(mutex);
-        ++flood_close_codes[code];
-    }
-};
 
 class Client : public std::enable_shared_from_this<Client> {
   public:
-    Client(Run& run, asio::any_io_executor strand, int index)
+    Client(RunState& run, asio::any_io_executor strand, int index)
         : run_(run),
           ws_(strand),
           wake_(strand),
@@ -197,7 +119,7 @@ class Client : public std::enable_shared_from_this<Client> {
                 on_frame(*view, histogram);
             }
         }
-        if (!run_.closing.load()) {
+        if (!run_.phase.closing.load()) {
             run_.closed(close_code_);
         }
         closed_ = true;
@@ -228,7 +150,7 @@ class Client : public std::enable_shared_from_this<Client> {
         std::string content;
         ChatRequest message;
         message.set_type("message");
-        while (run_.sending.load(std::memory_order_relaxed) && !closed_) {
+        while (run_.phase.sending.load(std::memory_order_relaxed) && !closed_) {
             int due = 0;
             if (o.rate > 0) {
                 if (Clock::now() < next) {
@@ -244,7 +166,7 @@ class Client : public std::enable_shared_from_this<Client> {
             } else {
                 due = o.window - in_flight_;
             }
-            if (!run_.sending.load(std::memory_order_relaxed) || closed_) {
+            if (!run_.phase.sending.load(std::memory_order_relaxed) || closed_) {
                 break;
             }
             const auto sent_at = now_ns();
@@ -260,10 +182,11 @@ class Client : public std::enable_shared_from_this<Client> {
             if (!co_await flush()) {
                 break;
             }
-            run_.sent_total.fetch_add(static_cast<std::uint64_t>(due), std::memory_order_relaxed);
-            if (in_window(sent_at)) {
-                run_.sent_in_window.fetch_add(static_cast<std::uint64_t>(due),
+            run_.traffic.sent_total.fetch_add(static_cast<std::uint64_t>(due),
                                               std::memory_order_relaxed);
+            if (run_.phase.in_window(sent_at)) {
+                run_.traffic.sent_in_window.fetch_add(static_cast<std::uint64_t>(due),
+                                                      std::memory_order_relaxed);
             }
         }
     }
@@ -272,7 +195,7 @@ class Client : public std::enable_shared_from_this<Client> {
 
     /// --ack all: every client has a message of client `sender`.
     void acknowledge(int sender) const {
-        const auto& all = *run_.clients;
+        const auto& all = *run_.ack_all.clients;
         if (sender >= 0 && static_cast<std::size_t>(sender) < all.size() &&
             all[static_cast<std::size_t>(sender)]) {
             all[static_cast<std::size_t>(sender)]->acknowledged();
@@ -457,26 +380,20 @@ class Client : public std::enable_shared_from_this<Client> {
                      std::string_view(data + header, static_cast<std::size_t>(length))};
     }
 
-    bool in_window(std::int64_t ns) const {
-        return ns >= run_.window_start_ns.load(std::memory_order_relaxed) &&
-               ns < run_.window_end_ns.load(std::memory_order_relaxed) &&
-               run_.window_start_ns.load(std::memory_order_relaxed) != 0;
-    }
-
     void on_frame(const FrameView& view, Histogram& histogram) {
         if (view.type == "error") {
-            run_.errors.fetch_add(1, std::memory_order_relaxed);
+            run_.traffic.errors.fetch_add(1, std::memory_order_relaxed);
             return;
         }
         if (view.type != "message") {
             return;
         }
         if (last_id_ != 0 && view.id != last_id_ + 1) {
-            run_.gaps.fetch_add(1, std::memory_order_relaxed);
+            run_.traffic.gaps.fetch_add(1, std::memory_order_relaxed);
         }
         last_id_ = view.id;
         if (run_.options.history_flooders > 0) {
-            raise_to(run_.last_id, view.id);
+            raise_to(run_.history.highest_id_seen, view.id);
         }
         // content: "<sender index>:<send ns>;" and padding
         const auto colon = view.content.find(':');
@@ -488,14 +405,14 @@ class Client : public std::enable_shared_from_this<Client> {
         std::int64_t sent_at = 0;
         std::from_chars(view.content.data(), view.content.data() + colon, sender);
         std::from_chars(view.content.data() + colon + 1, view.content.data() + semicolon, sent_at);
-        run_.delivered_total.fetch_add(1, std::memory_order_relaxed);
-        if (in_window(sent_at)) {
-            run_.delivered_in_window.fetch_add(1, std::memory_order_relaxed);
+        run_.traffic.delivered_total.fetch_add(1, std::memory_order_relaxed);
+        if (run_.phase.in_window(sent_at)) {
+            run_.traffic.delivered_in_window.fetch_add(1, std::memory_order_relaxed);
             histogram.record(static_cast<std::uint64_t>((now_ns() - sent_at) / 1000));  // µs
         }
         if (run_.options.ack_all) {
-            auto& receipts = run_.receipts[view.id % Run::receipt_slots];
-            if (receipts.fetch_add(1) + 1 == run_.connected.load()) {
+            auto& receipts = run_.ack_all.receipts[view.id % RunState::AckAll::slots];
+            if (receipts.fetch_add(1) + 1 == run_.logins.connected.load()) {
                 receipts = 0;  // every client has it: the slot is free again
                 acknowledge(sender);
             }
@@ -509,7 +426,7 @@ class Client : public std::enable_shared_from_this<Client> {
         }
     }
 
-    Run& run_;
+    RunState& run_;
     websocket::stream<beast::tcp_stream> ws_;
     asio::steady_timer wake_;
     int index_;
@@ -545,16 +462,16 @@ struct Report {
     long rss_flood_start = -1;  // when the history flooders began asking
 };
 
-void print_storm(const Run& run, const Report& r) {
+void print_storm(const RunState& run, const Report& r) {
     const auto& o = run.options;
     const double clients = o.clients;
-    const auto frames = static_cast<double>(run.storm_frames.load());
-    const auto bytes = static_cast<double>(run.storm_bytes.load());
+    const auto frames = static_cast<double>(run.storm.frames.load());
+    const auto bytes = static_cast<double>(run.storm.bytes.load());
     std::cout << std::fixed << std::setprecision(3);
     if (o.json) {
         std::cout << "{\n  \"clients\": " << o.clients << ", \"storm\": true"
                   << ", \"login_seconds\": " << r.login_seconds
-                  << ", \"back\": " << run.relogins.load()
+                  << ", \"back\": " << run.storm.back.load()
                   << ",\n  \"storm_back_seconds\": " << r.storm_back_seconds
                   << ", \"storm_settled_seconds\": " << r.storm_settled_seconds
                   << ",\n  \"frames_per_client\": " << frames / clients
@@ -562,19 +479,19 @@ void print_storm(const Run& run, const Report& r) {
         return;
     }
     std::cout << "clients        " << o.clients << " logged in in " << r.login_seconds << " s\n"
-              << "after restart  " << run.relogins.load() << " back in " << r.storm_back_seconds
+              << "after restart  " << run.storm.back.load() << " back in " << r.storm_back_seconds
               << " s, presence traffic over after " << r.storm_settled_seconds << " s\n"
               << "per client     " << frames / clients << " frames, " << bytes / clients
               << " bytes received during the storm\n";
 }
 
-void print(const Run& run, const Report& r, std::uint64_t expected, int connected) {
+void print(const RunState& run, const Report& r, std::uint64_t expected, int connected) {
     const auto& o = run.options;
     Histogram latency;
     for (const auto& h : run.histograms) {
         latency.merge(*h);
     }
-    const auto received = run.delivered_in_window.load();
+    const auto received = run.traffic.delivered_in_window.load();
     const auto delivered = static_cast<double>(r.delivered_in_window_span);
     const double rate = r.window_seconds > 0 ? delivered / r.window_seconds : 0;
     // -1: not measured (no --server-pid), in the JSON as in the text.
@@ -610,28 +527,30 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
                   << ", \"size\": " << o.size << ", \"threads\": " << o.threads
                   << ", \"idle\": " << (o.idle ? "true" : "false") << ",\n"
                   << "  \"duration_seconds\": " << r.window_seconds
-                  << ", \"sent\": " << run.sent_in_window.load()
+                  << ", \"sent\": " << run.traffic.sent_in_window.load()
                   << ", \"expected_deliveries\": " << expected << ", \"received\": " << received
                   << ", \"lost\": " << (expected > received ? expected - received : 0)
-                  << ", \"delivered_total\": " << run.delivered_total.load()
+                  << ", \"delivered_total\": " << run.traffic.delivered_total.load()
                   << ", \"deliveries_per_second\": " << rate << ",\n"
                   << "  \"latency_us\": {\"p50\": " << latency.quantile(0.5)
                   << ", \"p90\": " << latency.quantile(0.9)
                   << ", \"p99\": " << latency.quantile(0.99)
                   << ", \"p99.9\": " << latency.quantile(0.999) << ", \"max\": " << latency.max()
                   << "},\n"
-                  << "  \"errors\": " << run.errors.load() << ", \"gaps\": " << run.gaps.load()
-                  << ", \"connect_failures\": " << run.connect_failures.load()
+                  << "  \"errors\": " << run.traffic.errors.load()
+                  << ", \"gaps\": " << run.traffic.gaps.load()
+                  << ", \"connect_failures\": " << run.logins.failed.load()
                   << ", \"close_codes\": {" << codes << "},\n"
                   << "  \"flooders\": " << o.flooders
-                  << ", \"flood_logins\": " << run.flood_logins.load()
-                  << ", \"flood_sent\": " << run.flood_sent.load() << ", \"flood_close_codes\": {"
-                  << flood_codes << "},\n"
+                  << ", \"flood_logins\": " << run.flood.logins.load()
+                  << ", \"flood_sent\": " << run.flood.frames_sent.load()
+                  << ", \"flood_close_codes\": {" << flood_codes << "},\n"
                   << "  \"history_flooders\": " << o.history_flooders
-                  << ", \"history_logins\": " << run.history_logins.load()
-                  << ", \"history_requests\": " << run.history_requests.load()
+                  << ", \"history_logins\": " << run.history.logins.load()
+                  << ", \"history_requests\": " << run.history.requests.load()
                   << ", \"server_rss_flood_start_kib\": " << r.rss_flood_start
-                  << ", \"server_rss_peak_kib\": " << run.rss_peak_kib.load() << ",\n"
+                  << ", \"server_rss_peak_kib\": " << run.history.server_rss_peak_kib.load()
+                  << ",\n"
                   << "  \"server_cpu_seconds\": " << server_cpu
                   << ", \"server_cpu_us_per_delivery\": " << per_delivery(server_cpu)
                   << ", \"bench_cpu_seconds\": " << r.bench_time.total()
@@ -647,18 +566,18 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
         return;
     }
     std::cout << "clients        " << connected << " of " << o.clients << " logged in in "
-              << r.login_seconds << " s (" << run.connect_failures.load() << " failed)\n";
+              << r.login_seconds << " s (" << run.logins.failed.load() << " failed)\n";
     if (o.idle) {
         std::cout << "server RSS     " << r.rss_before << " KiB before, " << r.rss_after
                   << " KiB with the clients: " << std::setprecision(0) << rss_per_connection
                   << " bytes per connection\n";
     } else {
-        std::cout << "sent           " << run.sent_in_window.load() << " messages in "
+        std::cout << "sent           " << run.traffic.sent_in_window.load() << " messages in "
                   << r.window_seconds << " s by " << o.senders << " senders\n"
                   << "deliveries     " << std::setprecision(0) << rate << " /s; expected "
                   << expected << ", received " << received << ", lost "
-                  << (expected > received ? expected - received : 0) << ", gaps " << run.gaps.load()
-                  << "\n"
+                  << (expected > received ? expected - received : 0) << ", gaps "
+                  << run.traffic.gaps.load() << "\n"
                   << "latency (us)   p50 " << latency.quantile(0.5) << "  p90 "
                   << latency.quantile(0.9) << "  p99 " << latency.quantile(0.99) << "  p99.9 "
                   << latency.quantile(0.999) << "  max " << latency.max() << "\n"
@@ -670,28 +589,22 @@ void print(const Run& run, const Report& r, std::uint64_t expected, int connecte
                   << "  steal " << r.machine.steal << "  idle " << r.machine.idle << " over "
                   << r.window_seconds << " s\n";
     }
-    std::cout << "errors         " << run.errors.load() << "; close codes seen: {" << codes
+    std::cout << "errors         " << run.traffic.errors.load() << "; close codes seen: {" << codes
               << "}\n";
     if (o.flooders > 0) {
-        std::cout << "flooders       " << o.flooders << ": " << run.flood_logins.load()
-                  << " logins, " << run.flood_sent.load() << " frames sent; close codes {"
+        std::cout << "flooders       " << o.flooders << ": " << run.flood.logins.load()
+                  << " logins, " << run.flood.frames_sent.load() << " frames sent; close codes {"
                   << flood_codes << "}\n";
     }
     if (o.history_flooders > 0) {
-        const long peak = run.rss_peak_kib.load();
+        const long peak = run.history.server_rss_peak_kib.load();
         std::cout << "history flood  " << o.history_flooders
-                  << " clients: " << run.history_logins.load() << " logins, "
-                  << run.history_requests.load() << " requests; server RSS " << r.rss_flood_start
+                  << " clients: " << run.history.logins.load() << " logins, "
+                  << run.history.requests.load() << " requests; server RSS " << r.rss_flood_start
                   << " KiB when they began asking, peak " << peak << " KiB (+"
                   << (peak >= 0 && r.rss_flood_start >= 0 ? peak - r.rss_flood_start : -1)
                   << " KiB)\n";
     }
-}
-
-awaitable<void> pause(std::chrono::duration<double> seconds) {
-    asio::steady_timer timer(co_await asio::this_coro::executor,
-                             std::chrono::duration_cast<Clock::duration>(seconds));
-    co_await timer.async_wait(use_nothrow);
 }
 
 /// One abusive client: logs in, then sends messages as fast as the socket takes
@@ -704,7 +617,7 @@ struct Flooder {
     explicit Flooder(asio::any_io_executor executor) : ws(std::move(executor)) {}
 };
 
-awaitable<void> drain_flooder(Run& run, std::shared_ptr<Flooder> flooder) {
+awaitable<void> drain_flooder(RunState& run, std::shared_ptr<Flooder> flooder) {
     beast::flat_buffer buffer;
     for (;;) {
         auto [ec, n] = co_await flooder->ws.async_read(buffer, use_nothrow);
@@ -717,14 +630,14 @@ awaitable<void> drain_flooder(Run& run, std::shared_ptr<Flooder> flooder) {
     }
 }
 
-awaitable<void> flood(Run& run, int index) {
+awaitable<void> flood(RunState& run, int index) {
     const auto& o = run.options;
     const auto executor = co_await asio::this_coro::executor;
     ChatRequest message;
     message.set_type("message");
     message.set_content(std::string(static_cast<std::size_t>(o.size), 'f'));
     const auto bytes = message.SerializeAsString();
-    for (int round = 0; run.sending.load(std::memory_order_relaxed); ++round) {
+    for (int round = 0; run.phase.sending.load(std::memory_order_relaxed); ++round) {
         auto flooder = std::make_shared<Flooder>(executor);
         auto& tcp_layer = beast::get_lowest_layer(flooder->ws);
         tcp::resolver resolver(executor);
@@ -748,13 +661,13 @@ awaitable<void> flood(Run& run, int index) {
         if (std::get<0>(co_await flooder->ws.async_write(asio::buffer(login_bytes), use_nothrow))) {
             continue;
         }
-        run.flood_logins.fetch_add(1, std::memory_order_relaxed);
+        run.flood.logins.fetch_add(1, std::memory_order_relaxed);
         asio::co_spawn(executor, drain_flooder(run, flooder), asio::detached);
-        while (!flooder->closed && run.sending.load(std::memory_order_relaxed)) {
+        while (!flooder->closed && run.phase.sending.load(std::memory_order_relaxed)) {
             if (std::get<0>(co_await flooder->ws.async_write(asio::buffer(bytes), use_nothrow))) {
                 break;
             }
-            run.flood_sent.fetch_add(1, std::memory_order_relaxed);
+            run.flood.frames_sent.fetch_add(1, std::memory_order_relaxed);
         }
         if (!flooder->closed) {
             tcp_layer.expires_after(5s);
@@ -770,7 +683,7 @@ awaitable<void> flood(Run& run, int index) {
 /// reads nothing after its welcome. Once the server has dropped it (its
 /// writes fail when the server gives up on the close), it logs in again
 /// under a new name, for as long as the others send.
-awaitable<void> history_flood(Run& run, int index) {
+awaitable<void> history_flood(RunState& run, int index) {
     const auto& o = run.options;
     const auto executor = co_await asio::this_coro::executor;
     const auto& server = o.server_for(index);
@@ -779,7 +692,7 @@ awaitable<void> history_flood(Run& run, int index) {
     request.set_content(std::string(4000, 'h'));
     const auto post = request.SerializeAsString();
     bool posted = false;
-    for (int round = 0; run.sending.load(std::memory_order_relaxed); ++round) {
+    for (int round = 0; run.phase.sending.load(std::memory_order_relaxed); ++round) {
         websocket::stream<beast::tcp_stream> ws(executor);
         auto& tcp_layer = beast::get_lowest_layer(ws);
         tcp_layer.expires_after(10s);
@@ -804,27 +717,28 @@ awaitable<void> history_flood(Run& run, int index) {
             continue;
         }
         tcp_layer.expires_never();
-        run.history_logins.fetch_add(1, std::memory_order_relaxed);
+        run.history.logins.fetch_add(1, std::memory_order_relaxed);
         for (int i = 0; i < 4 && !posted; ++i) {
             if (std::get<0>(co_await ws.async_write(asio::buffer(post), use_nothrow))) {
                 break;
             }
-            run.history_posted.fetch_add(1);
+            run.history.posted.fetch_add(1);
         }
         posted = true;
-        while (run.history_before.load() == 0 && run.sending.load(std::memory_order_relaxed)) {
+        while (run.history.ask_below.load() == 0 &&
+               run.phase.sending.load(std::memory_order_relaxed)) {
             co_await pause(std::chrono::duration<double>(0.05));
         }
         request.Clear();
         request.set_type("history");
-        request.set_id(run.history_before.load());
+        request.set_id(run.history.ask_below.load());
         const auto ask = request.SerializeAsString();
         bool broken = false;
-        while (!broken && run.sending.load(std::memory_order_relaxed)) {
+        while (!broken && run.phase.sending.load(std::memory_order_relaxed)) {
             for (int i = 0; i < 35 && !broken; ++i) {
                 broken =
                     std::get<0>(co_await ws.async_write(asio::buffer(ask), use_nothrow)).failed();
-                run.history_requests.fetch_add(broken ? 0 : 1, std::memory_order_relaxed);
+                run.history.requests.fetch_add(broken ? 0 : 1, std::memory_order_relaxed);
             }
             co_await pause(std::chrono::duration<double>(2));
         }
@@ -834,33 +748,36 @@ awaitable<void> history_flood(Run& run, int index) {
 /// The history flooders' first phase: their large messages are posted and
 /// the clients have them; then they are told what to ask below, and the
 /// server's memory is watched from there on.
-awaitable<void> start_history_flood(Run& run, Report& report) {
+awaitable<void> start_history_flood(RunState& run, Report& report) {
     const auto& o = run.options;
     const auto executor = co_await asio::this_coro::executor;
-    const auto base = run.last_id.load();
+    const auto base = run.history.highest_id_seen.load();
     for (int i = 0; i < o.history_flooders; ++i) {
         asio::co_spawn(asio::make_strand(executor), history_flood(run, i), asio::detached);
     }
     const auto posts = 4 * o.history_flooders;
     const auto since = Clock::now();
-    while ((run.history_posted.load() < posts ||
-            run.last_id.load() < base + static_cast<std::uint64_t>(run.history_posted.load())) &&
+    while ((run.history.posted.load() < posts ||
+            run.history.highest_id_seen.load() <
+                base + static_cast<std::uint64_t>(run.history.posted.load())) &&
            Clock::now() - since < 30s) {
         co_await pause(50ms);
     }
-    std::cerr << "history flooders: " << run.history_posted.load() << " of " << posts
-              << " large messages posted; asking below id " << run.last_id.load() + 1 << "\n";
-    run.history_before = run.last_id.load() + 1;
+    std::cerr << "history flooders: " << run.history.posted.load() << " of " << posts
+              << " large messages posted; asking below id "
+              << run.history.highest_id_seen.load() + 1 << "\n";
+    run.history.ask_below = run.history.highest_id_seen.load() + 1;
     if (o.server_pids.empty()) {
         co_return;  // no memory to watch
     }
     report.rss_flood_start = servers_rss_kib(o.server_pids);
-    run.rss_peak_kib = report.rss_flood_start;
+    run.history.server_rss_peak_kib = report.rss_flood_start;
     asio::co_spawn(
         executor,
-        [](Run& watched) -> awaitable<void> {
-            while (!watched.closing.load()) {
-                raise_to(watched.rss_peak_kib, servers_rss_kib(watched.options.server_pids));
+        [](RunState& watched) -> awaitable<void> {
+            while (!watched.phase.closing.load()) {
+                raise_to(watched.history.server_rss_peak_kib,
+                         servers_rss_kib(watched.options.server_pids));
                 co_await pause(100ms);
             }
         }(run),
@@ -868,20 +785,21 @@ awaitable<void> start_history_flood(Run& run, Report& report) {
 }
 
 /// Runs the phases: logins, (idle hold | warm-up, measurement, drain), closes.
-awaitable<void> control(Run& run, std::vector<std::shared_ptr<Client>>& clients, Report& report,
-                        std::uint64_t& expected, int& connected) {
+awaitable<void> control(RunState& run, std::vector<std::shared_ptr<Client>>& clients,
+                        Report& report, std::uint64_t& expected, int& connected) {
     const auto& o = run.options;
     const auto start = Clock::now();
     auto last_progress = start;
-    while (run.connected.load() + run.connect_failures.load() < o.clients) {
+    while (run.logins.connected.load() + run.logins.failed.load() < o.clients) {
         co_await pause(50ms);
         if (Clock::now() - last_progress >= 1s) {
             last_progress = Clock::now();
-            std::cerr << "logging in: " << run.connected.load() << " of " << o.clients << "\n";
+            std::cerr << "logging in: " << run.logins.connected.load() << " of " << o.clients
+                      << "\n";
         }
     }
     report.login_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    connected = run.connected.load();
+    connected = run.logins.connected.load();
     std::cerr << "logged in: " << connected << " in " << report.login_seconds << " s\n";
 
     if (o.idle) {
@@ -908,42 +826,44 @@ awaitable<void> control(Run& run, std::vector<std::shared_ptr<Client>>& clients,
         const auto server_cpu0 = servers_cpu(o.server_pids);
         const auto bench_cpu0 = self_cpu();
         const auto machine0 = machine_time();
-        const auto delivered0 = run.delivered_total.load();
+        const auto delivered0 = run.traffic.delivered_total.load();
         const auto window_start = Clock::now();
-        run.window_start_ns = now_ns();
+        run.phase.window_start_ns = now_ns();
         for (int second = 1;
              Clock::now() - window_start < std::chrono::duration<double>(o.duration); ++second) {
-            const auto before = run.delivered_total.load();
+            const auto before = run.traffic.delivered_total.load();
             const double left =
                 o.duration - std::chrono::duration<double>(Clock::now() - window_start).count();
             co_await pause(std::chrono::duration<double>(std::min(1.0, left)));
             std::cerr << "t=" << second << "s deliveries/s "
-                      << (run.delivered_total.load() - before) << " sent " << run.sent_total.load()
-                      << " errors " << run.errors.load() << "\n";
+                      << (run.traffic.delivered_total.load() - before) << " sent "
+                      << run.traffic.sent_total.load() << " errors " << run.traffic.errors.load()
+                      << "\n";
         }
-        run.window_end_ns = now_ns();
+        run.phase.window_end_ns = now_ns();
         report.window_seconds = std::chrono::duration<double>(Clock::now() - window_start).count();
-        report.delivered_in_window_span = run.delivered_total.load() - delivered0;
+        report.delivered_in_window_span = run.traffic.delivered_total.load() - delivered0;
         if (!o.server_pids.empty()) {
             report.server_time = servers_cpu(o.server_pids) - server_cpu0;
         }
         report.bench_time = self_cpu() - bench_cpu0;
         report.machine = machine_time() - machine0;
-        run.sending = false;
+        run.phase.sending = false;
         for (auto& client : clients) {
             if (client) {
                 client->stop_sending();
             }
         }
         // Drain: what was sent in the window should all arrive.
-        expected = run.sent_in_window.load() * static_cast<std::uint64_t>(connected);
+        expected = run.traffic.sent_in_window.load() * static_cast<std::uint64_t>(connected);
         const auto drain_start = Clock::now();
-        while (run.delivered_in_window.load() < expected && Clock::now() - drain_start < 5s) {
+        while (run.traffic.delivered_in_window.load() < expected &&
+               Clock::now() - drain_start < 5s) {
             co_await pause(20ms);
-            expected = run.sent_in_window.load() * static_cast<std::uint64_t>(connected);
+            expected = run.traffic.sent_in_window.load() * static_cast<std::uint64_t>(connected);
         }
     }
-    run.closing = true;
+    run.phase.closing = true;
     for (auto& client : clients) {
         if (client) {
             asio::co_spawn(client->executor(), client->close(), asio::detached);
@@ -951,8 +871,6 @@ awaitable<void> control(Run& run, std::vector<std::shared_ptr<Client>>& clients,
     }
     co_await pause(std::chrono::duration<double>(0.5));
 }
-
-}  // namespace
 
 /// The page's reconnection delay (www/js/backoff.js): 500 ms doubling up to
 /// 15 s, half of it random.
@@ -964,14 +882,14 @@ std::chrono::duration<double> page_backoff(int attempt, std::mt19937& random) {
 
 /// One client of the storm: logged in, reads every frame, and when the
 /// server goes away comes back as the page does, with the same name.
-awaitable<void> storm_client(Run& run, int index) {
+awaitable<void> storm_client(RunState& run, int index) {
     const auto& o = run.options;
     const auto executor = co_await asio::this_coro::executor;
     const auto& server = o.server_for(index);
     const auto name = "s" + std::to_string(getpid()) + "-" + std::to_string(index);
     std::mt19937 random(static_cast<unsigned>(index) * 7919u + static_cast<unsigned>(getpid()));
     bool was_online = false;
-    for (int attempt = 0; !run.closing.load();) {
+    for (int attempt = 0; !run.phase.closing.load();) {
         websocket::stream<beast::tcp_stream> ws(executor);
         ws.read_message_max(std::size_t{64} * 1024 * 1024);
         auto& tcp_layer = beast::get_lowest_layer(ws);
@@ -1006,9 +924,9 @@ awaitable<void> storm_client(Run& run, int index) {
             }
             const auto frame = beast::buffers_to_string(buffer.data());
             buffer.consume(n);
-            if (run.storming.load(std::memory_order_relaxed)) {
-                run.storm_frames.fetch_add(1, std::memory_order_relaxed);
-                run.storm_bytes.fetch_add(n, std::memory_order_relaxed);
+            if (run.storm.under_way.load(std::memory_order_relaxed)) {
+                run.storm.frames.fetch_add(1, std::memory_order_relaxed);
+                run.storm.bytes.fetch_add(n, std::memory_order_relaxed);
             }
             const auto view = scan(frame);
             if (!view) {
@@ -1021,25 +939,25 @@ awaitable<void> storm_client(Run& run, int index) {
                 welcomed = true;
                 tcp_layer.expires_never();
                 attempt = 0;
-                run.online.fetch_add(1);
+                run.storm.online.fetch_add(1);
                 if (was_online) {
-                    run.relogins.fetch_add(1);
-                    raise_to(run.last_welcome_ns, now_ns());
+                    run.storm.back.fetch_add(1);
+                    raise_to(run.storm.last_welcome_ns, now_ns());
                 }
                 was_online = true;
             } else if (view->type == "presence" || view->type == "login" ||
                        view->type == "logout") {
-                if (run.storming.load(std::memory_order_relaxed)) {
-                    raise_to(run.last_notice_ns, now_ns());
+                if (run.storm.under_way.load(std::memory_order_relaxed)) {
+                    raise_to(run.storm.last_notice_ns, now_ns());
                 }
             }
         }
         if (welcomed) {
-            run.online.fetch_sub(1);
-            if (!run.closing.load()) {
+            run.storm.online.fetch_sub(1);
+            if (!run.phase.closing.load()) {
                 auto expected = std::int64_t{0};
-                run.first_close_ns.compare_exchange_strong(expected, now_ns());
-                run.storming = true;
+                run.storm.first_close_ns.compare_exchange_strong(expected, now_ns());
+                run.storm.under_way = true;
             }
         }
         co_await pause(page_backoff(attempt++, random));
@@ -1047,7 +965,7 @@ awaitable<void> storm_client(Run& run, int index) {
 }
 
 /// --storm: logins, the wait for the restart, the way back, the quiet after.
-awaitable<void> storm_control(Run& run, Report& report) {
+awaitable<void> storm_control(RunState& run, Report& report) {
     const auto& o = run.options;
     const auto start = Clock::now();
     auto progress = start;
@@ -1061,40 +979,43 @@ awaitable<void> storm_control(Run& run, Report& report) {
             co_await pause(20ms);
             if (Clock::now() - progress >= 1s) {
                 progress = Clock::now();
-                std::cerr << what << ": " << run.online.load() << " online, " << run.relogins.load()
-                          << " back\n";
+                std::cerr << what << ": " << run.storm.online.load() << " online, "
+                          << run.storm.back.load() << " back\n";
             }
         }
         co_return true;
     };
-    if (co_await until([&] { return run.online.load() >= o.clients; }, 300, "logging in")) {
+    if (co_await until([&] { return run.storm.online.load() >= o.clients; }, 300, "logging in")) {
         report.login_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-        std::cerr << "logged in: " << run.online.load() << " in " << report.login_seconds << " s\n";
-        co_await until([&] { return run.first_close_ns.load() != 0; }, o.storm,
+        std::cerr << "logged in: " << run.storm.online.load() << " in " << report.login_seconds
+                  << " s\n";
+        co_await until([&] { return run.storm.first_close_ns.load() != 0; }, o.storm,
                        "the server's restart");
-        if (co_await until([&] { return run.relogins.load() >= o.clients; }, o.storm,
+        if (co_await until([&] { return run.storm.back.load() >= o.clients; }, o.storm,
                            "the clients to come back")) {
             // Then until the joins stop coming: a second without a notice.
             co_await until(
                 [&] {
                     const auto last =
-                        std::max(run.last_notice_ns.load(), run.last_welcome_ns.load());
+                        std::max(run.storm.last_notice_ns.load(), run.storm.last_welcome_ns.load());
                     return now_ns() - last > 1'000'000'000;
                 },
                 o.storm, "the presence traffic to end");
         }
     }
-    const auto first = run.first_close_ns.load();
-    report.storm_back_seconds = first != 0 && run.relogins.load() >= o.clients
-                                    ? static_cast<double>(run.last_welcome_ns.load() - first) / 1e9
-                                    : -1;
+    const auto first = run.storm.first_close_ns.load();
+    report.storm_back_seconds =
+        first != 0 && run.storm.back.load() >= o.clients
+            ? static_cast<double>(run.storm.last_welcome_ns.load() - first) / 1e9
+            : -1;
     report.storm_settled_seconds =
         first != 0 && report.storm_back_seconds >= 0
-            ? static_cast<double>(std::max(run.last_notice_ns.load(), run.last_welcome_ns.load()) -
-                                  first) /
+            ? static_cast<double>(
+                  std::max(run.storm.last_notice_ns.load(), run.storm.last_welcome_ns.load()) -
+                  first) /
                   1e9
             : -1;
-    run.closing = true;
+    run.phase.closing = true;
 }
 
 /// Runs `io` on `threads` threads until `control` has ended (and the clients
@@ -1123,13 +1044,13 @@ int main(int argc, char** argv) {
         return 0;
     }
     chat::net::raise_file_limit();
-    Run run;
+    RunState run;
     run.options = *options;
     const auto& o = run.options;
 
     asio::io_context io(o.threads);
     std::vector<std::shared_ptr<Client>> clients(static_cast<std::size_t>(o.clients));
-    run.clients = &clients;
+    run.ack_all.clients = &clients;
     Report report;
     report.rss_before = o.server_pids.empty() ? -1 : servers_rss_kib(o.server_pids);
 
@@ -1149,12 +1070,12 @@ int main(int argc, char** argv) {
             const bool ok =
                 co_await asio::co_spawn(client->executor(), client->start(), asio::use_awaitable);
             if (!ok) {
-                ++run.connect_failures;
+                ++run.logins.failed;
                 continue;
             }
             clients[static_cast<std::size_t>(i)] = client;
             asio::co_spawn(client->executor(), client->read_loop(), asio::detached);
-            ++run.connected;
+            ++run.logins.connected;
         }
     };
     for (int c = 0; c < std::min(o.connect_concurrency, o.clients); ++c) {
