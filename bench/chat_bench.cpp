@@ -45,6 +45,7 @@
 #include "histogram.hpp"
 #include "options.hpp"
 #include "proc_sampler.hpp"
+#include "report.hpp"
 #include "run_state.hpp"
 #include "wire.hpp"
 
@@ -54,165 +55,6 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using asio::ip::tcp;
 using namespace std::chrono_literals;
-
-struct Report {
-    double login_seconds = 0;
-    double storm_back_seconds = -1;     // first close to the last client back
-    double storm_settled_seconds = -1;  // first close to the last notice
-    double window_seconds = 0;
-    std::uint64_t delivered_in_window_span = 0;
-    std::optional<CpuTime> server_time;  // none without --server-pid
-    CpuTime bench_time;
-    MachineTime machine;
-    long rss_before = -1;
-    long rss_after = -1;
-    long rss_flood_start = -1;  // when the history flooders began asking
-};
-
-void print_storm(const RunState& run, const Report& r) {
-    const auto& o = run.options;
-    const double clients = o.clients;
-    const auto frames = static_cast<double>(run.storm.frames.load());
-    const auto bytes = static_cast<double>(run.storm.bytes.load());
-    std::cout << std::fixed << std::setprecision(3);
-    if (o.json) {
-        std::cout << "{\n  \"clients\": " << o.clients << ", \"storm\": true"
-                  << ", \"login_seconds\": " << r.login_seconds
-                  << ", \"back\": " << run.storm.back.load()
-                  << ",\n  \"storm_back_seconds\": " << r.storm_back_seconds
-                  << ", \"storm_settled_seconds\": " << r.storm_settled_seconds
-                  << ",\n  \"frames_per_client\": " << frames / clients
-                  << ", \"bytes_per_client\": " << bytes / clients << "\n}\n";
-        return;
-    }
-    std::cout << "clients        " << o.clients << " logged in in " << r.login_seconds << " s\n"
-              << "after restart  " << run.storm.back.load() << " back in " << r.storm_back_seconds
-              << " s, presence traffic over after " << r.storm_settled_seconds << " s\n"
-              << "per client     " << frames / clients << " frames, " << bytes / clients
-              << " bytes received during the storm\n";
-}
-
-void print(const RunState& run, const Report& r, std::uint64_t expected, int connected) {
-    const auto& o = run.options;
-    Histogram latency;
-    for (const auto& h : run.histograms) {
-        latency.merge(*h);
-    }
-    const auto received = run.traffic.delivered_in_window.load();
-    const auto delivered = static_cast<double>(r.delivered_in_window_span);
-    const double rate = r.window_seconds > 0 ? delivered / r.window_seconds : 0;
-    // -1: not measured (no --server-pid), in the JSON as in the text.
-    const double server_cpu = r.server_time ? r.server_time->total() : -1;
-    const double server_kernel = r.server_time ? r.server_time->system : -1;
-    const auto per_delivery = [&](double cpu) {
-        return r.delivered_in_window_span > 0 && cpu >= 0 ? cpu * 1e6 / delivered : -1;
-    };
-    const auto format_codes = [&](const std::map<int, int>& seen) {
-        std::ostringstream codes;
-        bool first = true;
-        for (const auto& [code, count] : seen) {
-            codes << (first ? "" : ", ") << (o.json ? "\"" : "") << code << (o.json ? "\": " : ": ")
-                  << count;
-            first = false;
-        }
-        return codes.str();
-    };
-    const auto codes = format_codes(run.close_codes);
-    const auto flood_codes = format_codes(run.flood_close_codes);
-    const long rss_delta = r.rss_after >= 0 && r.rss_before >= 0 ? r.rss_after - r.rss_before : -1;
-    const double rss_per_connection =
-        rss_delta >= 0 && connected > 0 ? static_cast<double>(rss_delta) * 1024.0 / connected : -1;
-    std::cout << std::fixed << std::setprecision(3);
-    if (o.json) {
-        std::cout << "{\n"
-                  << "  \"clients\": " << o.clients << ", \"connected\": " << connected
-                  << ", \"login_seconds\": " << r.login_seconds << ",\n"
-                  << "  \"senders\": " << o.senders << ", \"rate\": " << o.rate
-                  << ", \"window\": " << o.window
-                  << ", \"aligned\": " << (o.aligned ? "true" : "false") << ", \"ack\": \""
-                  << (o.ack_all ? "all" : "echo") << "\""
-                  << ", \"size\": " << o.size << ", \"threads\": " << o.threads
-                  << ", \"idle\": " << (o.idle ? "true" : "false") << ",\n"
-                  << "  \"duration_seconds\": " << r.window_seconds
-                  << ", \"sent\": " << run.traffic.sent_in_window.load()
-                  << ", \"expected_deliveries\": " << expected << ", \"received\": " << received
-                  << ", \"lost\": " << (expected > received ? expected - received : 0)
-                  << ", \"delivered_total\": " << run.traffic.delivered_total.load()
-                  << ", \"deliveries_per_second\": " << rate << ",\n"
-                  << "  \"latency_us\": {\"p50\": " << latency.quantile(0.5)
-                  << ", \"p90\": " << latency.quantile(0.9)
-                  << ", \"p99\": " << latency.quantile(0.99)
-                  << ", \"p99.9\": " << latency.quantile(0.999) << ", \"max\": " << latency.max()
-                  << "},\n"
-                  << "  \"errors\": " << run.traffic.errors.load()
-                  << ", \"gaps\": " << run.traffic.gaps.load()
-                  << ", \"connect_failures\": " << run.logins.failed.load()
-                  << ", \"close_codes\": {" << codes << "},\n"
-                  << "  \"flooders\": " << o.flooders
-                  << ", \"flood_logins\": " << run.flood.logins.load()
-                  << ", \"flood_sent\": " << run.flood.frames_sent.load()
-                  << ", \"flood_close_codes\": {" << flood_codes << "},\n"
-                  << "  \"history_flooders\": " << o.history_flooders
-                  << ", \"history_logins\": " << run.history.logins.load()
-                  << ", \"history_requests\": " << run.history.requests.load()
-                  << ", \"server_rss_flood_start_kib\": " << r.rss_flood_start
-                  << ", \"server_rss_peak_kib\": " << run.history.server_rss_peak_kib.load()
-                  << ",\n"
-                  << "  \"server_cpu_seconds\": " << server_cpu
-                  << ", \"server_cpu_us_per_delivery\": " << per_delivery(server_cpu)
-                  << ", \"bench_cpu_seconds\": " << r.bench_time.total()
-                  << ", \"bench_cpu_us_per_delivery\": " << per_delivery(r.bench_time.total())
-                  << ",\n  \"server_kernel_seconds\": " << server_kernel
-                  << ", \"bench_kernel_seconds\": " << r.bench_time.system
-                  << ", \"machine_seconds\": {\"busy\": " << r.machine.busy
-                  << ", \"irq\": " << r.machine.irq << ", \"steal\": " << r.machine.steal
-                  << ", \"idle\": " << r.machine.idle << "},\n"
-                  << "  \"server_rss_before_kib\": " << r.rss_before
-                  << ", \"server_rss_after_kib\": " << r.rss_after
-                  << ", \"server_rss_bytes_per_connection\": " << rss_per_connection << "\n}\n";
-        return;
-    }
-    std::cout << "clients        " << connected << " of " << o.clients << " logged in in "
-              << r.login_seconds << " s (" << run.logins.failed.load() << " failed)\n";
-    if (o.idle) {
-        std::cout << "server RSS     " << r.rss_before << " KiB before, " << r.rss_after
-                  << " KiB with the clients: " << std::setprecision(0) << rss_per_connection
-                  << " bytes per connection\n";
-    } else {
-        std::cout << "sent           " << run.traffic.sent_in_window.load() << " messages in "
-                  << r.window_seconds << " s by " << o.senders << " senders\n"
-                  << "deliveries     " << std::setprecision(0) << rate << " /s; expected "
-                  << expected << ", received " << received << ", lost "
-                  << (expected > received ? expected - received : 0) << ", gaps "
-                  << run.traffic.gaps.load() << "\n"
-                  << "latency (us)   p50 " << latency.quantile(0.5) << "  p90 "
-                  << latency.quantile(0.9) << "  p99 " << latency.quantile(0.99) << "  p99.9 "
-                  << latency.quantile(0.999) << "  max " << latency.max() << "\n"
-                  << std::setprecision(3) << "cpu per delivery (us)  server "
-                  << per_delivery(server_cpu) << " (kernel " << per_delivery(server_kernel)
-                  << ")  bench " << per_delivery(r.bench_time.total()) << " (kernel "
-                  << per_delivery(r.bench_time.system) << ")\n"
-                  << "machine (s)    busy " << r.machine.busy << "  irq " << r.machine.irq
-                  << "  steal " << r.machine.steal << "  idle " << r.machine.idle << " over "
-                  << r.window_seconds << " s\n";
-    }
-    std::cout << "errors         " << run.traffic.errors.load() << "; close codes seen: {" << codes
-              << "}\n";
-    if (o.flooders > 0) {
-        std::cout << "flooders       " << o.flooders << ": " << run.flood.logins.load()
-                  << " logins, " << run.flood.frames_sent.load() << " frames sent; close codes {"
-                  << flood_codes << "}\n";
-    }
-    if (o.history_flooders > 0) {
-        const long peak = run.history.server_rss_peak_kib.load();
-        std::cout << "history flood  " << o.history_flooders
-                  << " clients: " << run.history.logins.load() << " logins, "
-                  << run.history.requests.load() << " requests; server RSS " << r.rss_flood_start
-                  << " KiB when they began asking, peak " << peak << " KiB (+"
-                  << (peak >= 0 && r.rss_flood_start >= 0 ? peak - r.rss_flood_start : -1)
-                  << " KiB)\n";
-    }
-}
 
 /// One abusive client: logs in, then sends messages as fast as the socket takes
 /// them, ignoring the rate limit and the server's errors, until the server
@@ -393,7 +235,7 @@ awaitable<void> start_history_flood(RunState& run, Report& report) {
 
 /// Runs the phases: logins, (idle hold | warm-up, measurement, drain), closes.
 awaitable<void> control(RunState& run, std::vector<std::shared_ptr<Client>>& clients,
-                        Report& report, std::uint64_t& expected, int& connected) {
+                        Report& report) {
     const auto& o = run.options;
     const auto start = Clock::now();
     auto last_progress = start;
@@ -406,8 +248,8 @@ awaitable<void> control(RunState& run, std::vector<std::shared_ptr<Client>>& cli
         }
     }
     report.login_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    connected = run.logins.connected.load();
-    std::cerr << "logged in: " << connected << " in " << report.login_seconds << " s\n";
+    report.connected = run.logins.connected.load();
+    std::cerr << "logged in: " << report.connected << " in " << report.login_seconds << " s\n";
 
     if (o.idle) {
         co_await pause(
@@ -462,12 +304,14 @@ awaitable<void> control(RunState& run, std::vector<std::shared_ptr<Client>>& cli
             }
         }
         // Drain: what was sent in the window should all arrive.
-        expected = run.traffic.sent_in_window.load() * static_cast<std::uint64_t>(connected);
+        report.expected_deliveries =
+            run.traffic.sent_in_window.load() * static_cast<std::uint64_t>(report.connected);
         const auto drain_start = Clock::now();
-        while (run.traffic.delivered_in_window.load() < expected &&
+        while (run.traffic.delivered_in_window.load() < report.expected_deliveries &&
                Clock::now() - drain_start < 5s) {
             co_await pause(20ms);
-            expected = run.traffic.sent_in_window.load() * static_cast<std::uint64_t>(connected);
+            report.expected_deliveries =
+                run.traffic.sent_in_window.load() * static_cast<std::uint64_t>(report.connected);
         }
     }
     run.phase.closing = true;
@@ -666,7 +510,7 @@ int main(int argc, char** argv) {
             asio::co_spawn(asio::make_strand(io), storm_client(run, i), asio::detached);
         }
         run_until_done(io, o.threads, storm_control(run, report));
-        print_storm(run, report);
+        print_report(run, report);
         return report.storm_back_seconds >= 0 ? 0 : 1;
     }
 
@@ -688,9 +532,7 @@ int main(int argc, char** argv) {
     for (int c = 0; c < std::min(o.connect_concurrency, o.clients); ++c) {
         asio::co_spawn(io, connector(), asio::detached);
     }
-    std::uint64_t expected = 0;
-    int connected = 0;
-    run_until_done(io, o.threads, control(run, clients, report, expected, connected));
-    print(run, report, expected, connected);
-    return connected == o.clients ? 0 : 1;
+    run_until_done(io, o.threads, control(run, clients, report));
+    print_report(run, report);
+    return report.connected == o.clients ? 0 : 1;
 }
