@@ -47,9 +47,10 @@ struct RunState {
         }
     } phase;
 
-    /// The measured clients' logins: the phases wait for every client to
-    /// end one way or the other.
+    /// The measured clients' logins, --connect-concurrency at a time: the
+    /// phases wait for every client to end one way or the other.
     struct Logins {
+        std::atomic<int> next_index{0};  // the next client a connector logs in
         std::atomic<int> connected{0};
         std::atomic<int> failed{0};
     } logins;
