@@ -1,7 +1,5 @@
 #include "client.hpp"
 
-#include <unistd.h>
-
 #include <charconv>
 #include <chrono>
 #include <random>
@@ -19,11 +17,7 @@ namespace websocket = beast::websocket;
 using namespace std::chrono_literals;
 
 Client::Client(RunState& run, asio::any_io_executor strand, int index)
-    : run_(run),
-      ws_(strand),
-      wake_(strand),
-      index_(index),
-      name_("b" + std::to_string(getpid()) + "-" + std::to_string(index)) {}
+    : run_(run), ws_(strand), wake_(strand), index_(index), name_(user_name("b", {index})) {}
 
 awaitable<bool> Client::start() {
     const auto& o = run_.options;

@@ -1,5 +1,7 @@
 #include "connect.hpp"
 
+#include <unistd.h>
+
 #include <boost/asio/ip/tcp.hpp>
 
 #include "chat/chat.pb.h"
@@ -32,6 +34,16 @@ awaitable<bool> open_websocket(WebSocket& ws, const Endpoint& server, std::chron
     }
     ws.binary(true);
     co_return true;
+}
+
+std::string user_name(std::string_view prefix, std::initializer_list<int> numbers) {
+    std::string name(prefix);
+    name += std::to_string(getpid());
+    for (const int number : numbers) {
+        name += '-';
+        name += std::to_string(number);
+    }
+    return name;
 }
 
 std::string login_request(const std::string& name) {

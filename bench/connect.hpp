@@ -4,8 +4,10 @@
 // frame (docs/protocol.md). What each does after that is its own.
 
 #include <chrono>
+#include <initializer_list>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
@@ -29,6 +31,11 @@ constexpr int clients_per_loopback_address = 20'000;
 /// from 127.0.0.2 and up.
 awaitable<bool> open_websocket(WebSocket& ws, const Endpoint& server, std::chrono::seconds timeout,
                                std::optional<int> spread_index = std::nullopt);
+
+/// A user name unique to this process: `prefix`, the pid, and each of
+/// `numbers` after a dash ("b1234-7"), so that load generators run side by
+/// side never ask for the same name.
+std::string user_name(std::string_view prefix, std::initializer_list<int> numbers);
 
 /// A client's first frame: the login request for `name`, serialized.
 std::string login_request(const std::string& name);

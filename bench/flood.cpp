@@ -1,7 +1,5 @@
 #include "flood.hpp"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <memory>
 #include <string>
@@ -68,8 +66,7 @@ awaitable<void> flood(RunState& run, int index) {
         }
         auto& tcp_layer = beast::get_lowest_layer(flooder->ws);
         tcp_layer.expires_never();
-        const auto login = login_request("flood" + std::to_string(getpid()) + "-" +
-                                         std::to_string(index) + "-" + std::to_string(round));
+        const auto login = login_request(user_name("flood", {index, round}));
         if (std::get<0>(co_await flooder->ws.async_write(asio::buffer(login), use_nothrow))) {
             continue;
         }

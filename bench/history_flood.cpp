@@ -1,7 +1,5 @@
 #include "history_flood.hpp"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <iostream>
 #include <string>
@@ -55,8 +53,7 @@ awaitable<void> history_flood(RunState& run, int index) {
         WebSocket ws(executor);
         bool up = co_await open_websocket(ws, o.server_for(index), connect_timeout);
         if (up) {
-            const auto login = login_request("history" + std::to_string(getpid()) + "-" +
-                                             std::to_string(index) + "-" + std::to_string(round));
+            const auto login = login_request(user_name("history", {index, round}));
             beast::flat_buffer welcome;  // the only frame it reads
             up = !std::get<0>(co_await ws.async_write(asio::buffer(login), use_nothrow)) &&
                  !std::get<0>(co_await ws.async_read(welcome, use_nothrow));

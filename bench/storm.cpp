@@ -57,7 +57,7 @@ awaitable<void> storm_client(RunState& run, int index) {
     const auto& o = run.options;
     const auto executor = co_await asio::this_coro::executor;
     const auto& server = o.server_for(index);
-    const auto name = "s" + std::to_string(getpid()) + "-" + std::to_string(index);
+    const auto name = user_name("s", {index});
     std::mt19937 random(static_cast<unsigned>(index) * 7919u + static_cast<unsigned>(getpid()));
     bool was_online = false;
     for (int attempt = 0; !run.phase.closing.load();) {
