@@ -8,13 +8,17 @@
 // The parts, by role:
 //   options        the command line
 //   run_state      what the coroutines share: the phase and the counters
-//   client         a measured client (ws_frames: its frames on the socket;
-//                  connect: how every client reaches the server)
+//   client         a measured client; ws_frames, its frames on the socket;
+//                  wire, its reading of a ChatRequest without decoding it;
+//                  histogram, its latencies
+//   connect        how every kind of client reaches the server and logs in
 //   measure        the measured run and --idle; flood and history_flood add
 //                  misbehaving clients to it
 //   storm          --storm
-//   proc_sampler   the server's, the generator's and the machine's CPU and memory
+//   proc_sampler   the CPU time and memory of the server, of this process and
+//                  of the machine
 //   report         the text and JSON reports
+//   clock          the one clock, and the pause the phases wait with
 // This file wires them: one io_context on --threads threads, one mode.
 
 #include <exception>
