@@ -8,7 +8,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       cmake ninja-build g++ pkg-config ccache \
       libboost1.81-dev libboost-log1.81-dev libboost-test1.81-dev \
-      libboost-program-options1.81-dev libboost-system1.81-dev \
+      libboost-program-options1.81-dev libboost-system1.81-dev libboost-json1.81-dev \
       libprotobuf-dev protobuf-compiler libsqlite3-dev libsqlitecpp-dev libhiredis-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -43,8 +43,8 @@ RUN --mount=type=secret,id=ca NODE_EXTRA_CA_CERTS=/run/secrets/ca scripts/www-as
 FROM debian:bookworm
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libboost-log1.81.0 libboost-program-options1.81.0 libprotobuf32 libsqlite3-0 \
-      libhiredis0.14 \
+      libboost-json1.81.0 libboost-log1.81.0 libboost-program-options1.81.0 libprotobuf32 \
+      libsqlite3-0 libhiredis0.14 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin chat \
  && mkdir -p /app/data && chown chat /app/data

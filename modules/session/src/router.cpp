@@ -5,6 +5,8 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/file_body.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "chat/proto/schema.hpp"
 
@@ -43,10 +45,14 @@ http::message_generator text(const Request& request, http::status status,
     return response;
 }
 
+/// The limits the page reads from GET /config (www/js/main.js, loadLimits).
 std::string client_config_json(const Config& config) {
-    return "{\"maxContentBytes\":" + std::to_string(config.max_content_bytes) +
-           ",\"maxMessageBytes\":" + std::to_string(config.max_message_bytes) +
-           ",\"idleTimeoutMs\":" + std::to_string(config.idle_timeout.count()) + "}\n";
+    const boost::json::object limits{
+        {"maxContentBytes", config.max_content_bytes},
+        {"maxMessageBytes", config.max_message_bytes},
+        {"idleTimeoutMs", config.idle_timeout.count()},
+    };
+    return boost::json::serialize(limits) + "\n";
 }
 }  // namespace
 

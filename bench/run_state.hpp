@@ -1,0 +1,136 @@
+#pragma once
+// What one run shares between its coroutines and threads: the options, the
+// phase every client checks, and the counters the report reads, grouped by
+// who writes them. Atomics, since clients on every I/O thread write them;
+// the per-frame ones with relaxed order (they are only summed at the end).
+// The rare ones (close codes, the latency histograms) sit under one mutex.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "histogram.hpp"
+#include "options.hpp"
+
+namespace chat::bench {
+
+class Client;
+
+/// Raises `value` to `candidate` if that is higher (a running maximum).
+template <typename T>
+void raise_to(std::atomic<T>& value, T candidate) {
+    auto current = value.load();
+    while (current < candidate && !value.compare_exchange_weak(current, candidate)) {
+    }
+}
+
+struct RunState {
+    Options options;
+
+    /// Where the run is. The window is in now_ns(): a message counts when
+    /// it was sent inside it (start 0: not begun).
+    struct Phase {
+        std::atomic<bool> sending{true};   // false once the window is over: senders stop
+        std::atomic<bool> closing{false};  // our own closes follow: not counted as drops
+        std::atomic<std::int64_t> window_start_ns{0};
+        std::atomic<std::int64_t> window_end_ns{std::numeric_limits<std::int64_t>::max()};
+
+        [[nodiscard]] bool in_window(std::int64_t ns) const {
+            return ns >= window_start_ns.load(std::memory_order_relaxed) &&
+                   ns < window_end_ns.load(std::memory_order_relaxed) &&
+                   window_start_ns.load(std::memory_order_relaxed) != 0;
+        }
+    } phase;
+
+    /// The measured clients' logins, --connect-concurrency at a time: the
+    /// phases wait for every client to end one way or the other.
+    struct Logins {
+        std::atomic<int> next_index{0};  // the next client a connector logs in
+        std::atomic<int> connected{0};
+        std::atomic<int> failed{0};
+    } logins;
+
+    /// The measured clients' messages, counted per frame.
+    struct Traffic {
+        std::atomic<std::uint64_t> sent_total{0};
+        std::atomic<std::uint64_t> sent_in_window{0};
+        std::atomic<std::uint64_t> delivered_total{0};      // messages of ours received
+        std::atomic<std::uint64_t> delivered_in_window{0};  // of those, sent in the window
+        std::atomic<std::uint64_t> errors{0};               // "error" frames received
+        std::atomic<std::uint64_t> gaps{0};  // a message id not the previous one's + 1
+    } traffic;
+
+    /// --ack all: how many clients have each message (by id, in a ring),
+    /// and the clients, to tell a sender when all have one of its messages.
+    struct AckAll {
+        static constexpr std::size_t slots = 1 << 16;  // ids in flight at once, at most
+        std::unique_ptr<std::atomic<int>[]> receipts { new std::atomic<int>[slots] {} };
+        const std::vector<std::shared_ptr<Client>>* clients = nullptr;
+    } ack_all;
+
+    /// --flooders: their logins and the frames they got onto the wire.
+    struct Flood {
+        std::atomic<std::uint64_t> logins{0};
+        std::atomic<std::uint64_t> frames_sent{0};
+    } flood;
+
+    /// --history-flooders: their large messages posted, the id they ask
+    /// below once the history holds them (0: not yet), what they did, and
+    /// the server's memory while they ask.
+    struct HistoryFlood {
+        std::atomic<int> posted{0};
+        std::atomic<std::uint64_t> ask_below{0};
+        std::atomic<std::uint64_t> logins{0};
+        std::atomic<std::uint64_t> requests{0};
+        std::atomic<std::uint64_t> highest_id_seen{0};  // by any measured client
+        std::atomic<long> server_rss_peak_kib{-1};      // sampled every 100 ms
+    } history;
+
+    /// --storm: the clients online, those back after the restart, and when
+    /// the storm began (the first close), the last came back and the last
+    /// presence notice arrived; what the clients received meanwhile.
+    struct Storm {
+        std::atomic<int> online{0};
+        std::atomic<int> back{0};
+        std::atomic<bool> under_way{false};
+        std::atomic<std::int64_t> first_close_ns{0};
+        std::atomic<std::int64_t> last_welcome_ns{0};
+        std::atomic<std::int64_t> last_notice_ns{0};
+        std::atomic<std::uint64_t> frames{0};
+        std::atomic<std::uint64_t> bytes{0};
+    } storm;
+
+    /// Close codes the server sent (per code: how many), and one latency
+    /// histogram per I/O thread, merged for the report.
+    std::mutex mutex;  // guards the three below, touched rarely
+    std::map<int, int> close_codes;
+    std::map<int, int> flood_close_codes;
+    std::vector<std::unique_ptr<Histogram>> histograms;
+
+    Histogram& thread_histogram() {
+        thread_local Histogram* mine = nullptr;
+        thread_local const RunState* owner = nullptr;
+        if (owner != this) {
+            std::lock_guard lock(mutex);
+            histograms.push_back(std::make_unique<Histogram>());
+            mine = histograms.back().get();
+            owner = this;
+        }
+        return *mine;
+    }
+    void closed(int code) {
+        std::lock_guard lock(mutex);
+        ++close_codes[code];
+    }
+    void flooder_closed(int code) {
+        std::lock_guard lock(mutex);
+        ++flood_close_codes[code];
+    }
+};
+
+}  // namespace chat::bench
