@@ -505,7 +505,11 @@ void RedisCluster::send_leave(Leave owed) {
         unsent_leaves_.push_back(std::move(owed));
         return;
     }
-    send_script(Script::leave, script_args({std::to_string(owed.peer), owed.name}),
+    // The arguments first, in a statement of their own: the callback below
+    // takes `owed`, and the order in which a call's arguments are evaluated
+    // is the compiler's (g++ moved it away before the name was read).
+    auto args = script_args({std::to_string(owed.peer), owed.name});
+    send_script(Script::leave, std::move(args),
                 [this, owed = std::move(owed)](error_code ec, std::string_view) mutable {
                     if (ec && !detached_) {
                         unsent_leaves_.push_back(std::move(owed));  // sent again when Redis is back
