@@ -4,9 +4,9 @@
 #include <random>
 
 #include <string>
-#include "chat/chat.pb.h"
 #include "chat/history/memory_history.hpp"
 #include "chat/history/store.hpp"
+#include "message_frames.hpp"
 
 namespace chat::test {
 
@@ -65,14 +65,7 @@ void write_damaged_history(const std::filesystem::path& path, std::uint64_t coun
         history::Store store(path, count);
         std::vector<std::pair<std::uint64_t, hub::Frame>> messages;
         for (std::uint64_t id = 1; id <= count; ++id) {
-            ChatRequest message;
-            message.set_type("message");
-            message.set_user_name("ann");
-            message.set_content("m" + std::to_string(id));
-            message.set_id(id);
-            message.set_timestamp(1'000 + static_cast<std::int64_t>(id));
-            messages.emplace_back(id,
-                                  std::make_shared<const std::string>(message.SerializeAsString()));
+            messages.emplace_back(id, message(id));
         }
         store.append(messages);
         store.mark_clean_stop();

@@ -1,5 +1,5 @@
 // Kept history without a server: the SQLite store, the store thread, the
-// in-memory ring and the history frame built from stored bytes.
+// in-memory store.
 #include <boost/test/unit_test.hpp>
 
 #include <fstream>
@@ -14,23 +14,17 @@
 #include "chat/history/sqlite_history.hpp"
 #include "chat/history/store.hpp"
 #include "chat/hub/history.hpp"
+#include "message_frames.hpp"
 #include "test_server.hpp"
 
 using namespace chat;
 using history::Store;
 using hub::Frame;
+using test::ids;
+using test::Ids;
+using test::message;
 
 namespace {
-
-Frame message(std::uint64_t id) {
-    ChatRequest request;
-    request.set_type("message");
-    request.set_user_name("ann");
-    request.set_content("m" + std::to_string(id));
-    request.set_id(id);
-    request.set_timestamp(1'000 + static_cast<std::int64_t>(id));
-    return std::make_shared<const std::string>(request.SerializeAsString());
-}
 
 std::vector<std::pair<std::uint64_t, Frame>> messages(std::uint64_t first, std::uint64_t last) {
     std::vector<std::pair<std::uint64_t, Frame>> out;
@@ -39,18 +33,6 @@ std::vector<std::pair<std::uint64_t, Frame>> messages(std::uint64_t first, std::
     }
     return out;
 }
-
-std::vector<std::uint64_t> ids(const std::vector<Frame>& frames) {
-    std::vector<std::uint64_t> out;
-    for (const auto& frame : frames) {
-        ChatRequest request;
-        BOOST_TEST_REQUIRE(request.ParseFromString(*frame));
-        out.push_back(request.id());
-    }
-    return out;
-}
-
-using Ids = std::vector<std::uint64_t>;
 
 struct Db {
     test::TempDir dir;
@@ -63,6 +45,34 @@ std::optional<std::vector<Frame>> read_before(hub::History& history, std::uint64
     history.read_before(before, 100, [&](auto frames) { answer.set_value(std::move(frames)); });
     return answer.get_future().get();
 }
+
+/// Holds a store's thread in the reply to a read, as a slow disk would, from
+/// its construction until let_go() or its end. Declared after the store, it
+/// lets go before the store joins its thread, however the test ends.
+class HeldStoreThread {
+  public:
+    explicit HeldStoreThread(hub::History& store) {
+        store.read_before(1, 100, [this, gate = go_.get_future().share()](auto /*frames*/) {
+            answering_.set_value();
+            gate.wait();
+        });
+        answering_.get_future().wait();
+    }
+    ~HeldStoreThread() { let_go(); }
+    HeldStoreThread(const HeldStoreThread&) = delete;
+    HeldStoreThread& operator=(const HeldStoreThread&) = delete;
+
+    void let_go() {
+        if (!std::exchange(gone_, true)) {
+            go_.set_value();
+        }
+    }
+
+  private:
+    std::promise<void> go_;
+    std::promise<void> answering_;
+    bool gone_ = false;
+};
 
 /// Tells whether what was written to a WAL file has been synced since, while
 /// it lives: a VFS over the default one, registered as the default meanwhile.
@@ -399,49 +409,35 @@ BOOST_AUTO_TEST_CASE(ids_broadcast_but_never_handed_over_mean_a_new_epoch) {
 BOOST_AUTO_TEST_CASE(a_full_queue_says_no_and_loses_nothing) {
     metrics::Metrics counters;
     history::SqliteHistory kept({.db = path, .keep = 100'000}, counters, 4);
-    std::uint64_t next = 1;
-    std::size_t refused = 0;
+    HeldStoreThread held(kept);  // nothing leaves the queue meanwhile
+    for (std::uint64_t id = 1; id <= 4; ++id) {
+        BOOST_TEST_REQUIRE(kept.try_append(id, message(id)));
+    }
+    BOOST_TEST(!kept.try_append(5, message(5)));  // full: the hub keeps it and offers it again
+    held.let_go();
+    std::uint64_t next = 5;
     while (next <= 2000) {
         if (kept.try_append(next, message(next))) {
             ++next;
-        } else {
-            ++refused;  // the hub offers it again later
-        }
+        }  // else refused again while the thread writes: offered again
     }
     // A read is taken whatever the appends' queue holds (reads have a bound
     // of their own), and sees every append before it.
     const auto page = read_before(kept, 2001);
     BOOST_TEST_REQUIRE(page.has_value());
     BOOST_TEST(ids(*page).back() == 2000u);
-    BOOST_TEST_MESSAGE("queue of 4: " << refused << " appends refused and offered again");
 }
 
 BOOST_AUTO_TEST_CASE(reads_have_a_bound_of_their_own_and_never_fill_the_appends_queue) {
     // What the replies touch outlives the store thread (declared first).
-    std::promise<void> go;
-    bool gone = false;
-    std::promise<void> answering;
     std::mutex mutex;
     std::vector<int> answered;
     std::atomic<bool> refused = false;
     metrics::Metrics counters;
     history::SqliteHistory kept({.db = path, .keep = 1000}, counters, 8);
-    const auto let_go = [&] {
-        if (!std::exchange(gone, true)) {
-            go.set_value();
-        }
-    };
-    struct AtExit {
-        decltype(let_go)& run;
-        ~AtExit() { run(); }  // before the store thread is joined, however the test ends
-    } at_exit{let_go};
     // The store thread answers a first read and stays in its reply until the
     // test lets it go: the reads that follow wait, as behind a slow disk.
-    kept.read_before(1, 100, [&, gate = go.get_future().share()](auto /*frames*/) {
-        answering.set_value();
-        gate.wait();
-    });
-    answering.get_future().wait();
+    HeldStoreThread held(kept);
     // Clients flood history requests until one is refused (the hub then
     // answers "history unavailable: try again").
     int queued = 0;
@@ -463,7 +459,7 @@ BOOST_AUTO_TEST_CASE(reads_have_a_bound_of_their_own_and_never_fill_the_appends_
         BOOST_TEST_REQUIRE(kept.try_append(id, message(id)));
     }
     BOOST_TEST(!kept.try_append(9, message(9)));
-    let_go();
+    held.let_go();
     // A read taken after them sees them all; the queued ones were answered
     // first, in the order they came.
     auto page = read_before(kept, 100);
@@ -497,48 +493,6 @@ BOOST_AUTO_TEST_CASE(open_picks_memory_for_an_empty_path) {
     const auto memory = history::open({.db = "", .keep = 10}, counters);
     BOOST_TEST(dynamic_cast<history::MemoryHistory*>(memory.get()) != nullptr);
     BOOST_TEST(!std::filesystem::exists(path));
-}
-
-BOOST_AUTO_TEST_SUITE_END()
-
-BOOST_AUTO_TEST_SUITE(message_ring)
-
-BOOST_AUTO_TEST_CASE(newest_and_after_within_the_limit) {
-    hub::MessageRing ring(5);
-    for (std::uint64_t id = 1; id <= 8; ++id) {
-        ring.push(id, message(id));
-    }
-    BOOST_TEST(ring.size() == 5u);  // 4..8
-    BOOST_TEST((ids(ring.newest(2)) == Ids{7, 8}));
-    BOOST_TEST((ids(ring.newest(9)) == Ids{4, 5, 6, 7, 8}));
-    BOOST_TEST((ids(ring.after(6, 5)) == Ids{7, 8}));
-    BOOST_TEST(ring.after(8, 5).empty());
-    BOOST_TEST((ids(ring.after(4, 2)) == Ids{7, 8}));           // more missing than the limit
-    BOOST_TEST((ids(ring.after(1, 5)) == Ids{4, 5, 6, 7, 8}));  // some no longer kept
-}
-
-BOOST_AUTO_TEST_CASE(a_history_frame_from_stored_bytes_decodes_to_the_same_messages) {
-    const std::vector<Frame> stored{message(7), message(8), message(9)};
-    const auto frame = hub::history_frame(stored, 4242);
-    ChatRequest decoded;
-    BOOST_TEST_REQUIRE(decoded.ParseFromString(*frame));
-    BOOST_TEST(decoded.type() == "history");
-    BOOST_TEST(decoded.timestamp() == 4242);
-    BOOST_TEST_REQUIRE(decoded.history_size() == 3);
-    for (int i = 0; i < 3; ++i) {
-        BOOST_TEST(decoded.history(i).SerializeAsString() == *stored[static_cast<std::size_t>(i)]);
-    }
-    // The same bytes as protobuf's own encoding of that message.
-    ChatRequest built;
-    built.set_type("history");
-    built.set_timestamp(4242);
-    for (const auto& bytes : stored) {
-        BOOST_TEST_REQUIRE(built.add_history()->ParseFromString(*bytes));
-    }
-    BOOST_TEST(built.SerializeAsString() == *frame);
-    const auto empty = hub::history_frame({}, 1);
-    BOOST_TEST_REQUIRE(decoded.ParseFromString(*empty));
-    BOOST_TEST(decoded.history_size() == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,141 @@
+// The hub of a cluster node: the room changes only with what the sequencer
+// sends back.
+#include <boost/test/unit_test.hpp>
+
+#include "chat/hub/commands.hpp"
+#include "fake_sequencer.hpp"
+
+#include "chat/chat.pb.h"
+#include "hub_test.hpp"
+
+using namespace chat;
+using namespace chat::test;
+using proto::CloseCode;
+
+namespace {
+
+/// Wall-clock milliseconds: a sequenced clock starts a second behind them.
+std::int64_t now_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(hub_actor)
+
+BOOST_AUTO_TEST_CASE(in_a_cluster_the_room_changes_only_with_what_the_sequencer_sends_back) {
+    FakeSequencer cluster;
+    test::run(
+        [&]() -> awaitable<void> {
+            HubTest h(co_await asio::this_coro::executor, {.capacity = 1024}, &cluster);
+            BOOST_TEST(!h.hub.available());
+            auto ann = co_await h.connect();
+            co_await h.login(*ann, "ann");  // before the node has joined the room
+            BOOST_TEST((co_await ann->expect("error")).content().find("unavailable") !=
+                       std::string::npos);
+
+            const auto t0 = now_ms();
+            hub::RoomState state;
+            state.epoch = "e1";
+            state.last_id = 7;
+            state.stamp = t0;
+            state.users.push_back({"zed", "2026-01-01T00:00:00.000Z", 0});
+            hub::Command joined_room = hub::Reachability{true, std::move(state), false};  // trap 1
+            co_await h.from_cluster(std::move(joined_room));
+            // Another node's user: the replica lists it, but only the sequencer
+            // refuses (the name may be free there already).
+            co_await h.login(*ann, "zed");
+            co_await handled(h);
+            BOOST_TEST_REQUIRE(cluster.claims.size() == 1u);
+            BOOST_TEST(cluster.claims[0].name == "zed");
+            BOOST_TEST(ann->unread() == 0u);
+            hub::Command taken = hub::Refused{ann->id(), true, "name taken"};
+            co_await h.from_cluster(std::move(taken));
+            BOOST_TEST((co_await ann->expect("error")).content() == "name taken");
+            BOOST_TEST(h.hub.available());
+            co_await h.login(*ann, "ann");
+            co_await h.login(*ann, "ann");
+            BOOST_TEST((co_await ann->expect("error")).content().find("under way") !=
+                       std::string::npos);
+            BOOST_TEST_REQUIRE(cluster.claims.size() == 2u);  // nothing applied yet
+            BOOST_TEST(cluster.claims[1].name == "ann");
+
+            hub::Event join{
+                hub::Event::Kind::join, "ann", cluster.claims[1].text, 0, t0 + 5, ann->id()};
+            hub::Command joins = hub::Sequenced{{join}, t0 + 5};
+            co_await h.from_cluster(std::move(joins));
+            const auto welcome = co_await ann->expect("login");
+            BOOST_TEST(welcome.id() == 7u);
+            BOOST_TEST(welcome.epoch() == "e1");
+            BOOST_TEST(welcome.user_list().size() == 2u);
+            BOOST_TEST(welcome.timestamp() == t0 + 5);  // the sequencer's time
+            co_await ann->expect("history");
+
+            co_await h.say(*ann, "hello");
+            co_await handled(h);
+            BOOST_TEST_REQUIRE(cluster.published.size() == 1u);
+            BOOST_TEST(cluster.published[0].text == "hello");
+            BOOST_TEST(ann->unread() == 0u);  // not before it is sequenced
+            hub::Event message{hub::Event::Kind::message, "ann", "hello", 8, t0 + 9, ann->id()};
+            hub::Command says = hub::Sequenced{{message}, t0 + 9};
+            co_await h.from_cluster(std::move(says));
+            const auto said = co_await ann->expect("message");
+            BOOST_TEST(said.id() == 8u);
+            BOOST_TEST(said.timestamp() == t0 + 9);
+
+            hub::Command refused = hub::Refused{ann->id(), false, "unavailable: not sent"};
+            co_await h.from_cluster(std::move(refused));
+            BOOST_TEST((co_await ann->expect("error")).content() == "unavailable: not sent");
+
+            // A leave of a user still connected here: the others took this node
+            // for dead. Its clients must log in again (rule 15).
+            hub::Event gone{hub::Event::Kind::leave, "ann", {}, 0, t0 + 10, ann->id()};
+            hub::Command leaves = hub::Sequenced{{gone}, t0 + 10};
+            co_await h.from_cluster(std::move(leaves));
+            co_await handled(h);
+            BOOST_TEST((ann->closed_with == CloseCode::service_restart));
+            h.hub.stop();
+        },
+        std::chrono::seconds(20));
+    BOOST_TEST(cluster.attached);
+}
+
+BOOST_AUTO_TEST_CASE(in_a_cluster_a_lost_room_state_restarts_every_client_with_1012) {
+    FakeSequencer cluster;
+    test::run(
+        [&]() -> awaitable<void> {
+            HubTest h(co_await asio::this_coro::executor, {.capacity = 1024}, &cluster);
+            hub::RoomState state;
+            state.epoch = "e1";
+            hub::Command joined_room = hub::Reachability{true, std::move(state), false};
+            co_await h.from_cluster(std::move(joined_room));
+            auto ann = co_await h.connect();
+            auto bob = co_await h.connect();  // not logged in: a witness of the hub's order
+            co_await h.login(*ann, "ann");
+            hub::Event join{hub::Event::Kind::join, "ann", "t", 0, 0, ann->id()};
+            hub::Command joins = hub::Sequenced{{join}, 0};
+            co_await h.from_cluster(std::move(joins));
+            co_await ann->expect("login");
+
+            hub::Command down = hub::Reachability{false};
+            co_await h.from_cluster(std::move(down));
+            co_await h.login(*bob, "bob");
+            BOOST_TEST((co_await bob->expect("error")).content().find("unavailable") !=
+                       std::string::npos);
+            hub::RoomState fresh;
+            fresh.epoch = "e2";
+            hub::Command reset = hub::Reachability{true, std::move(fresh), true};
+            co_await h.from_cluster(std::move(reset));
+            co_await h.leave(*ann);
+            co_await handled(h);
+            BOOST_TEST((ann->closed_with == CloseCode::service_restart));
+            BOOST_TEST((bob->closed_with == CloseCode::service_restart));
+            BOOST_TEST_REQUIRE(cluster.leaves.size() == 1u);  // its name, if still held
+            BOOST_TEST(cluster.leaves[0].name == "ann");
+            h.hub.stop();
+        },
+        std::chrono::seconds(20));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
