@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "chat/net/percent_decode.hpp"
+
 namespace chat::cluster {
 
 namespace {
@@ -12,28 +14,15 @@ bool all_digits(std::string_view text) {
            std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-/// "%40" as "@": a URL's user and password are percent-encoded, so that they
-/// may hold '@', ':' or '/'.
+/// A URL's user and password are percent-encoded ("%40" for '@'), so that
+/// they may hold '@', ':' or '/'.
 std::string percent_decoded(std::string_view text, const char* what) {
-    std::string out;
-    out.reserve(text.size());
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] != '%') {
-            out.push_back(text[i]);
-            continue;
-        }
-        unsigned value = 0;
-        const auto digits = text.substr(i + 1, 2);
-        const auto [end, ec] =
-            std::from_chars(digits.data(), digits.data() + digits.size(), value, 16);
-        if (digits.size() != 2 || ec != std::errc{} || end != digits.data() + 2) {
-            throw std::invalid_argument(std::string("has a bad percent escape in its ") + what +
-                                        " (write % as %25)");
-        }
-        out.push_back(static_cast<char>(value));
-        i += 2;
+    auto decoded = net::percent_decode(text);
+    if (!decoded) {
+        throw std::invalid_argument(std::string("has a bad percent escape in its ") + what +
+                                    " (write % as %25)");
     }
-    return out;
+    return std::move(*decoded);
 }
 
 }  // namespace

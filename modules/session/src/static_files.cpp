@@ -5,42 +5,13 @@
 #include <string>
 #include <system_error>
 
+#include "chat/net/percent_decode.hpp"
+
 namespace chat::session {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-std::optional<std::string> percent_decode(std::string_view text) {
-    const auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9')
-            return c - '0';
-        if (c >= 'a' && c <= 'f')
-            return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-            return c - 'A' + 10;
-        return -1;
-    };
-    std::string out;
-    out.reserve(text.size());
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] != '%') {
-            out.push_back(text[i]);
-            continue;
-        }
-        if (i + 2 >= text.size()) {
-            return std::nullopt;
-        }
-        const int high = hex(text[i + 1]);
-        const int low = hex(text[i + 2]);
-        if (high < 0 || low < 0) {
-            return std::nullopt;
-        }
-        out.push_back(static_cast<char>(high * 16 + low));
-        i += 2;
-    }
-    return out;
-}
 
 std::string_view mime_type(const fs::path& file) {
     const auto ext = file.extension().string();
@@ -87,7 +58,7 @@ StaticFiles::StaticFiles(const fs::path& root, const fs::path& assets) {
 
 std::variant<StaticFiles::Found, StaticFiles::Refused> StaticFiles::resolve(
     std::string_view path) const {
-    const auto decoded = percent_decode(path);
+    const auto decoded = net::percent_decode(path);
     if (!decoded || decoded->empty() || decoded->front() != '/' ||
         decoded->find_first_of(std::string_view("\0\\", 2)) != std::string::npos) {
         return Refused::bad_request;
