@@ -105,9 +105,10 @@ void Hub::enqueue(Command command) {
     // Full: the loop is busy with what is ahead, and this waits its turn.
     // Each source has at most one such command waiting (one timer, one
     // stop, one page per connection), so these waits are bounded too.
-    // NOLINTNEXTLINE(bugprone-use-after-move): a failed try_send moves nothing
+    // A failed try_send moves nothing (Asio's channel_service::try_send).
     asio::co_spawn(
         executor_,
+        // NOLINTNEXTLINE(bugprone-use-after-move)
         [this, command = std::move(command)]() mutable -> awaitable<void> {
             co_await commands_.async_send(error_code{}, std::move(command), use_nothrow);
         },
