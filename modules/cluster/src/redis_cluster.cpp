@@ -105,37 +105,30 @@ awaitable<void> RedisCluster::run() {
     auto backoff = first_backoff;
     bool first = true;
     while (!detached_) {
-        if (co_await connect()) {
-            // The lease is kept alive from the connect on, also while the
-            // node joins the room (a slow sync must not let it lapse). Both
-            // end when any connection fails (lost() closes them all).
-            co_await (serve(first, backoff) && keep_lease());
-            const bool was_up = std::exchange(up_, false);
+        // Awaited one at a time into locals (docs/architecture.md, trap 1).
+        bool joined = co_await connect();
+        if (joined) {
+            joined = co_await join_room(first);
+        }
+        if (joined) {
+            first = false;
+            backoff = first_backoff;
+            // Both end when either connection fails (lost() closes both).
+            co_await (read_events() && keep_lease());
+            up_ = false;
             metrics_.redis_up = 0;
             if (detached_) {
                 break;
             }
-            if (was_up) {
-                hub::Command down = hub::Reachability{false};
-                co_await to_hub(std::move(down));
-            }
+            hub::Command down = hub::Reachability{false};
+            co_await to_hub(std::move(down));
         }
-        // Jitter: nodes that lost Redis together do not all come back at
-        // once; never above the last backoff (Timing says why).
+        // Jitter: nodes that lost Redis together do not all come back at once.
         std::uniform_real_distribution<double> jitter(0.5, 1.5);
-        backoff_timer_.expires_after(std::min<std::chrono::milliseconds>(
-            std::chrono::duration_cast<std::chrono::milliseconds>(backoff * jitter(random_)),
-            timing_.last_backoff));
+        backoff_timer_.expires_after(
+            std::chrono::duration_cast<std::chrono::milliseconds>(backoff * jitter(random_)));
         co_await backoff_timer_.async_wait(use_nothrow);
         backoff = std::min<std::chrono::milliseconds>(backoff * 2, timing_.last_backoff);
-    }
-}
-
-awaitable<void> RedisCluster::serve(bool& first, std::chrono::milliseconds& backoff) {
-    if (co_await join_room(first)) {
-        first = false;
-        backoff = first_backoff;
-        co_await read_events();
     }
 }
 
@@ -221,10 +214,9 @@ awaitable<bool> RedisCluster::join_room(bool first) {
     co_return true;
 }
 
-awaitable<std::optional<hub::RoomState>> RedisCluster::sync(bool new_epoch) {
-    const auto call = script_call(
-        Script::sync,
-        script_args({hub::new_epoch(), std::to_string(config_.newest), new_epoch ? "1" : "0"}));
+awaitable<std::optional<hub::RoomState>> RedisCluster::sync() {
+    const auto call =
+        script_call(Script::sync, script_args({hub::new_epoch(), std::to_string(config_.newest)}));
     auto [ec, reply] = co_await commands_->call(call, timing_.call_limit);
     const auto room = ec ? std::nullopt : decode_room_state(*reply);
     if (!room) {
@@ -250,7 +242,7 @@ awaitable<std::optional<hub::RoomState>> RedisCluster::sync(bool new_epoch) {
     co_return state;
 }
 
-awaitable<bool> RedisCluster::start_afresh(const char* why, bool new_epoch) {
+awaitable<bool> RedisCluster::start_afresh(const char* why) {
     CHAT_LOG(warning) << "cluster: " << why << "; clients log in again (1012)";
     resync_ = true;
     // A Redis that lost the room lost the lease too: renewed before the
@@ -258,7 +250,7 @@ awaitable<bool> RedisCluster::start_afresh(const char* why, bool new_epoch) {
     if (!co_await renew_lease(false)) {
         co_return false;
     }
-    auto state = co_await sync(new_epoch);
+    auto state = co_await sync();
     if (!state) {
         co_return false;
     }
@@ -297,7 +289,7 @@ awaitable<void> RedisCluster::read_events() {
                 co_return;
             }
             if (text(*stamp) == "epoch") {
-                if (!co_await start_afresh("redis lost the room's state (a new epoch)", false)) {
+                if (!co_await start_afresh("redis lost the room's state (a new epoch)")) {
                     co_return;
                 }
             } else if (!is_nil(*stamp)) {
@@ -311,18 +303,12 @@ awaitable<void> RedisCluster::read_events() {
         hub::Sequenced batch;
         batch.events.reserve(entries.size());
         bool gap = false;
-        bool went_back = false;
         for (const auto* entry : entries) {
             const auto decoded = decode_event(*entry);
-            if (decoded && decoded->seq <= last_seq_) {
-                // Numbers this node has applied already, for other events:
-                // Redis came back with older state, and other nodes went on
-                // from it. Ids may repeat: a new epoch.
-                went_back = true;
-                break;
-            }
             if (!decoded || decoded->seq != last_seq_ + 1) {
-                gap = true;  // trimmed while this node was away
+                // Trimmed while this node was away, or a stream that went
+                // back (Redis restored from older state).
+                gap = true;
                 break;
             }
             last_seq_ = decoded->seq;
@@ -345,9 +331,6 @@ awaitable<void> RedisCluster::read_events() {
                 co_return;
             }
         }
-        if (went_back && !co_await start_afresh("redis went back to older state", true)) {
-            co_return;
-        }
         if (gap && !co_await start_afresh("events this node missed are no longer kept")) {
             co_return;
         }
@@ -359,10 +342,6 @@ awaitable<void> RedisCluster::keep_lease() {
         lease_timer_.expires_after(timing_.renew);
         co_await lease_timer_.async_wait(use_nothrow);
         if (!leases_->is_open()) {
-            // Closed by lost() (nothing more to do), or by itself: a call
-            // over its limit, an end of stream. Then all of them go, and
-            // run() connects again.
-            lost("the lease's connection closed", leases_->last_error());
             co_return;
         }
         // Judge the others only after a node timeout connected: had Redis
@@ -445,16 +424,10 @@ void RedisCluster::send_script(std::size_t script, std::vector<std::string> args
                                std::function<void(error_code, std::string_view)> done) {
     metrics_.add(metrics_.redis_calls);
     commands_->send(script_call(script, std::move(args)), timing_.call_limit,
-                    [this, done = std::move(done)](error_code ec, const cluster::Reply& reply) {
+                    [done = std::move(done)](error_code ec, const cluster::Reply& reply) {
                         if (!ec && is_error(*reply)) {
                             CHAT_LOG(error) << "redis: a script failed: " << text(*reply);
                             ec = asio::error::invalid_argument;
-                        } else if (ec) {
-                            // The connection closed under the call (its
-                            // limit, an end of stream): the others must
-                            // reconnect too, or the node would look up with
-                            // every request refused.
-                            lost("a call failed", ec);
                         }
                         done(ec, ec ? std::string_view{} : text(*reply));
                     });
@@ -615,9 +588,6 @@ void RedisCluster::read_page(std::uint64_t before, std::size_t limit, hub::Histo
             timing_.call_limit,
             [this, reply = std::move(reply)](error_code ec, const cluster::Reply& found) {
                 --reads_in_flight_;
-                if (ec) {
-                    lost("reading a history page failed", ec);
-                }
                 if (ec || is_error(*found)) {
                     reply(std::nullopt);
                     return;
