@@ -67,7 +67,7 @@ Action FrameHandler::handle(std::string_view frame, RateLimiter::Clock::time_poi
             return error("invalid history request: id (the oldest id you have) is missing");
         }
         hub::HistoryRequest older{peer_, request.id()};
-        return Forward{std::move(older)};
+        return Forward{older};
     }
     return error("unknown type");
 }
