@@ -106,30 +106,43 @@ awaitable<void> RedisCluster::run() {
     bool first = true;
     while (!detached_) {
         // Awaited one at a time into locals (docs/architecture.md, trap 1).
-        bool joined = co_await connect();
-        if (joined) {
-            joined = co_await join_room(first);
-        }
-        if (joined) {
-            first = false;
-            backoff = first_backoff;
-            // Both end when either connection fails (lost() closes both).
-            co_await (read_events() && keep_lease());
-            up_ = false;
+        const bool connected = co_await connect();
+        if (connected) {
+            // The lease is kept alive from the connect on, also while the
+            // node joins the room (a slow sync must not let it lapse). Both
+            // end when any connection fails (lost() closes them all).
+            const bool joined = co_await (serve(first) && keep_lease());
+            if (joined) {
+                first = false;
+                backoff = first_backoff;
+            }
+            const bool was_up = std::exchange(up_, false);
             metrics_.redis_up = 0;
             if (detached_) {
                 break;
             }
-            hub::Command down = hub::Reachability{false};
-            co_await to_hub(std::move(down));
+            if (was_up) {
+                hub::Command down = hub::Reachability{false};
+                co_await to_hub(std::move(down));
+            }
         }
-        // Jitter: nodes that lost Redis together do not all come back at once.
+        // Jitter: nodes that lost Redis together do not all come back at
+        // once; never above the last backoff (Timing says why).
         std::uniform_real_distribution<double> jitter(0.5, 1.5);
-        backoff_timer_.expires_after(
-            std::chrono::duration_cast<std::chrono::milliseconds>(backoff * jitter(random_)));
+        const auto delay =
+            std::chrono::duration_cast<std::chrono::milliseconds>(backoff * jitter(random_));
+        backoff_timer_.expires_after(std::min(delay, timing_.last_backoff));
         co_await backoff_timer_.async_wait(use_nothrow);
         backoff = std::min<std::chrono::milliseconds>(backoff * 2, timing_.last_backoff);
     }
+}
+
+awaitable<bool> RedisCluster::serve(bool first) {
+    const bool joined = co_await join_room(first);
+    if (joined) {
+        co_await read_events();
+    }
+    co_return joined;
 }
 
 awaitable<bool> RedisCluster::connect() {
@@ -214,9 +227,10 @@ awaitable<bool> RedisCluster::join_room(bool first) {
     co_return true;
 }
 
-awaitable<std::optional<hub::RoomState>> RedisCluster::sync() {
-    const auto call =
-        script_call(Script::sync, script_args({hub::new_epoch(), std::to_string(config_.newest)}));
+awaitable<std::optional<hub::RoomState>> RedisCluster::sync(bool new_epoch) {
+    const auto call = script_call(
+        Script::sync,
+        script_args({hub::new_epoch(), std::to_string(config_.newest), new_epoch ? "1" : "0"}));
     auto [ec, reply] = co_await commands_->call(call, timing_.call_limit);
     const auto room = ec ? std::nullopt : decode_room_state(*reply);
     if (!room) {
@@ -242,7 +256,7 @@ awaitable<std::optional<hub::RoomState>> RedisCluster::sync() {
     co_return state;
 }
 
-awaitable<bool> RedisCluster::start_afresh(const char* why) {
+awaitable<bool> RedisCluster::start_afresh(const char* why, bool new_epoch) {
     CHAT_LOG(warning) << "cluster: " << why << "; clients log in again (1012)";
     resync_ = true;
     // A Redis that lost the room lost the lease too: renewed before the
@@ -250,7 +264,7 @@ awaitable<bool> RedisCluster::start_afresh(const char* why) {
     if (!co_await renew_lease(false)) {
         co_return false;
     }
-    auto state = co_await sync();
+    auto state = co_await sync(new_epoch);
     if (!state) {
         co_return false;
     }
@@ -289,7 +303,7 @@ awaitable<void> RedisCluster::read_events() {
                 co_return;
             }
             if (text(*stamp) == "epoch") {
-                if (!co_await start_afresh("redis lost the room's state (a new epoch)")) {
+                if (!co_await start_afresh("redis lost the room's state (a new epoch)", false)) {
                     co_return;
                 }
             } else if (!is_nil(*stamp)) {
@@ -303,12 +317,18 @@ awaitable<void> RedisCluster::read_events() {
         hub::Sequenced batch;
         batch.events.reserve(entries.size());
         bool gap = false;
+        bool went_back = false;
         for (const auto* entry : entries) {
             const auto decoded = decode_event(*entry);
+            if (decoded && decoded->seq <= last_seq_) {
+                // Numbers this node has applied already, for other events:
+                // Redis came back with older state, and other nodes went on
+                // from it. Ids may repeat: a new epoch.
+                went_back = true;
+                break;
+            }
             if (!decoded || decoded->seq != last_seq_ + 1) {
-                // Trimmed while this node was away, or a stream that went
-                // back (Redis restored from older state).
-                gap = true;
+                gap = true;  // trimmed while this node was away
                 break;
             }
             last_seq_ = decoded->seq;
@@ -331,6 +351,9 @@ awaitable<void> RedisCluster::read_events() {
                 co_return;
             }
         }
+        if (went_back && !co_await start_afresh("redis went back to older state", true)) {
+            co_return;
+        }
         if (gap && !co_await start_afresh("events this node missed are no longer kept")) {
             co_return;
         }
@@ -342,6 +365,10 @@ awaitable<void> RedisCluster::keep_lease() {
         lease_timer_.expires_after(timing_.renew);
         co_await lease_timer_.async_wait(use_nothrow);
         if (!leases_->is_open()) {
+            // Closed by lost() (nothing more to do), or by itself: a call
+            // over its limit, an end of stream. Then all of them go, and
+            // run() connects again.
+            lost("the lease's connection closed", leases_->last_error());
             co_return;
         }
         // Judge the others only after a node timeout connected: had Redis
@@ -424,10 +451,16 @@ void RedisCluster::send_script(std::size_t script, std::vector<std::string> args
                                std::function<void(error_code, std::string_view)> done) {
     metrics_.add(metrics_.redis_calls);
     commands_->send(script_call(script, std::move(args)), timing_.call_limit,
-                    [done = std::move(done)](error_code ec, const cluster::Reply& reply) {
+                    [this, done = std::move(done)](error_code ec, const cluster::Reply& reply) {
                         if (!ec && is_error(*reply)) {
                             CHAT_LOG(error) << "redis: a script failed: " << text(*reply);
                             ec = asio::error::invalid_argument;
+                        } else if (ec) {
+                            // The connection closed under the call (its
+                            // limit, an end of stream): the others must
+                            // reconnect too, or the node would look up with
+                            // every request refused.
+                            lost("a call failed", ec);
                         }
                         done(ec, ec ? std::string_view{} : text(*reply));
                     });
@@ -588,6 +621,9 @@ void RedisCluster::read_page(std::uint64_t before, std::size_t limit, hub::Histo
             timing_.call_limit,
             [this, reply = std::move(reply)](error_code ec, const cluster::Reply& found) {
                 --reads_in_flight_;
+                if (ec) {
+                    lost("reading a history page failed", ec);
+                }
                 if (ec || is_error(*found)) {
                     reply(std::nullopt);
                     return;

@@ -83,8 +83,10 @@ local function release(onode)
   local removed = 0
   for _, name in ipairs(redis.call('SMEMBERS', p .. 'node:' .. onode)) do
     local n, i, peer = owner_of(name)
-    if n == onode then
-      remove(name, n, i, peer)
+    local owner = redis.call('HGET', p .. 'users', name) or ''
+    -- A tag of an older version ("node\nconnection\njoin time") is the node's too.
+    if n == onode or (not n and string.sub(owner, 1, #onode + 1) == onode .. '\n') then
+      remove(name, onode, i or '', peer or '')
       removed = removed + 1
     end
   end
@@ -170,7 +172,9 @@ end
 return 'ok'
 )lua";
 
-/// ARGV[8..]: a new epoch, messages wanted. Where a node joins the room, its
+/// ARGV[8..]: a new epoch, messages wanted, '1' when the node saw Redis go
+/// back (the room then takes the new epoch, unless its epoch is no longer
+/// the node's: another node changed it already). Where a node joins the room, its
 /// clients starting afresh (its first join, or it cannot catch up): first
 /// the leaves of any user still listed under its id (an earlier process's,
 /// or its own from before), then {epoch, last event entry, last event
@@ -185,6 +189,8 @@ if not epoch then
   end
   redis.call('DEL', p .. 'nodes', p .. 'users', p .. 'events', p .. 'messages', p .. 'msgid',
              p .. 'evseq')
+  redis.call('SET', p .. 'epoch', ARGV[8])
+elseif ARGV[10] == '1' and epoch == ARGV[2] then
   redis.call('SET', p .. 'epoch', ARGV[8])
 else
   same_room()

@@ -126,10 +126,15 @@ class RedisCluster final : public hub::Sequencer {
     awaitable<bool> join_room(bool first);
     /// The room's state, after the leaves of any user still listed under
     /// this node's id: the node's clients start afresh.
-    awaitable<std::optional<hub::RoomState>> sync();
+    /// With `new_epoch`, the room takes a new epoch unless another node
+    /// changed it already (Redis went back to older state).
+    awaitable<std::optional<hub::RoomState>> sync(bool new_epoch = false);
     /// The node cannot catch up (events missed, another epoch): the hub
     /// restarts its clients in the room as it is now. False when Redis failed.
-    awaitable<bool> start_afresh(const char* why);
+    awaitable<bool> start_afresh(const char* why, bool new_epoch = false);
+    /// Joins the room, then reads its events until a connection fails.
+    /// False when it could not join.
+    awaitable<bool> serve(bool first);
     awaitable<void> read_events();
     awaitable<void> keep_lease();
     awaitable<void> say_goodbye();
@@ -145,7 +150,7 @@ class RedisCluster final : public hub::Sequencer {
     void send_leave(Leave leave);
     /// A script found the room elsewhere ("epoch", "lease"): reconnect.
     void room_moved(std::string_view outcome);
-    /// Closes both connections (the loops end and run() reconnects); logs
+    /// Closes every connection (the loops end and run() reconnects); logs
     /// the first loss of an outage only.
     void lost(const char* what, error_code ec);
     std::vector<std::string> script_call(std::size_t script, std::vector<std::string> args) const;
