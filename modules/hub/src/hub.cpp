@@ -288,7 +288,8 @@ void Hub::handle(Refused& command) {
         return;  // its answer was lost, but the join came through
     }
     if (command.login) {
-        member->second.name.clear();  // the client may try again
+        member->second.name.clear();    // the client may try again
+        member->second.resume.reset();  // with a login of its own
     }
     reply_error(member->second, command.reason);
 }
@@ -347,6 +348,12 @@ void Hub::log_in(Member& member, Login& login) {
     const auto id = member.peer->id();
     if (!member.name.empty()) {
         reply_error(member, member.online ? "already logged in" : "login already under way");
+        return;
+    }
+    if (stopping_) {
+        // Every user's leave is placed already: a name it frees now would
+        // be taken twice while its owner's connection is still closing.
+        reply_error(member, "unavailable: the server is shutting down");
         return;
     }
     if (!available()) {
