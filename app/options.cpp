@@ -161,7 +161,10 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
             "started under the id of one that died announces that one's users gone")
         ("node-timeout", po::value<double>()->default_value(10),
             "seconds within which the other nodes announce the users of a node that died; a "
-            "Redis call slower than a quarter of it (at most 3 s) counts as Redis unreachable");
+            "Redis call slower than a quarter of it (at most 3 s) counts as Redis unreachable")
+        ("redis-in-flight", po::value<long long>()->default_value(4096),
+            "messages sent to Redis and not yet answered, at most (and 8 MiB of them); beyond, "
+            "a message is refused as \"unavailable: the room is overloaded\"");
     // clang-format on
 
     Parsed parsed;
@@ -259,6 +262,8 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
             // a second, an ordinary pause would read as an outage.
             check(cluster.node_timeout >= std::chrono::seconds(1), "node-timeout",
                   vm["node-timeout"].as<double>(), "must be at least 1 second");
+            cluster.messages_in_flight =
+                integer_option<std::size_t>(vm, "redis-in-flight", 1, 1'000'000);
             cluster.keep = options.history.keep;
             cluster.newest = std::max(server.history_on_join, server.resume_limit);
             options.cluster = std::move(cluster);

@@ -21,10 +21,13 @@ namespace {
 /// A node of the room on a free port, once it has joined it.
 std::unique_ptr<ChatApp> start_node(const RedisServer& redis, const std::string& id,
                                     const std::string& node_timeout = "10",
-                                    bool wait_for_room = true) {
-    auto node = std::make_unique<ChatApp>(std::vector<std::string>{
-        "--address", "127.0.0.1", "--port", "0", "--threads", "2", "--log-dir", "", "--redis",
-        redis.url(), "--node-id", id, "--node-timeout", node_timeout});
+                                    bool wait_for_room = true,
+                                    const std::vector<std::string>& more = {}) {
+    std::vector<std::string> args{
+        "--address", "127.0.0.1", "--port",    "0", "--threads",      "2",         "--log-dir", "",
+        "--redis",   redis.url(), "--node-id", id,  "--node-timeout", node_timeout};
+    args.insert(args.end(), more.begin(), more.end());
+    auto node = std::make_unique<ChatApp>(std::move(args));
     node->port();
     if (wait_for_room) {
         BOOST_TEST_REQUIRE(node->wait_output("the room can be reached", 20s), node->output());
@@ -510,6 +513,36 @@ BOOST_AUTO_TEST_CASE(a_node_started_while_redis_is_down_joins_when_it_comes_up) 
             BOOST_TEST_REQUIRE(node->wait_output("the room can be reached", 20s), node->output());
             BOOST_TEST((co_await health(node->port())) == 200u);
             co_await ann.login("ann");
+        },
+        60s);
+}
+
+BOOST_AUTO_TEST_CASE(messages_beyond_the_bound_in_flight_are_refused_not_queued) {
+    RedisServer redis;
+    auto node = start_node(redis, "a", "10", true, {"--redis-in-flight", "10", "--rate", "0"});
+    run(
+        [&]() -> awaitable<void> {
+            auto ann = co_await log_in(node->port(), "ann");
+            // Paused, Redis answers nothing: ten messages wait for it, and
+            // the rest are refused at once instead of piling up.
+            redis.command({"CLIENT", "PAUSE", "1500", "WRITE"});
+            co_await say(ann, "m", 30);
+            int refused = 0;
+            int delivered = 0;
+            while (refused + delivered < 30) {
+                const auto frame = co_await ann.receive();
+                BOOST_TEST_REQUIRE(frame.has_value());
+                if (frame->type() == "error") {
+                    BOOST_TEST(frame->content().find("unavailable") != std::string::npos,
+                               frame->content());
+                    ++refused;
+                } else if (frame->type() == "message") {
+                    ++delivered;
+                }
+            }
+            BOOST_TEST(delivered == 10);
+            BOOST_TEST(refused == 20);
+            BOOST_TEST(count_output(*node, "cannot be reached") == 0, node->output());
         },
         60s);
 }

@@ -177,6 +177,10 @@ BOOST_AUTO_TEST_CASE(redis_makes_a_cluster_node) {
     BOOST_TEST(cluster->node_id == "node-1");
     BOOST_TEST(cluster->node_timeout.count() == 2'500);
     BOOST_TEST(cluster->keep == 500u);
+    BOOST_TEST(cluster->messages_in_flight == 4096u);
+    const auto bounded = parse({"--redis", "redis://h", "--redis-in-flight", "10"});
+    BOOST_TEST_REQUIRE(bounded.options.has_value(), bounded.output);
+    BOOST_TEST(bounded.options->cluster->messages_in_flight == 10u);
 
     const auto plain = parse({"--redis", "redis://127.0.0.1"});
     BOOST_TEST_REQUIRE(plain.options.has_value());
@@ -217,7 +221,8 @@ BOOST_AUTO_TEST_CASE(a_bad_redis_url_or_node_id_is_refused_with_its_reason) {
              {{"--redis", "redis://h", "--node-id", "a b"}, "--node-id must be"},
              {{"--redis", "redis://p%4@h"}, "bad percent escape in its password"},
              {{"--redis", "redis://h", "--node-timeout", "0.1"}, "--node-timeout must be"},
-             {{"--redis", "redis://h", "--node-timeout", "0.9"}, "at least 1 second"}}) {
+             {{"--redis", "redis://h", "--node-timeout", "0.9"}, "at least 1 second"},
+             {{"--redis", "redis://h", "--redis-in-flight", "0"}, "--redis-in-flight"}}) {
         const auto parsed = parse(args);
         BOOST_TEST(!parsed.options.has_value());
         BOOST_TEST(parsed.exit_code == 2);
