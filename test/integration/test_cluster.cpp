@@ -6,6 +6,7 @@
 #include <csignal>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string_view>
 
 #include "chat_app_process.hpp"
@@ -543,6 +544,33 @@ BOOST_AUTO_TEST_CASE(messages_beyond_the_bound_in_flight_are_refused_not_queued)
             BOOST_TEST(delivered == 10);
             BOOST_TEST(refused == 20);
             BOOST_TEST(count_output(*node, "cannot be reached") == 0, node->output());
+        },
+        60s);
+}
+
+BOOST_AUTO_TEST_CASE(a_connection_to_redis_cut_alone_reconnects_the_node) {
+    RedisServer redis;
+    auto node = start_node(redis, "a");
+    run(
+        [&]() -> awaitable<void> {
+            auto ann = co_await log_in(node->port(), "ann");
+            // Only the calls' and the lease's connections: the events'
+            // connection stays, so nothing but the cut itself can tell the
+            // node to reconnect.
+            std::istringstream clients(redis.command({"CLIENT", "LIST"}));
+            int cut = 0;
+            for (std::string line; std::getline(clients, line);) {
+                if (line.find(" name=a:commands ") != std::string::npos ||
+                    line.find(" name=a:leases ") != std::string::npos) {
+                    const auto id = line.substr(3, line.find(' ') - 3);  // "id=N ..."
+                    redis.command({"CLIENT", "KILL", "ID", id});
+                    ++cut;
+                }
+            }
+            BOOST_TEST_REQUIRE(cut == 2, redis.command({"CLIENT", "LIST"}));
+            BOOST_TEST_REQUIRE(node->wait_output("is back", 20s), node->output());
+            co_await say(ann, "after", 1);
+            co_await expect_message(ann, "after0");
         },
         60s);
 }

@@ -107,6 +107,9 @@ awaitable<error_code> RedisConnection::connect(const RedisAddress& address,
     if (address.database != 0) {
         greetings.push_back({"SELECT", std::to_string(address.database)});
     }
+    // Named, so that an operator tells the node's connections apart in
+    // CLIENT LIST (and can cut one).
+    greetings.push_back({"CLIENT", "SETNAME", name_});
     for (const auto& greeting : greetings) {
         auto [ec, reply] = co_await call(greeting, limit);
         if (ec) {

@@ -77,7 +77,7 @@ class RedisConnection {
     void complete(Waiting waiting, error_code ec, Reply reply);
 
     asio::any_io_executor strand_;
-    std::string name_;  // for the log
+    std::string name_;  // for the log, and its name in Redis (CLIENT SETNAME)
     asio::ip::tcp::socket socket_;
     std::unique_ptr<redisReader, void (*)(redisReader*)> reader_;
     std::deque<Waiting> waiting_;
