@@ -569,6 +569,9 @@ BOOST_AUTO_TEST_CASE(a_connection_to_redis_cut_alone_reconnects_the_node) {
             }
             BOOST_TEST_REQUIRE(cut == 2, redis.command({"CLIENT", "LIST"}));
             BOOST_TEST_REQUIRE(node->wait_output("is back", 20s), node->output());
+            // The hub's own word, the second time: it takes messages again.
+            BOOST_TEST_REQUIRE(node->wait_output("the room can be reached", 20s, 2),
+                               node->output());
             co_await say(ann, "after", 1);
             co_await expect_message(ann, "after0");
         },

@@ -21,7 +21,7 @@ HubTest::HubTest(asio::any_io_executor executor, hub::HubLimits limits, hub::Seq
 }
 
 awaitable<std::shared_ptr<TestPeer>> HubTest::connect(std::size_t depth) {
-    auto peer = std::make_shared<TestPeer>(++last_id_, executor_, depth);
+    auto peer = std::make_shared<TestPeer>(++last_id_, executor_, depth, hub.writers());
     hub::Command command = hub::Register{peer};
     co_await hub.send(std::move(command));
     co_return peer;
@@ -75,7 +75,7 @@ awaitable<void> handled(HubTest& h) {
 
 awaitable<void> take_and_keep_the_turn(std::shared_ptr<TestPeer> peer,
                                        std::shared_ptr<std::vector<hub::Frame>> batch) {
-    co_await peer->frames().next_batch(*batch);
+    co_await peer->frames().take(*batch);
 }
 
 }  // namespace chat::test

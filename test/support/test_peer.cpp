@@ -16,8 +16,8 @@ void TestPeer::close(proto::CloseCode code) {
 
 awaitable<ChatRequest> TestPeer::next() {
     while (received_.empty()) {
-        const auto batch = co_await frames().next_batch(batch_);
-        frames().end_turn();  // as a writer whose write left at once
+        const auto batch = co_await frames().take(batch_);
+        end_turn();  // as a writer whose write left at once
         for (const auto& frame : batch_) {
             ChatRequest request;
             BOOST_TEST_REQUIRE(request.ParseFromString(*frame));

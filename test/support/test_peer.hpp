@@ -17,8 +17,10 @@ namespace chat::test {
 /// A connection as the hub sees it, with a queue the test reads.
 class TestPeer final : public hub::Peer {
   public:
-    TestPeer(hub::PeerId id, asio::any_io_executor executor, std::size_t depth)
-        : Peer(id, std::move(executor), depth) {}
+    /// Its writer takes turns of `scheduler` (the hub's writers()), if given.
+    TestPeer(hub::PeerId id, asio::any_io_executor executor, std::size_t depth,
+             std::shared_ptr<hub::WriteScheduler> scheduler = nullptr)
+        : Peer(id, std::move(executor), std::move(scheduler), depth) {}
 
     void close(proto::CloseCode code) override;
 

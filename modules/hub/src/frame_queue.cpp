@@ -62,33 +62,13 @@ std::optional<FrameQueue::Push> FrameQueue::refusal(std::size_t frames, std::siz
 FrameQueue::Push FrameQueue::pushed(std::unique_lock<std::mutex>& lock) {
     net::KeptWait waiter;
     if (std::exchange(waiting_, false)) {
-        if (waiter_.kept()) {
-            waiter.swap(waiter_);
-        } else {
-            rung_ = true;  // its wait has not begun: it ends at once
-        }
+        waiter.swap(waiter_);
     }
     lock.unlock();
     // On the writer's strand, never inline: the pusher may be the hub, on
     // another thread, or the session's own reader.
     waiter.end(writer_);
     return Push::ok;
-}
-
-awaitable<void> FrameQueue::doorbell() {
-    return asio::async_initiate<decltype(asio::use_awaitable), void()>(
-        [this](auto handler) {
-            std::unique_lock lock(mutex_);
-            if (!std::exchange(rung_, false)) {
-                waiter_.keep(std::move(handler));
-                return;
-            }
-            lock.unlock();
-            net::KeptWait now;
-            now.keep(std::move(handler));
-            now.end(writer_);
-        },
-        asio::use_awaitable);
 }
 
 FrameQueue::Push FrameQueue::try_push(const Frame& frame) {
@@ -101,24 +81,24 @@ FrameQueue::Push FrameQueue::try_push(const Frame& frame) {
     return pushed(lock);
 }
 
-FrameQueue::Push FrameQueue::try_push_deferred(std::span<const Frame> frames, bool& wake_needed) {
+FrameQueue::Push FrameQueue::try_push_held(std::span<const Frame> frames, bool& ring_owed) {
     const auto bytes = bytes_of(frames);
     std::unique_lock lock(mutex_);
-    wake_needed = false;
+    ring_owed = false;
     if (const auto refused = refusal(frames.size(), bytes)) {
         return *refused;
     }
     pending_.insert(pending_.end(), frames.begin(), frames.end());
     pending_bytes_ += bytes;
-    // Deferring must never be what fills the queue: half full, wake now. (The
+    // Holding must never be what fills the queue: half full, wake now. (The
     // hub queues at most 64 commands' frames per round of turns, below half
     // of the default depth, so this is for small queues and long lines.)
     if (waiting_ && filling()) {
         return pushed(lock);
     }
     // Owed once, whether the writer waits or is still writing: back from a
-    // write, it waits for this turn rather than write a few frames at once.
-    wake_needed = !std::exchange(wake_owed_, true);
+    // write, it waits for this ring rather than write a few frames at once.
+    ring_owed = !std::exchange(held_, true);
     return Push::ok;
 }
 
@@ -127,21 +107,15 @@ bool FrameQueue::filling() const {
            pending_bytes_ + in_flight_bytes_ >= max_bytes_ / 2;
 }
 
-bool FrameQueue::wake(WakeQueue::Turn& turn) {
+bool FrameQueue::ring() {
     std::unique_lock lock(mutex_);
-    wake_owed_ = false;
+    held_ = false;
     if (!waiting_) {
-        return false;  // busy: it looks again by itself, or it has ended
+        return false;  // busy: it takes them when back, or it has ended
     }
-    turn_ = std::move(turn);
+    rung_ = true;  // frames held after this ring and before its take go too
     pushed(lock);
     return true;
-}
-
-void FrameQueue::wake() {
-    std::unique_lock lock(mutex_);
-    wake_owed_ = false;
-    pushed(lock);
 }
 
 void FrameQueue::close(std::optional<proto::CloseCode> code) {
@@ -159,19 +133,18 @@ void FrameQueue::close(std::optional<proto::CloseCode> code) {
 }
 
 void FrameQueue::end_consumer() {
-    WakeQueue::Turn turn;
-    {
-        std::lock_guard lock(mutex_);
-        closed_ = true;
-        pending_.clear();
-        pending_bytes_ = 0;
-        in_flight_ = 0;
-        in_flight_bytes_ = 0;
-        waiting_ = false;
-        rung_ = false;
-        turn = std::move(turn_);
-    }
-    // Given back outside the lock: the next writer in line is woken.
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    pending_.clear();
+    pending_bytes_ = 0;
+    in_flight_ = 0;
+    in_flight_bytes_ = 0;
+    waiting_ = false;
+}
+
+bool FrameQueue::closed() const {
+    std::lock_guard lock(mutex_);
+    return closed_;
 }
 
 std::size_t FrameQueue::size() const {
@@ -184,29 +157,14 @@ std::size_t FrameQueue::bytes() const {
     return pending_bytes_ + in_flight_bytes_;
 }
 
-void FrameQueue::end_turn() {
-    WakeQueue::Turn turn;
-    {
-        std::lock_guard lock(mutex_);
-        turn = std::move(turn_);
-    }
-    // Given back outside the lock: the next writer in line is woken.
-}
-
-void FrameQueue::back_for_more(std::vector<Frame>& frames) {
-    frames.clear();
-    end_turn();  // what the turn was for has left
-}
-
-std::optional<FrameQueue::Batch> FrameQueue::try_take(std::vector<Frame>& frames) {
-    WakeQueue::Turn unused;  // woken in its turn with nothing to take: given back unlocked
-    const std::lock_guard lock(mutex_);
+std::optional<FrameQueue::Batch> FrameQueue::take_locked(std::vector<Frame>& frames) {
+    frames.clear();  // written: they no longer count
     in_flight_ = 0;
     in_flight_bytes_ = 0;
-    // Frames the hub owes a turn for wait for it (and for more frames),
-    // unless the queue is filling or closing.
-    const bool wait_for_turn = wake_owed_ && !filling() && !closed_;
-    if (!pending_.empty() && !wait_for_turn) {
+    // Held frames wait for their ring (and for more frames), unless the
+    // queue is filling or closing.
+    const bool wait_for_ring = held_ && !std::exchange(rung_, false) && !filling() && !closed_;
+    if (!pending_.empty() && !wait_for_ring) {
         frames.swap(pending_);
         in_flight_ = frames.size();
         in_flight_bytes_ = std::exchange(pending_bytes_, 0);
@@ -217,19 +175,60 @@ std::optional<FrameQueue::Batch> FrameQueue::try_take(std::vector<Frame>& frames
     }
     release_if_large(frames);
     release_if_large(pending_);
-    unused = std::move(turn_);
-    waiting_ = true;
     return std::nullopt;
 }
 
-awaitable<FrameQueue::Batch> FrameQueue::next_batch(std::vector<Frame>& frames) {
-    back_for_more(frames);
-    for (;;) {
-        if (const auto batch = try_take(frames)) {
-            co_return *batch;
+std::optional<FrameQueue::Batch> FrameQueue::try_take(std::vector<Frame>& frames) {
+    const std::lock_guard lock(mutex_);
+    return take_locked(frames);
+}
+
+/// take()'s wait, kept in the queue's waiter_ until a push, a ring or a
+/// close resumes it (on the writer's executor).
+template <typename Handler>
+class TakeOperation {
+  public:
+    TakeOperation(FrameQueue& queue, std::vector<Frame>& frames, Handler handler)
+        : queue_(&queue), frames_(&frames), handler_(std::move(handler)) {}
+
+    /// Under the queue's lock: completes through the writer's executor if
+    /// there is something to take, else keeps itself as the queue's wait.
+    void start(std::unique_lock<std::mutex>& lock) {
+        if (auto batch = queue_->take_locked(*frames_)) {
+            lock.unlock();
+            asio::post(queue_->writer_, [handler = std::move(handler_), batch = *batch]() mutable {
+                std::move(handler)(batch);
+            });
+            return;
         }
-        co_await doorbell();  // a push since try_take rang it already
+        queue_->waiting_ = true;
+        auto& waiter = queue_->waiter_;
+        waiter.keep(std::move(*this));
     }
+
+    void operator()() {
+        std::unique_lock lock(queue_->mutex_);
+        const auto batch = queue_->take_locked(*frames_);
+        lock.unlock();
+        // Nothing when rung for frames that still wait for their ring: the
+        // writer comes back (ending a turn it may hold) rather than keep a
+        // place while it waits.
+        std::move(handler_)(batch.value_or(FrameQueue::Batch{}));
+    }
+
+  private:
+    FrameQueue* queue_;
+    std::vector<Frame>* frames_;
+    Handler handler_;
+};
+
+awaitable<FrameQueue::Batch> FrameQueue::take(std::vector<Frame>& frames) {
+    return asio::async_initiate<decltype(asio::use_awaitable), void(Batch)>(
+        [this, &frames](auto handler) {
+            std::unique_lock lock(mutex_);
+            TakeOperation<decltype(handler)>(*this, frames, std::move(handler)).start(lock);
+        },
+        asio::use_awaitable);
 }
 
 }  // namespace chat::hub

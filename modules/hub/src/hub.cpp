@@ -55,21 +55,13 @@ Hub::Hub(asio::any_io_executor executor, metrics::Metrics& metrics, FrameClock& 
       commands_(executor_, limits.capacity),
       welcome_list_(limits.welcome_list_limit),
       presence_timer_(executor_),
-      writers_idle_(std::make_shared<asio::steady_timer>(executor_)),
+      writers_(std::make_shared<WriteScheduler>(executor_, limits.writers_awake)),
       ring_(ring_capacity()) {
     // Where the count goes on, and the newest messages for joins and resumes.
     auto start = history_.start(ring_capacity());
     epoch_ = std::move(start.epoch);
     local_.start_after(start.last_id);
     restart_ring(start.last_id, start.newest);
-    writers_ = std::make_shared<WakeQueue>(
-        limits.writers_awake, [executor = executor_, idle = std::weak_ptr(writers_idle_)] {
-            asio::post(executor, [idle] {
-                if (const auto timer = idle.lock()) {
-                    timer->cancel();
-                }
-            });
-        });
     // A cluster node takes logins once it has joined the room.
     available_ = sequencer_.local();
 }
@@ -133,7 +125,7 @@ awaitable<void> Hub::run() {
                 ++since_idle_ < commands_per_round &&
                 commands_.try_receive([&](error_code, Command next) { command = std::move(next); });
         }
-        schedule_wakes();
+        writers_->start_turns();
         if (!unkept_.empty()) {
             co_await flush_unkept();
         }
@@ -165,11 +157,9 @@ awaitable<void> Hub::run() {
 
 awaitable<void> Hub::wait_for_writers() {
     while (writers_->busy()) {
-        writers_idle_->expires_after(limits_.turn_limit);
-        if (auto [ec] = co_await writers_idle_->async_wait(use_nothrow); ec) {
-            continue;  // cancelled: the writers may all be done
-        }
-        for (const auto& peer : writers_->revoke_overdue(limits_.turn_limit)) {
+        // Awaited into a local (docs/architecture.md, trap 1).
+        const auto overdue = co_await writers_->until_idle(limits_.turn_limit);
+        for (const auto& peer : overdue) {
             const auto member = members_.find(peer->id());
             CHAT_LOG_CONN(error, peer->id()) << "dropped: its writer held its turn for over "
                                              << limits_.turn_limit.count() << " ms";
@@ -180,7 +170,7 @@ awaitable<void> Hub::wait_for_writers() {
             }
         }
         drop_slow_peers();
-        schedule_wakes();
+        writers_->start_turns();
     }
 }
 
@@ -197,7 +187,7 @@ void Hub::abandon() {
     presence_.clear();
     online_.clear();
     too_slow_.clear();
-    to_wake_.clear();
+    writers_->drop_owed();
 }
 
 void Hub::begin_stop() {
@@ -678,20 +668,13 @@ void Hub::reply_error(Member& member, const std::string& reason) {
 }
 
 void Hub::deliver(const std::shared_ptr<Peer>& peer, std::span<const Frame> frames) {
-    bool wake_needed = false;
-    if (peer->frames().try_push_deferred(frames, wake_needed) == FrameQueue::Push::full) {
+    bool ring_owed = false;
+    if (peer->frames().try_push_held(frames, ring_owed) == FrameQueue::Push::full) {
         too_slow_.push_back(peer->id());
     }
-    if (wake_needed) {
-        to_wake_.push_back(peer);
+    if (ring_owed) {
+        writers_->owe(peer);
     }
-}
-
-void Hub::schedule_wakes() {
-    for (const auto& peer : to_wake_) {
-        writers_->request(peer);
-    }
-    to_wake_.clear();
 }
 
 void Hub::drop_slow_peers() {

@@ -126,7 +126,7 @@ awaitable<void> run_http_session(std::shared_ptr<SharedState> state, beast::tcp_
             // A coroutine of its own: this one's frame and buffer are not kept
             // for the life of the chat connection (docs/architecture.md,
             // memory per idle connection).
-            asio::co_spawn(executor, session->run(std::make_unique<Request>(std::move(request))),
+            asio::co_spawn(executor, session->reader(std::make_unique<Request>(std::move(request))),
                            [id](const std::exception_ptr& e) {
                                if (e) {
                                    CHAT_LOG_CONN(error, id)

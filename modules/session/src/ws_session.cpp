@@ -21,20 +21,25 @@ FrameHandler::Limits limits_of(const Config& config) {
     return {config.max_content_bytes, config.rate, config.burst, config.flood_limit};
 }
 
-/// Tells the queue that its consumer has ended, when the writer's frame goes.
+/// Tells the queue that its consumer has ended, and gives back a turn still
+/// held, when the writer's frame goes.
 struct ConsumerEnd {
-    explicit ConsumerEnd(hub::FrameQueue& queue) : frames(queue) {}
+    explicit ConsumerEnd(hub::Peer& writer) : peer(writer) {}
     ConsumerEnd(const ConsumerEnd&) = delete;
     ConsumerEnd& operator=(const ConsumerEnd&) = delete;
-    ~ConsumerEnd() { frames.end_consumer(); }
-    hub::FrameQueue& frames;
+    ~ConsumerEnd() {
+        peer.frames().end_consumer();
+        peer.end_turn();
+    }
+    hub::Peer& peer;
 };
 }  // namespace
 
 WsSession::WsSession(std::shared_ptr<SharedState> state, asio::ip::tcp::socket socket,
                      hub::PeerId id, ConnectionLimits::Ticket address_ticket,
                      ConnectionLimits::Ticket chat_ticket)
-    : Peer(id, socket.get_executor(), state->config.queue_depth, state->config.queue_bytes),
+    : Peer(id, socket.get_executor(), state->hub.writers(), state->config.queue_depth,
+           state->config.queue_bytes),
       state_(std::move(state)),
       ws_(std::move(socket)),
       handler_(id, limits_of(state_->config)),
@@ -62,8 +67,9 @@ awaitable<bool> WsSession::open(std::unique_ptr<Request> upgrade) {
         if (kind == websocket::frame_type::close) {
             return;
         }
+        // Once closing, further pings change nothing (and are not counted twice).
         if (const auto flood = handler_.handle_control(RateLimiter::Clock::now());
-            flood && !std::exchange(ping_flood_, true)) {
+            flood && !frames().closed()) {
             CHAT_LOG_CONN(info, id())
                 << "dropped: " << metrics::label(*flood->reason) << " (pings)";
             state_->metrics.dropped(*flood->reason);
@@ -97,7 +103,7 @@ awaitable<bool> WsSession::open(std::unique_ptr<Request> upgrade) {
     co_return true;
 }
 
-awaitable<void> WsSession::run(std::unique_ptr<Request> upgrade) {
+awaitable<void> WsSession::reader(std::unique_ptr<Request> upgrade) {
     const auto self = shared_from_this();
     // The handshake and the registration have a frame of their own, freed
     // after them: what they hold is not kept for the life of the connection
@@ -110,7 +116,7 @@ awaitable<void> WsSession::run(std::unique_ptr<Request> upgrade) {
     // with an operator's frame, a parallel group and two spawned coroutines
     // per connection:
     // docs/architecture.md, memory per idle connection.)
-    asio::co_spawn(strand(), write_loop(),
+    asio::co_spawn(strand(), writer(),
                    [self](std::exception_ptr failure) { self->writer_ended(std::move(failure)); });
 
     // The reader runs here, in this frame: a frame of its own would be one
@@ -137,17 +143,15 @@ awaitable<void> WsSession::run(std::unique_ptr<Request> upgrade) {
                 read_ended(ec);
                 break;  // Beast has closed or torn down the connection already
             }
-            // Decided without waiting; only a command for the hub is awaited,
-            // once the action is gone, so that this frame need not hold one
-            // for the life of the connection.
-            awaitable<bool> forwarded;
-            close_code = handle_message(frame, forwarded);
+            // Decided without waiting; only a command for the hub is awaited.
+            auto next = handle_message(frame);
             rest.clear();
             rest.shrink_to_fit();
+            close_code = next.close;
             if (close_code) {
                 break;
             }
-            if (forwarded.valid() && !co_await std::move(forwarded)) {
+            if (next.forwarded.valid() && !co_await std::move(next.forwarded)) {
                 close_code = proto::CloseCode::going_away;
                 break;
             }
@@ -172,11 +176,11 @@ awaitable<void> WsSession::finish(std::exception_ptr failure) {
     // Whatever ends the connection (an error, an exception in either loop or
     // after them), the session unregisters and gives its places back: a
     // connection the hub still counted would keep its name taken.
-    if (writer_running_) {
+    if (writer_running()) {
         co_await writer_end();
     }
     if (!failure) {
-        failure = writer_failure_;
+        failure = *writer_result_;
     }
     if (!failure) {
         try {
@@ -190,7 +194,7 @@ awaitable<void> WsSession::finish(std::exception_ptr failure) {
         abort();
     }
     co_await unregister(std::nullopt);  // unless the reader did
-    ended_ = true;                      // a close() arriving now must not arm the deadline
+    stage_ = Stage::ended;              // a close() arriving now must not arm the deadline
     if (close_deadline_) {
         close_deadline_->cancel();
     }
@@ -209,12 +213,11 @@ awaitable<void> WsSession::writer_end() {
 }
 
 void WsSession::writer_ended(std::exception_ptr failure) {
-    writer_running_ = false;
-    writer_end_.end(strand());  // finish() goes on after this handler, not inside it
     if (failure) {
-        writer_failure_ = std::move(failure);
         abort();  // the reader stops too, and finish() reports it
     }
+    writer_result_ = std::move(failure);
+    writer_end_.end(strand());  // finish() goes on after this handler, not inside it
 }
 
 void WsSession::inject_fault(FaultPoint point) const {
@@ -242,24 +245,22 @@ void WsSession::read_ended(error_code ec) {
     }
 }
 
-std::optional<proto::CloseCode> WsSession::handle_message(std::string_view frame,
-                                                          awaitable<bool>& forwarded) {
+WsSession::Next WsSession::handle_message(std::string_view frame) {
     auto& metrics = state_->metrics;
     metrics.add(metrics.frames_received);
     inject_fault(FaultPoint::reader);
     if (!ws_.got_binary()) {
         CHAT_LOG_CONN(info, id()) << "dropped: text frame";
         metrics.dropped(metrics::DropReason::protocol_error);
-        return proto::CloseCode::unsupported_data;
+        return {proto::CloseCode::unsupported_data, {}};
     }
-    return act(handler_.handle(frame, RateLimiter::Clock::now()), forwarded);
+    return act(handler_.handle(frame, RateLimiter::Clock::now()));
 }
 
-std::optional<proto::CloseCode> WsSession::act(Action action, awaitable<bool>& forwarded) {
+WsSession::Next WsSession::act(Action action) {
     auto& metrics = state_->metrics;
     if (auto* forward = std::get_if<Forward>(&action)) {
-        forwarded = state_->hub.send(std::move(forward->command));
-        return std::nullopt;
+        return {std::nullopt, state_->hub.send(std::move(forward->command))};
     }
     if (const auto* reply = std::get_if<Answer>(&action)) {
         if (reply->type == "error") {
@@ -268,22 +269,23 @@ std::optional<proto::CloseCode> WsSession::act(Action action, awaitable<bool>& f
         if (!answer(*reply)) {
             CHAT_LOG_CONN(info, id()) << "dropped: outgoing queue full (slow consumer)";
             metrics.dropped(metrics::DropReason::slow_consumer);
-            return proto::CloseCode::policy_violation;
+            return {proto::CloseCode::policy_violation, {}};
         }
-        return std::nullopt;
+        return {};
     }
     const auto& disconnect = std::get<Disconnect>(action);
     if (disconnect.reason) {
         CHAT_LOG_CONN(info, id()) << "dropped: " << metrics::label(*disconnect.reason);
         metrics.dropped(*disconnect.reason);
     }
-    return disconnect.code;
+    return {disconnect.code, {}};
 }
 
 awaitable<bool> WsSession::unregister(std::optional<proto::CloseCode> code) {
-    if (std::exchange(unregistered_, true)) {
+    if (stage_ != Stage::open) {
         co_return true;
     }
+    stage_ = Stage::unregistered;
     hub::Command leave = hub::Unregister{id(), code};
     co_return co_await state_->hub.send(std::move(leave));
 }
@@ -299,40 +301,34 @@ bool WsSession::answer(const Answer& reply) {
     return pushed != hub::FrameQueue::Push::full;
 }
 
-awaitable<void> WsSession::write_loop() {
+awaitable<void> WsSession::writer() {
     auto& metrics = state_->metrics;
     // However this coroutine ends, even destroyed while it waits, the queue
-    // learns that nobody takes frames any more (and takes back a turn).
-    const ConsumerEnd consumer_end{frames()};
+    // learns that nobody takes frames any more (and a turn goes back).
+    const ConsumerEnd consumer_end{*this};
     std::vector<hub::Frame> batch;
     for (;;) {
-        // FrameQueue::next_batch(), in this frame: one frame less per connection
-        // (docs/architecture.md, memory per idle connection).
-        frames().back_for_more(batch);
-        auto next = frames().try_take(batch);
-        while (!next) {
-            co_await frames().doorbell();
-            next = frames().try_take(batch);
-        }
+        end_turn();  // what the turn was for has left
+        const auto next = co_await frames().take(batch);
         if (!batch.empty()) {
             // Beast closing (the peer's close frame came, or the stream failed):
             // its close frame may be on the wire, and nothing may follow it.
             if (!ws_.is_open()) {
-                break;
+                co_return;
             }
             if (const auto ec = co_await write_frames(batch)) {
                 CHAT_LOG_CONN(debug, id()) << "write failed: " << ec.message();
                 abort();  // the socket is broken; dropping it wakes the reader at once
-                break;
+                co_return;
             }
             metrics.add(metrics.frames_sent, batch.size());
             inject_fault(FaultPoint::writer);
         }
-        if (next->last) {
-            frames().end_turn();  // the close handshake waits for the peer, not the others
-            if (next->close_code && ws_.is_open()) {
+        if (next.last) {
+            end_turn();  // the close handshake waits for the peer, not the others
+            if (next.close_code && ws_.is_open()) {
                 const websocket::close_reason reason(
-                    static_cast<websocket::close_code>(*next->close_code));
+                    static_cast<websocket::close_code>(*next.close_code));
                 if (auto [ec] = co_await ws_.async_close(reason, use_nothrow); ec) {
                     CHAT_LOG_CONN(debug, id()) << "close handshake failed: " << ec.message();
                     abort();
@@ -341,7 +337,6 @@ awaitable<void> WsSession::write_loop() {
             co_return;
         }
     }
-    frames().end_turn();
 }
 
 bool WsSession::write_now(std::span<const hub::Frame> batch) {
@@ -374,13 +369,13 @@ awaitable<error_code> WsSession::write_frames(std::span<const hub::Frame> batch)
     }
     // The socket is full (the peer reads slowly) or Beast is writing: the
     // rest leaves when it can. Meanwhile other writers may take their turns.
-    frames().end_turn();
+    end_turn();
     auto [ec] = co_await ws_.next_layer().async_wait_written(use_nothrow);
     co_return ec;
 }
 
 void WsSession::arm_close_deadline() {
-    if (ended_ || std::exchange(deadline_armed_, true)) {
+    if (stage_ == Stage::ended || close_deadline_) {
         return;
     }
     // Enough for a live peer to take what is queued and answer the close frame.

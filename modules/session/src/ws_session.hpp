@@ -43,10 +43,13 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
               ConnectionLimits::Ticket address_ticket, ConnectionLimits::Ticket chat_ticket);
     ~WsSession() override;
 
-    /// Accepts the upgrade and runs the connection to its end. The request
-    /// comes by pointer: by value, this frame would keep it for that long
-    /// (docs/architecture.md, memory per idle connection).
-    awaitable<void> run(std::unique_ptr<Request> upgrade);
+    /// The connection's reader, and its life: accepts the upgrade, starts the
+    /// writer() beside it, reads until the connection ends, then finish()es
+    /// it. (One frame for both: a reader of its own would be one more frame
+    /// for every connection.) The request comes by pointer: by value, this
+    /// frame would keep it for that long (docs/architecture.md, memory per
+    /// idle connection).
+    awaitable<void> reader(std::unique_ptr<Request> upgrade);
 
     void close(proto::CloseCode code) override;
 
@@ -58,24 +61,30 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     awaitable<void> finish(std::exception_ptr failure);
     /// Logs and counts why the reader stopped.
     void read_ended(error_code ec);
+    /// What the reader does after a message.
+    struct Next {
+        std::optional<proto::CloseCode> close;  // end the connection with it
+        awaitable<bool> forwarded;              // valid: a command on its way to the hub
+    };
     /// What a whole message asks: as act(), after the checks every frame gets.
-    std::optional<proto::CloseCode> handle_message(std::string_view frame,
-                                                   awaitable<bool>& forwarded);
-    awaitable<void> write_loop();
+    Next handle_message(std::string_view frame);
+    /// Drains the queue: the connection's other coroutine, beside reader().
+    awaitable<void> writer();
     /// Writes the batch's frames, as few system calls as the socket allows; the error, if any.
     awaitable<error_code> write_frames(std::span<const hub::Frame> batch);
     /// What of it the socket takes now (the rest waits, copied); true if all left.
     bool write_now(std::span<const hub::Frame> batch);
     /// Does what the client's frame asks, but for a command to the hub, which
-    /// it leaves in `forwarded` for the reader to await; the code to close
-    /// with, if the connection is to end.
-    std::optional<proto::CloseCode> act(Action action, awaitable<bool>& forwarded);
+    /// it leaves for the reader to await (without the action: this frame need
+    /// not hold one for the life of the connection).
+    Next act(Action action);
     /// Tells the hub, once; false if the hub has stopped taking commands.
     awaitable<bool> unregister(std::optional<proto::CloseCode> code);
     /// Queues an error or heartbeat frame for this client; false if its queue is full.
     bool answer(const Answer& answer);
     /// Until writer_ended() (on the strand, while the writer runs).
     awaitable<void> writer_end();
+    bool writer_running() const noexcept { return !writer_result_.has_value(); }
     /// The writer's coroutine has ended, with the exception that ended it, if any (on the strand).
     void writer_ended(std::exception_ptr failure);
     void arm_close_deadline();  // on the strand
@@ -97,12 +106,17 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     FrameHandler handler_;
     ConnectionLimits::Ticket address_ticket_;
     ConnectionLimits::Ticket chat_ticket_;
-    bool deadline_armed_ = false;  // these three on the strand
-    bool ended_ = false;
-    bool unregistered_ = false;
-    bool ping_flood_ = false;            // closed for flooding with pings (on the strand)
-    bool writer_running_ = true;         // on the strand
-    std::exception_ptr writer_failure_;  // on the strand
+    /// Where the connection is in its life (on the strand); it only moves on.
+    /// (Asked to close: close_deadline_ is made. Closed for good: frames().closed().)
+    enum class Stage : std::uint8_t {
+        open,          // registered, or on its way
+        unregistered,  // the hub has been told it is gone, exactly once
+        ended,         // finish() is done: its places are given back
+    };
+    Stage stage_ = Stage::open;
+    // The writer's end (on the strand): none while it runs, then the
+    // exception that ended it (null if none).
+    std::optional<std::exception_ptr> writer_result_;
 };
 
 }  // namespace chat::session

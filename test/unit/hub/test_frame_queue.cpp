@@ -26,7 +26,6 @@ Frame frame(std::string text) {
 
 /// The writer has written `batch` and is back for more, finding nothing yet.
 void written(FrameQueue& queue, std::vector<Frame>& batch) {
-    queue.back_for_more(batch);
     BOOST_TEST(!queue.try_take(batch).has_value());
 }
 }  // namespace
@@ -43,14 +42,14 @@ BOOST_AUTO_TEST_CASE(pushes_beyond_the_depth_fail_until_the_writer_has_written) 
         BOOST_TEST((queue.try_push(f) == Push::full));
 
         std::vector<Frame> batch;
-        auto next = co_await queue.next_batch(batch);
+        auto next = co_await queue.take(batch);
         BOOST_TEST(batch.size() == 3u);
         BOOST_TEST(!next.last);
         // Handed to the writer but not written yet: still counted.
         BOOST_TEST((queue.try_push(f) == Push::full));
         BOOST_TEST((queue.try_push(f) == Push::full));
         queue.close(CloseCode::going_away);
-        next = co_await queue.next_batch(batch);  // the writer is done with the three
+        next = co_await queue.take(batch);  // the writer is done with the three
         BOOST_TEST(batch.empty());
         BOOST_TEST(next.last);
         BOOST_TEST((next.close_code == CloseCode::going_away));
@@ -68,7 +67,7 @@ BOOST_AUTO_TEST_CASE(pushes_beyond_the_byte_bound_fail_until_the_writer_has_writ
         BOOST_TEST(queue.bytes() == 10u);
 
         std::vector<Frame> batch;
-        co_await queue.next_batch(batch);
+        co_await queue.take(batch);
         BOOST_TEST(batch.size() == 3u);
         // Handed to the writer but not written yet: their bytes still count.
         BOOST_TEST(queue.bytes() == 10u);
@@ -79,9 +78,9 @@ BOOST_AUTO_TEST_CASE(pushes_beyond_the_byte_bound_fail_until_the_writer_has_writ
             return frame("y");
         }) == Push::full));
         BOOST_TEST(built);  // only its size tells
-        bool wake_needed = false;
-        BOOST_TEST((queue.try_push_deferred(frame("z"), wake_needed) == Push::full));
-        BOOST_TEST(!wake_needed);
+        bool ring_owed = false;
+        BOOST_TEST((queue.try_push_held(frame("z"), ring_owed) == Push::full));
+        BOOST_TEST(!ring_owed);
 
         written(queue, batch);  // they no longer count
         BOOST_TEST(queue.bytes() == 0u);
@@ -98,13 +97,13 @@ BOOST_AUTO_TEST_CASE(a_frame_larger_than_the_byte_bound_goes_into_an_empty_queue
         BOOST_TEST((queue.try_push(frame("x")) == Push::ok));
         BOOST_TEST((queue.try_push(large) == Push::full));  // not empty
         std::vector<Frame> batch;
-        co_await queue.next_batch(batch);
+        co_await queue.take(batch);
         BOOST_TEST((queue.try_push(large) == Push::full));  // "x" is still being written
         written(queue, batch);
         BOOST_TEST((queue.try_push(large) == Push::ok));  // empty: it goes out
         BOOST_TEST(queue.bytes() == 25u);
         BOOST_TEST((queue.try_push(frame("y")) == Push::full));  // and fills the queue
-        co_await queue.next_batch(batch);
+        co_await queue.take(batch);
         BOOST_TEST_REQUIRE(batch.size() == 1u);
         BOOST_TEST(batch.front()->size() == 25u);
         BOOST_TEST((queue.try_push(frame("y")) == Push::full));  // until it is written
@@ -118,17 +117,17 @@ BOOST_AUTO_TEST_CASE(a_welcome_and_its_history_may_overshoot_the_byte_bound_unle
     // history) are refused in bytes only when the queue is full already.
     test::run([]() -> awaitable<void> {
         const std::array welcome{frame("login"), frame(std::string(20, 'h'))};
-        bool wake_needed = false;
+        bool ring_owed = false;
         FrameQueue queue(co_await asio::this_coro::executor, 256, 10);
         BOOST_TEST((queue.try_push(frame("hb")) == Push::ok));  // a heartbeat's answer
-        BOOST_TEST((queue.try_push_deferred(welcome, wake_needed) == Push::ok));
+        BOOST_TEST((queue.try_push_held(welcome, ring_owed) == Push::ok));
         BOOST_TEST(queue.bytes() == 27u);
-        BOOST_TEST((queue.try_push_deferred(welcome, wake_needed) == Push::full));
+        BOOST_TEST((queue.try_push_held(welcome, ring_owed) == Push::full));
         BOOST_TEST((queue.try_push(frame("m")) == Push::full));
 
         FrameQueue full(co_await asio::this_coro::executor, 256, 10);
         BOOST_TEST((full.try_push(frame("0123456789")) == Push::ok));
-        BOOST_TEST((full.try_push_deferred(welcome, wake_needed) == Push::full));
+        BOOST_TEST((full.try_push_held(welcome, ring_owed) == Push::full));
         BOOST_TEST(full.size() == 1u);  // none of them went in
     });
 }
@@ -140,7 +139,7 @@ BOOST_AUTO_TEST_CASE(the_writer_gets_everything_queued_at_once_in_order) {
             queue.try_push(frame(std::to_string(i)));
         }
         std::vector<Frame> batch;
-        co_await queue.next_batch(batch);
+        co_await queue.take(batch);
         BOOST_TEST_REQUIRE(batch.size() == 10u);
         for (int i = 0; i < 10; ++i) {
             BOOST_TEST(*batch[i] == std::to_string(i));
@@ -162,7 +161,7 @@ BOOST_AUTO_TEST_CASE(a_waiting_writer_wakes_on_a_push_from_another_thread) {
         std::vector<Frame> batch;
         int expected = 0;
         for (;;) {
-            const auto next = co_await queue.next_batch(batch);
+            const auto next = co_await queue.take(batch);
             for (const auto& f : batch) {
                 BOOST_TEST_REQUIRE(*f == std::to_string(expected++));
             }
@@ -183,7 +182,7 @@ BOOST_AUTO_TEST_CASE(closing_with_a_code_keeps_what_was_queued) {
         queue.close(CloseCode::normal);  // the first close decides
         BOOST_TEST((queue.try_push(frame("b")) == Push::closed));
         std::vector<Frame> batch;
-        const auto next = co_await queue.next_batch(batch);
+        const auto next = co_await queue.take(batch);
         BOOST_TEST(batch.size() == 1u);
         BOOST_TEST(next.last);
         BOOST_TEST((next.close_code == CloseCode::policy_violation));
@@ -196,7 +195,7 @@ BOOST_AUTO_TEST_CASE(closing_without_a_code_drops_what_was_queued) {
         queue.try_push(frame("a"));
         queue.close(std::nullopt);
         std::vector<Frame> batch;
-        const auto next = co_await queue.next_batch(batch);
+        const auto next = co_await queue.take(batch);
         BOOST_TEST(batch.empty());
         BOOST_TEST(next.last);
         BOOST_TEST(!next.close_code.has_value());
@@ -230,7 +229,7 @@ struct WaitingWriter {
         asio::co_spawn(
             executor,
             [&queue, batch = writer.batch, woken = writer.woken]() -> awaitable<void> {
-                co_await queue.next_batch(*batch);
+                co_await queue.take(*batch);
                 *woken = true;
             },
             asio::detached);
@@ -252,17 +251,17 @@ BOOST_AUTO_TEST_CASE(a_deferred_push_owes_one_wake_and_a_half_full_queue_wakes_a
     test::run([]() -> awaitable<void> {
         FrameQueue queue(co_await asio::this_coro::executor, 8);
         const auto writer = co_await WaitingWriter::start(queue);
-        bool wake_needed = false;
-        BOOST_TEST((queue.try_push_deferred(frame("a"), wake_needed) == Push::ok));
-        BOOST_TEST(wake_needed);  // the caller owes the wake
-        BOOST_TEST((queue.try_push_deferred(frame("b"), wake_needed) == Push::ok));
-        BOOST_TEST(!wake_needed);  // owed once
+        bool ring_owed = false;
+        BOOST_TEST((queue.try_push_held(frame("a"), ring_owed) == Push::ok));
+        BOOST_TEST(ring_owed);  // the caller owes the wake
+        BOOST_TEST((queue.try_push_held(frame("b"), ring_owed) == Push::ok));
+        BOOST_TEST(!ring_owed);  // owed once
         co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
         BOOST_TEST(!*writer.woken);  // deferred indeed
-        BOOST_TEST((queue.try_push_deferred(frame("c"), wake_needed) == Push::ok));
-        BOOST_TEST((queue.try_push_deferred(frame("d"), wake_needed) == Push::ok));  // 8 / 2
+        BOOST_TEST((queue.try_push_held(frame("c"), ring_owed) == Push::ok));
+        BOOST_TEST((queue.try_push_held(frame("d"), ring_owed) == Push::ok));  // 8 / 2
         BOOST_TEST(co_await writer.woken_with() == 4u);
-        queue.wake();  // the owed wake, now harmless
+        queue.ring();  // the owed wake, now harmless
     });
 }
 
@@ -270,14 +269,14 @@ BOOST_AUTO_TEST_CASE(half_the_bytes_wake_the_writer_at_once) {
     test::run([]() -> awaitable<void> {
         FrameQueue queue(co_await asio::this_coro::executor, 256, 100);
         const auto writer = co_await WaitingWriter::start(queue);
-        bool wake_needed = false;
-        BOOST_TEST((queue.try_push_deferred(frame(std::string(30, 'a')), wake_needed) == Push::ok));
-        BOOST_TEST(wake_needed);
+        bool ring_owed = false;
+        BOOST_TEST((queue.try_push_held(frame(std::string(30, 'a')), ring_owed) == Push::ok));
+        BOOST_TEST(ring_owed);
         co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
         BOOST_TEST(!*writer.woken);  // deferred
-        BOOST_TEST((queue.try_push_deferred(frame(std::string(20, 'b')), wake_needed) == Push::ok));
+        BOOST_TEST((queue.try_push_held(frame(std::string(20, 'b')), ring_owed) == Push::ok));
         BOOST_TEST(co_await writer.woken_with() == 2u);  // 50 of 100 bytes: at once
-        queue.wake();                                    // the owed wake, now harmless
+        queue.ring();                                    // the owed wake, now harmless
     });
 }
 
@@ -285,10 +284,10 @@ BOOST_AUTO_TEST_CASE(the_owed_wake_wakes_the_writer) {
     test::run([]() -> awaitable<void> {
         FrameQueue queue(co_await asio::this_coro::executor, 256);
         const auto writer = co_await WaitingWriter::start(queue);
-        bool wake_needed = false;
-        queue.try_push_deferred(frame("a"), wake_needed);
-        BOOST_TEST_REQUIRE(wake_needed);
-        queue.wake();
+        bool ring_owed = false;
+        queue.try_push_held(frame("a"), ring_owed);
+        BOOST_TEST_REQUIRE(ring_owed);
+        queue.ring();
         BOOST_TEST(co_await writer.woken_with() == 1u);
     });
 }
@@ -296,14 +295,14 @@ BOOST_AUTO_TEST_CASE(the_owed_wake_wakes_the_writer) {
 BOOST_AUTO_TEST_CASE(a_writer_back_with_a_turn_owed_waits_for_it_and_loses_nothing) {
     test::run([]() -> awaitable<void> {
         FrameQueue queue(co_await asio::this_coro::executor, 256);
-        bool wake_needed = false;
+        bool ring_owed = false;
         for (int i = 0; i < 40; ++i) {  // a writer still writing: more than it keeps when idle
-            queue.try_push_deferred(frame(std::to_string(i)), wake_needed);
-            BOOST_TEST(wake_needed == (i == 0));
+            queue.try_push_held(frame(std::to_string(i)), ring_owed);
+            BOOST_TEST(ring_owed == (i == 0));
         }
         const auto writer = co_await WaitingWriter::start(queue);
         BOOST_TEST(!*writer.woken);  // back, it waits for its turn
-        queue.wake();                // the turn
+        queue.ring();                // the turn
         BOOST_TEST_REQUIRE(co_await writer.woken_with() == 40u);
         BOOST_TEST(*writer.batch->front() == "0");
         BOOST_TEST(*writer.batch->back() == "39");
@@ -361,7 +360,7 @@ BOOST_AUTO_TEST_CASE(one_queue_fed_by_the_hub_and_its_session_sees_no_stamp_go_b
         }
         BOOST_TEST(refused.load() == 0);
         std::vector<Frame> batch;
-        co_await queue.next_batch(batch);
+        co_await queue.take(batch);
         BOOST_TEST_REQUIRE(batch.size() == std::size_t{2 * frames_each});
         std::int64_t last = 0;
         int went_back = 0;

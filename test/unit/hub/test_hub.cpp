@@ -121,7 +121,7 @@ BOOST_AUTO_TEST_CASE(an_unregister_with_a_code_closes_the_queue_after_what_came_
         co_await h.hub.send(std::move(logout));
         BOOST_TEST((co_await ann->expect("message")).content() == "last words");
         std::vector<hub::Frame> rest;
-        while (!(co_await ann->frames().next_batch(rest)).last) {
+        while (!(co_await ann->frames().take(rest)).last) {
         }
         BOOST_TEST((ann->closed_with == CloseCode::normal));
     });
@@ -159,7 +159,7 @@ BOOST_AUTO_TEST_CASE(the_hub_runs_at_most_64_commands_ahead_of_its_writers) {
         const auto broadcast = h.metrics.messages_broadcast.load();
         BOOST_TEST(broadcast == commands_per_round - logins);
         BOOST_TEST(held->size() == broadcast);  // taken in bob's turn, which he keeps
-        bob->frames().end_turn();               // written: the hub goes on
+        bob->end_turn();                        // written: the hub goes on
         while (h.metrics.messages_broadcast.load() < 100u) {
             co_await asio::post(executor, asio::use_awaitable);
         }
@@ -262,7 +262,7 @@ BOOST_AUTO_TEST_CASE(stop_closes_everyone_with_1001_and_ends_after_they_leave) {
             // Wait for the three closes to land: each peer's queue ends.
             for (auto* peer : {ann.get(), anon.get(), late.get()}) {
                 std::vector<hub::Frame> batch;
-                while (!(co_await peer->frames().next_batch(batch)).last) {
+                while (!(co_await peer->frames().take(batch)).last) {
                 }
                 BOOST_TEST((peer->closed_with == CloseCode::going_away));
             }

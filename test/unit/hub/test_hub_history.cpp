@@ -161,7 +161,7 @@ BOOST_AUTO_TEST_CASE(the_history_learns_the_last_id_broadcast_when_the_hub_is_le
                 finished = true;
                 ended.cancel();
             });
-            auto ann = std::make_shared<TestPeer>(1, executor, 256);
+            auto ann = std::make_shared<TestPeer>(1, executor, 256, hub.writers());
             hub::Command command = hub::Register{ann};
             co_await hub.send(std::move(command));
             command = hub::Login{ann->id(), "ann", 0, {}};

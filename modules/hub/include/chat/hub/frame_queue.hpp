@@ -13,7 +13,6 @@
 
 #include "chat/hub/commands.hpp"
 #include "chat/hub/frame_clock.hpp"
-#include "chat/hub/wake_queue.hpp"
 #include "chat/net/asio.hpp"
 #include "chat/net/kept_wait.hpp"
 
@@ -45,23 +44,23 @@ class FrameQueue {
 
     Push try_push(const Frame& frame);
 
-    /// The same without waking the writer: when `wake_needed` comes back true,
-    /// the caller owes the writer a wake() (the hub: a turn in its WakeQueue),
-    /// and until then the writer leaves these frames queued, so that many go
-    /// in one write. A queue half full wakes its writer at once all the same.
-    Push try_push_deferred(const Frame& frame, bool& wake_needed) {
-        return try_push_deferred(std::span(&frame, 1), wake_needed);
+    /// The same, held: the writer does not take these frames (nor any queued
+    /// after them) until ring(), so that many go in one write. When
+    /// `ring_owed` comes back true the caller owes the queue that ring (the
+    /// hub: a turn of its WriteScheduler). A queue half full rings at once
+    /// all the same: holding must never be what fills it.
+    Push try_push_held(const Frame& frame, bool& ring_owed) {
+        return try_push_held(std::span(&frame, 1), ring_owed);
     }
     /// Several frames, one after the other with nothing in between, or none
     /// of them when they do not all fit. In bytes they are judged as one
     /// delivery that may overshoot the bound: refused only when the queue is
     /// full already (see refusal()).
-    Push try_push_deferred(std::span<const Frame> frames, bool& wake_needed);
-    /// Wakes the writer if it waits. With a turn: only if it waits, and then it
-    /// holds the turn until it is back for more (its write has left) or ends
-    /// it; true if it took the turn.
-    bool wake(WakeQueue::Turn& turn);
-    void wake();
+    Push try_push_held(std::span<const Frame> frames, bool& ring_owed);
+    /// Lets the writer take what is held, waking it if it waits; true if it
+    /// was waiting (it writes now), false if it is busy (it takes them when
+    /// back) or has ended.
+    bool ring();
 
     /// Pushes the frame `make(stamp)` builds, stamped by `clock` under the queue's
     /// lock, so that its time is never earlier than a frame queued before it.
@@ -88,10 +87,12 @@ class FrameQueue {
     void close(std::optional<proto::CloseCode> code);
     /// The writer has ended, however it ended (an error, an exception, its
     /// coroutine destroyed): the queue closes without a close frame, drops
-    /// what it holds, gives back the writer's turn and takes no turn again.
-    /// Without this a writer gone while it waited would be handed turns it
-    /// can never give back.
+    /// what it holds, and ring() finds nobody waiting from now on. Without
+    /// this a writer gone while it waited would be handed turns it can never
+    /// give back.
     void end_consumer();
+    /// close() or end_consumer() has been called.
+    bool closed() const;
     /// Frames queued or being written.
     std::size_t size() const;
     /// Their bytes.
@@ -105,28 +106,26 @@ class FrameQueue {
         std::optional<proto::CloseCode> close_code;  // with `last`: send a close frame
     };
 
-    /// The writer's wait: replaces `frames` with everything queued, waiting until
-    /// there is something or the queue is closed. The frames handed out count
-    /// towards `depth` and `max_bytes` until the next call (while they are
-    /// written, what the socket does not take at once is copied and held). Only one consumer may
-    /// call it. Woken in its turn, the writer holds the turn until it calls this again or
-    /// end_turn(): the hub takes new commands once every turn has ended. It is back_for_more(),
-    /// then try_take() until it gives a batch, awaiting doorbell() in between; a session's writer
-    /// runs that loop in its own frame rather than keep this one for the life of its connection.
-    awaitable<Batch> next_batch(std::vector<Frame>& frames);
-    /// The frames handed out have been written: they no longer count, and the
-    /// turn (if any) ends.
-    void back_for_more(std::vector<Frame>& frames);
-    /// Everything queued, or what ends the writer; nullopt if the writer is
-    /// to await doorbell() first.
+    /// The writer's wait: replaces `frames` (which it has written: they no
+    /// longer count) with everything queued, waiting until there is something
+    /// to take or the queue is closed. The frames handed out count towards
+    /// `depth` and `max_bytes` until the next call (while they are written,
+    /// what the socket does not take at once is copied and held). Only one
+    /// consumer may call it. It may come back with no frames (woken for
+    /// frames that still wait for their ring): the writer ends a turn it
+    /// holds and calls again. An operation, not a coroutine: a connection
+    /// waiting here keeps no coroutine frame of its own (docs/architecture.md,
+    /// memory per idle connection).
+    awaitable<Batch> take(std::vector<Frame>& frames);
+    /// take() without the wait: nullopt when it would wait.
     std::optional<Batch> try_take(std::vector<Frame>& frames);
-    /// Until a push rings (at once if one has since try_take()).
-    awaitable<void> doorbell();
-    /// The writer ends its turn before it is back (its socket is full: the
-    /// rest of its write waits for the peer, and the others need not).
-    void end_turn();
 
   private:
+    template <typename Handler>
+    friend class TakeOperation;
+
+    /// try_take() under the lock; when it finds nothing, the writer waits.
+    std::optional<Batch> take_locked(std::vector<Frame>& frames);
     /// Whether `frames` frames of `bytes` bytes are refused (under the lock).
     std::optional<Push> refusal(std::size_t frames, std::size_t bytes) const;
     Push pushed(std::unique_lock<std::mutex>& lock);  // under the lock; releases it
@@ -141,10 +140,9 @@ class FrameQueue {
     const std::size_t max_bytes_;
     bool closed_ = false;
     std::optional<proto::CloseCode> close_code_;
-    bool waiting_ = false;    // the writer waits, or is about to
-    bool rung_ = false;       // a push came before the writer's wait began
-    bool wake_owed_ = false;  // the hub has put the writer in line for a turn
-    WakeQueue::Turn turn_;    // the writer was woken in its turn
+    bool waiting_ = false;  // the writer waits in take()
+    bool held_ = false;     // frames wait for ring()
+    bool rung_ = false;     // ring() woke the writer: its take takes held frames too
     // The writer's wait, ended by the push that ends it: under the same lock
     // as the frames, a wake-up costs one lock and one posted handler, where a
     // channel added its own lock, operation and buffer (576 bytes of

@@ -22,8 +22,8 @@
 #include "chat/hub/history.hpp"
 #include "chat/hub/peer.hpp"
 #include "chat/hub/sequencer.hpp"
-#include "chat/hub/wake_queue.hpp"
 #include "chat/hub/welcome_list.hpp"
+#include "chat/hub/write_scheduler.hpp"
 #include "chat/metrics/metrics.hpp"
 #include "chat/net/asio.hpp"
 
@@ -35,7 +35,7 @@ namespace chat::hub {
 
 /// The hub's bounds.
 struct HubLimits {
-    std::size_t writers_awake = 16;  // writers woken at once (WakeQueue)
+    std::size_t writers_awake = 16;  // writers woken at once (WriteScheduler)
     /// A writer holds its turn for microseconds (a non-blocking write). One
     /// that holds it for this long is stuck: the hub takes the turn back and
     /// drops that connection rather than wait for it.
@@ -59,8 +59,8 @@ struct HubLimits {
 /// queue gets that recipient closed (1008) and removed, never a blocked hub.
 ///
 /// A system call costs more than everything else a delivery does, so the hub
-/// does not wake a writer per frame: writers it owes a wake-up take turns in a
-/// WakeQueue, at most `writers_awake` at once, and each leaves with all that
+/// does not wake a writer per frame: writers it owes a ring take turns in its
+/// WriteScheduler, at most `writers_awake` at once, and each leaves with all that
 /// was queued for it meanwhile, in one write. The hub runs at most 64 commands
 /// ahead of its writers, then waits until every writer it woke has written:
 /// outrunning them would fill queues and drop clients that read fine. That
@@ -86,6 +86,8 @@ class Hub {
         History& history, const HubLimits& limits = {}, Sequencer* sequencer = nullptr);
 
     const asio::any_io_executor& executor() const noexcept { return executor_; }
+    /// Where the writers of its peers take turns (a Peer is made with it).
+    const std::shared_ptr<WriteScheduler>& writers() const noexcept { return writers_; }
 
     /// From any thread: whether logins are taken (false while a cluster's
     /// sequencer cannot be reached).
@@ -201,8 +203,6 @@ class Hub {
     void send_to(Member& member, ChatRequest& message);
     void reply_error(Member& member, const std::string& reason);
     void deliver(const std::shared_ptr<Peer>& peer, std::span<const Frame> frames);
-    /// Puts the writers owed a wake-up in line.
-    void schedule_wakes();
     /// Closes and removes connections whose queue was full; their leave notices
     /// may find more.
     void drop_slow_peers();
@@ -224,13 +224,9 @@ class Hub {
     WelcomeList welcome_list_;                        // the latest of them to join, serialised
     std::unordered_map<std::string, PresenceChange> presence_;  // for the next presence frame
     asio::steady_timer presence_timer_;
-    std::vector<std::shared_ptr<Peer>> online_;   // this node's users online, for the fan-out
-    std::vector<PeerId> too_slow_;                // full queues met during a fan-out
-    std::vector<std::shared_ptr<Peer>> to_wake_;  // writers owed a wake-up
-    std::shared_ptr<WakeQueue> writers_;          // shared: a writer's turn may outlive the hub
-    // Cancelled (on the hub's strand) when the writers have all taken their
-    // frames; shared so that a late signal finds it gone rather than dangling.
-    std::shared_ptr<asio::steady_timer> writers_idle_;
+    std::vector<std::shared_ptr<Peer>> online_;  // this node's users online, for the fan-out
+    std::vector<PeerId> too_slow_;               // full queues met during a fan-out
+    std::shared_ptr<WriteScheduler> writers_;    // shared: a writer's turn may outlive the hub
     std::size_t since_idle_ = 0;  // commands handled since the writers were last all done
     std::uint64_t last_message_id_ = 0;
     std::string epoch_;

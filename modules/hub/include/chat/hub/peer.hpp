@@ -1,12 +1,17 @@
 #pragma once
 // What the hub sees of a connection.
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 
 #include "chat/hub/commands.hpp"
 #include "chat/hub/frame_queue.hpp"
 
 namespace chat::hub {
+
+class WriteScheduler;
 
 /// A connection as the hub knows it: an id, a bounded queue for its frames and
 /// a way to end it. Sessions implement it; hub tests use plain queues.
@@ -25,15 +30,26 @@ class Peer {
     /// block: the hub calls it.
     virtual void close(proto::CloseCode code) = 0;
 
+    /// The writer is done with its turn, if it holds one (WriteScheduler):
+    /// its write has left, its socket is full, or it has ended. Thread-safe;
+    /// one atomic exchange when it holds none.
+    void end_turn() noexcept;
+
   protected:
-    /// Its queue holds `queue_depth` frames and `queue_bytes` bytes at most (rule 9).
-    Peer(PeerId id, const asio::any_io_executor& writer, std::size_t queue_depth,
-         std::size_t queue_bytes = FrameQueue::default_max_bytes)
-        : id_(id), frames_(writer, queue_depth, queue_bytes) {}
+    /// Its queue holds `queue_depth` frames and `queue_bytes` bytes at most
+    /// (rule 9); its turns come from `scheduler` (the hub's writers(); none:
+    /// it is rung without turns).
+    Peer(PeerId id, const asio::any_io_executor& writer, std::shared_ptr<WriteScheduler> scheduler,
+         std::size_t queue_depth, std::size_t queue_bytes = FrameQueue::default_max_bytes)
+        : id_(id), frames_(writer, queue_depth, queue_bytes), scheduler_(std::move(scheduler)) {}
 
   private:
+    friend class WriteScheduler;
+
     PeerId id_;
     FrameQueue frames_;
+    const std::shared_ptr<WriteScheduler> scheduler_;
+    std::atomic<std::uint64_t> turn_{0};  // the turn its writer holds; 0: none
 };
 
 }  // namespace chat::hub

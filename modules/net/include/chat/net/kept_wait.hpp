@@ -1,7 +1,7 @@
 #pragma once
 // One coroutine's wait, kept by whoever is to end it: 16 bytes where a
 // channel or a timer costs hundreds, for a wait with one waiter that is
-// never cancelled (a writer's doorbell, a session waiting for its writer;
+// never cancelled (a writer's take(), a session waiting for its writer;
 // docs/architecture.md, memory per idle connection).
 
 #include <utility>

@@ -38,7 +38,7 @@ struct Config {
     // bounds nothing. A single larger frame still goes into an empty queue.
     std::size_t queue_bytes = std::size_t{8} << 20;
     // Writers awake at once; the others wait their turn, and meanwhile their
-    // frames gather, to leave several per system call (hub::WakeQueue).
+    // frames gather, to leave several per system call (hub::WriteScheduler).
     std::size_t writers_awake = 16;
     std::chrono::milliseconds shutdown_grace{5'000};  // rule 11
     // 0: no limit but the file descriptors. Beyond max_connections chat

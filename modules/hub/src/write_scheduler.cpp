@@ -1,0 +1,145 @@
+#include "chat/hub/write_scheduler.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include "chat/hub/peer.hpp"
+
+namespace chat::hub {
+
+WriteScheduler::WriteScheduler(const asio::any_io_executor& hub, std::size_t awake_limit)
+    : awake_limit_(awake_limit == 0 ? 1 : awake_limit), idle_(hub) {}
+
+void WriteScheduler::start_turns() {
+    if (owed_.empty()) {
+        return;
+    }
+    std::size_t places = 0;
+    {
+        std::lock_guard lock(mutex_);
+        for (auto& peer : owed_) {
+            line_.push_back(peer);  // behind those already waiting: first come, first woken
+        }
+        places = std::min(awake_limit_ - awake_, line_.size());
+        awake_ += places;
+    }
+    owed_.clear();
+    for (; places > 0; --places) {
+        hand_out();  // a place of our own is counted: hand it to the first in line
+    }
+}
+
+void WriteScheduler::give_back(std::uint64_t id) {
+    {
+        std::lock_guard lock(mutex_);
+        if (held_.erase(id) == 0) {
+            return;  // taken back: its place was passed on then
+        }
+    }
+    hand_out();
+}
+
+void WriteScheduler::release_place(std::unique_lock<std::mutex>& lock) {
+    if (--awake_ == 0) {
+        lock.unlock();
+        asio::post(idle_.get_executor(), [self = weak_from_this()] {
+            if (const auto scheduler = self.lock()) {
+                scheduler->idle_.cancel();
+            }
+        });
+    }
+}
+
+void WriteScheduler::hand_out() {
+    for (;;) {
+        std::shared_ptr<Peer> next;
+        std::uint64_t id = 0;
+        {
+            std::unique_lock lock(mutex_);
+            if (line_.empty()) {
+                release_place(lock);
+                return;
+            }
+            next = line_.front().lock();
+            line_.pop_front();
+            if (!next) {
+                continue;
+            }
+            id = ++last_turn_;
+            held_.emplace(id, Holder{next, Clock::now()});
+        }
+        // The turn is the writer's before its ring: it may write and end the
+        // turn before ring() returns. A writer that holds a turn already
+        // (still writing its last) takes its frames when back, within it.
+        std::uint64_t none = 0;
+        const bool taken =
+            next->scheduler_.get() == this && next->turn_.compare_exchange_strong(none, id);
+        const bool rung = next->frames().ring();
+        if (taken && rung) {
+            return;  // the writer holds the place now
+        }
+        // Not waiting (busy, or ended): the place stays ours for the next in
+        // line, unless the writer has ended the turn already (its end_turn()
+        // passed the place on).
+        std::uint64_t ours = id;
+        if (taken && !next->turn_.compare_exchange_strong(ours, 0)) {
+            return;
+        }
+        std::lock_guard lock(mutex_);
+        held_.erase(id);
+    }
+}
+
+std::vector<std::shared_ptr<Peer>> WriteScheduler::revoke_overdue(Clock::duration limit) {
+    std::vector<std::shared_ptr<Peer>> overdue;
+    std::size_t freed = 0;
+    {
+        std::lock_guard lock(mutex_);
+        const auto cutoff = Clock::now() - limit;
+        for (auto holder = held_.begin(); holder != held_.end();) {
+            if (holder->second.since > cutoff) {
+                ++holder;
+                continue;
+            }
+            if (auto peer = holder->second.peer.lock()) {
+                overdue.push_back(std::move(peer));
+            }
+            holder = held_.erase(holder);
+            ++freed;
+        }
+    }
+    for (; freed > 0; --freed) {
+        hand_out();
+    }
+    return overdue;
+}
+
+awaitable<std::vector<std::shared_ptr<Peer>>> WriteScheduler::until_idle(Clock::duration limit) {
+    idle_.expires_after(limit);
+    if (auto [ec] = co_await idle_.async_wait(use_nothrow); ec) {
+        co_return std::vector<std::shared_ptr<Peer>>();  // the last turn ended (or may have)
+    }
+    co_return revoke_overdue(limit);
+}
+
+bool WriteScheduler::busy() const {
+    std::lock_guard lock(mutex_);
+    return awake_ > 0;  // a non-empty line has every place taken
+}
+
+std::size_t WriteScheduler::awake() const {
+    std::lock_guard lock(mutex_);
+    return awake_;
+}
+
+std::size_t WriteScheduler::waiting() const {
+    std::lock_guard lock(mutex_);
+    return line_.size();
+}
+
+void Peer::end_turn() noexcept {
+    if (const auto id = turn_.exchange(0); id != 0) {
+        scheduler_->give_back(id);
+    }
+}
+
+}  // namespace chat::hub
