@@ -101,12 +101,18 @@ void Store::fail(const std::string& what) const {
 }
 
 void Store::migrate(int from) {
-    for (int version = from; version < schema_version; ++version) {
-        SQLite::Transaction transaction(*db_);
-        db_->exec(std::string(migrations[static_cast<std::size_t>(version)]));
-        db_->exec("PRAGMA user_version = " + std::to_string(version + 1));
-        transaction.commit();
+    if (from == schema_version) {
+        return;
     }
+    // Every step and the new version in one transaction: a step that fails
+    // (or a crash) leaves the file as it was, at the version it had.
+    SQLite::Transaction transaction(*db_);
+    for (int version = from; version < schema_version; ++version) {
+        db_->exec(std::string(migrations[static_cast<std::size_t>(version)]));
+    }
+    // A pragma takes no bound parameter; the number is the code's own.
+    db_->exec("PRAGMA user_version = " + std::to_string(schema_version));
+    transaction.commit();
 }
 
 std::string Store::meta(const std::string& key) {
