@@ -4,11 +4,13 @@
 #include <array>
 #include <cstdint>
 #include <string_view>
+#include <unordered_map>
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include "chat/history/memory_history.hpp"
 #include "chat/history/open.hpp"
+#include "chat/logging/log.hpp"
 
 namespace chat::history {
 
@@ -16,11 +18,57 @@ namespace fs = std::filesystem;
 
 namespace {
 /// Step N takes a file of schema version N to N + 1. A file of version 0 is
-/// empty (a new file). Later versions add steps; none is ever edited.
+/// empty (a new file). Later versions add steps; none is ever edited. All the
+/// steps a file needs run in one transaction (Store::migrate).
 constexpr std::array<std::string_view, Store::schema_version> migrations{
+    // 0 -> 1: the lobby's messages by id.
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE messages (id INTEGER PRIMARY KEY, frame BLOB NOT NULL);",
+    // 1 -> 2: rooms (contract version 3). Each room numbers its own messages,
+    // so they are keyed by (room, id); the messages there were are the
+    // lobby's, the room named "" with key 0, with their ids. `active` is the
+    // room's last message (or creation) in ms since 1970, indexed so that the
+    // quietest room is found without reading them all. Messages stay in a
+    // rowid table (a large frame would bloat a WITHOUT ROWID one) under an
+    // index on (room, id); no foreign key, whose check would cost a look-up
+    // per message: append() creates a message's room in its transaction,
+    // forget() deletes a room's messages in its own. The table is rebuilt
+    // the way SQLite documents for a change of primary key: a new one, a
+    // copy, the old one dropped, the new one renamed.
+    "CREATE TABLE rooms (key INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    " active INTEGER NOT NULL);"
+    "CREATE INDEX rooms_by_activity ON rooms (active);"
+    "INSERT INTO rooms (key, name, active) VALUES (0, '', 0);"
+    "CREATE TABLE messages_v2 ("
+    " room INTEGER NOT NULL, id INTEGER NOT NULL, frame BLOB NOT NULL,"
+    " PRIMARY KEY (room, id));"
+    "INSERT INTO messages_v2 (room, id, frame) SELECT 0, id, frame FROM messages ORDER BY id;"
+    "DROP TABLE messages;"
+    "ALTER TABLE messages_v2 RENAME TO messages;",
 };
+
+/// The lobby's key in the rooms table (the room named "").
+constexpr std::int64_t lobby_key = 0;
+
+/// What SQLite keeps of a time: ms since 1970.
+std::int64_t to_ms(Store::Clock::time_point at) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
+}
+
+Store::Clock::time_point from_ms(std::int64_t ms) {
+    return Store::Clock::time_point(
+        std::chrono::duration_cast<Store::Clock::duration>(std::chrono::milliseconds(ms)));
+}
+
+/// SQLite's integers are signed: ids past INT64_MAX mean "all of them".
+std::int64_t to_sql(std::uint64_t id) {
+    return static_cast<std::int64_t>(std::min<std::uint64_t>(id, INT64_MAX));
+}
+
+/// Binds a room name as TEXT (a BLOB would never equal the TEXT kept).
+void bind_name(SQLite::Statement& statement, int index, std::string_view room) {
+    statement.bind(index, std::string(room));
+}
 
 /// Resets a statement whatever happens. A step that failed (disk full, an
 /// I/O error, SQLITE_BUSY, a constraint) leaves it halted, and a halted
@@ -63,6 +111,10 @@ Store::Store(const fs::path& path, std::size_t keep) : path_(path), keep_(keep) 
         // in a power cut and never corrupts the file.
         db_->exec("PRAGMA synchronous=NORMAL");
         migrate(version);
+        if (version == 1) {
+            CHAT_LOG(info) << "history: " << path.string() << " upgraded from schema version 1 to "
+                           << schema_version << ": its messages are the lobby's";
+        }
 
         epoch_ = meta("epoch");
         const auto stopped = meta("clean_stop");
@@ -79,16 +131,38 @@ Store::Store(const fs::path& path, std::size_t keep) : path_(path), keep_(keep) 
             set_meta("epoch", epoch_);
         }
         set_meta("clean_stop", "0");
+        // A room exists while it has users or kept messages (rule 17), and no
+        // one is in a room yet: a room the last run created for its users
+        // and never wrote a message in is gone. An index look-up per room.
+        db_->exec(
+            "DELETE FROM rooms WHERE key != 0 AND NOT EXISTS "
+            "(SELECT 1 FROM messages WHERE messages.room = rooms.key)");
         in_use.commit();
         db_->exec("PRAGMA synchronous=NORMAL");
-        last_id_ = static_cast<std::uint64_t>(
-            db_->execAndGet("SELECT coalesce(max(id), 0) FROM messages").getInt64());
 
+        find_key_ =
+            std::make_unique<SQLite::Statement>(*db_, "SELECT key FROM rooms WHERE name = ?");
+        add_room_ = std::make_unique<SQLite::Statement>(
+            *db_, "INSERT INTO rooms (name, active) VALUES (?, ?)");
         insert_ = std::make_unique<SQLite::Statement>(
-            *db_, "INSERT INTO messages (id, frame) VALUES (?, ?)");
-        prune_ = std::make_unique<SQLite::Statement>(*db_, "DELETE FROM messages WHERE id <= ?");
+            *db_, "INSERT INTO messages (room, id, frame) VALUES (?, ?, ?)");
+        prune_ = std::make_unique<SQLite::Statement>(
+            *db_, "DELETE FROM messages WHERE room = ? AND id <= ?");
+        touch_ =
+            std::make_unique<SQLite::Statement>(*db_, "UPDATE rooms SET active = ? WHERE key = ?");
+        // The room by name, then its messages by (room, id): two index
+        // searches, whatever the number of rooms and messages.
         before_ = std::make_unique<SQLite::Statement>(
-            *db_, "SELECT frame FROM messages WHERE id < ? ORDER BY id DESC LIMIT ?");
+            *db_,
+            "SELECT frame FROM messages WHERE room = (SELECT key FROM rooms WHERE name = ?) "
+            "AND id < ? ORDER BY id DESC LIMIT ?");
+        // The lobby's last id: an index search too, which meets no damaged
+        // page in the middle of the file (the start's read may: newest()).
+        const auto lobby = find("");
+        if (!lobby) {
+            fail("it has no lobby (the room named \"\")");
+        }
+        last_id_ = lobby->last_id;
     } catch (const SQLite::Exception& error) {
         fail(error.what());
     }
@@ -101,12 +175,18 @@ void Store::fail(const std::string& what) const {
 }
 
 void Store::migrate(int from) {
-    for (int version = from; version < schema_version; ++version) {
-        SQLite::Transaction transaction(*db_);
-        db_->exec(std::string(migrations[static_cast<std::size_t>(version)]));
-        db_->exec("PRAGMA user_version = " + std::to_string(version + 1));
-        transaction.commit();
+    if (from == schema_version) {
+        return;
     }
+    // Every step and the new version in one transaction: a step that fails
+    // (or a crash) leaves the file as it was, at the version it had.
+    SQLite::Transaction transaction(*db_);
+    for (int version = from; version < schema_version; ++version) {
+        db_->exec(std::string(migrations[static_cast<std::size_t>(version)]));
+    }
+    // A pragma takes no bound parameter; the number is the code's own.
+    db_->exec("PRAGMA user_version = " + std::to_string(schema_version));
+    transaction.commit();
 }
 
 std::string Store::meta(const std::string& key) {
@@ -122,36 +202,99 @@ void Store::set_meta(const std::string& key, const std::string& value) {
     update.exec();
 }
 
-void Store::append(std::span<const std::pair<std::uint64_t, hub::Frame>> messages) {
+std::int64_t Store::room_key(std::string_view room, std::int64_t created_at) {
+    {
+        const ResetOnExit reset(*find_key_);
+        bind_name(*find_key_, 1, room);
+        if (find_key_->executeStep()) {
+            return find_key_->getColumn(0).getInt64();
+        }
+    }
+    const ResetOnExit reset(*add_room_);
+    bind_name(*add_room_, 1, room);
+    add_room_->bind(2, created_at);
+    add_room_->exec();
+    return db_->getLastInsertRowid();
+}
+
+void Store::append(std::span<const RoomMessage> messages, Clock::time_point at) {
     if (messages.empty()) {
         return;
     }
+    const auto now = to_ms(at);
+    // The rooms of this batch: their keys, and their last ids to prune
+    // below. As many as the batch has rooms, gone with the call.
+    struct Written {
+        std::int64_t key;
+        std::uint64_t last_id;
+    };
+    std::unordered_map<std::string_view, Written> rooms;
     // On a failure the transaction rolls back (its destructor), after the
     // statements are reset (theirs, declared later): nothing of the batch is
-    // kept, and last_id_ still names the last message that is.
+    // kept, no room of it is created, and last_id_ still names the lobby's
+    // last message that is.
     SQLite::Transaction transaction(*db_);
     const ResetOnExit insert_reset(*insert_);
     const ResetOnExit prune_reset(*prune_);
-    for (const auto& [id, frame] : messages) {
-        insert_->bind(1, static_cast<std::int64_t>(id));
-        insert_->bind(2, frame->data(), static_cast<int>(frame->size()));
+    const ResetOnExit touch_reset(*touch_);
+    Written* room = nullptr;
+    std::string_view room_name;
+    for (const auto& message : messages) {
+        if (room == nullptr || message.room != room_name) {
+            room_name = message.room;
+            auto found = rooms.find(room_name);
+            if (found == rooms.end()) {
+                found = rooms.emplace(room_name, Written{room_key(room_name, now), 0}).first;
+            }
+            room = &found->second;
+        }
+        insert_->bind(1, room->key);
+        insert_->bind(2, static_cast<std::int64_t>(message.id));
+        insert_->bind(3, message.message->data(), static_cast<int>(message.message->size()));
         insert_->exec();
         insert_->reset();
+        room->last_id = message.id;
     }
-    const auto last = messages.back().first;
-    if (last > keep_) {
-        prune_->bind(1, static_cast<std::int64_t>(last - keep_));
-        prune_->exec();
+    for (const auto& [name, written] : rooms) {
+        if (written.last_id > keep_) {
+            prune_->bind(1, written.key);
+            prune_->bind(2, static_cast<std::int64_t>(written.last_id - keep_));
+            prune_->exec();
+            prune_->reset();
+        }
+        touch_->bind(1, now);
+        touch_->bind(2, written.key);
+        touch_->exec();
+        touch_->reset();
     }
     transaction.commit();
-    last_id_ = last;
+    if (const auto lobby = rooms.find(""); lobby != rooms.end()) {
+        last_id_ = lobby->second.last_id;
+    }
 }
 
-std::vector<hub::Frame> Store::before(std::uint64_t before, std::size_t limit) {
+void Store::append(std::string_view room,
+                   std::span<const std::pair<std::uint64_t, hub::Frame>> messages,
+                   Clock::time_point at) {
+    std::vector<RoomMessage> in_room;
+    in_room.reserve(messages.size());
+    for (const auto& [id, frame] : messages) {
+        in_room.push_back({std::string(room), id, frame});
+    }
+    append(in_room, at);
+}
+
+void Store::append(std::span<const std::pair<std::uint64_t, hub::Frame>> messages) {
+    append("", messages);
+}
+
+std::vector<hub::Frame> Store::before(std::string_view room, std::uint64_t before,
+                                      std::size_t limit) {
     std::vector<hub::Frame> found;
     const ResetOnExit reset(*before_);  // a read that fails mid-way too
-    before_->bind(1, static_cast<std::int64_t>(std::min<std::uint64_t>(before, INT64_MAX)));
-    before_->bind(2, static_cast<std::int64_t>(limit));
+    bind_name(*before_, 1, room);
+    before_->bind(2, to_sql(before));
+    before_->bind(3, to_sql(limit));
     while (before_->executeStep()) {
         const auto column = before_->getColumn(0);
         found.push_back(
@@ -162,15 +305,91 @@ std::vector<hub::Frame> Store::before(std::uint64_t before, std::size_t limit) {
     return found;
 }
 
+std::vector<hub::Frame> Store::before(std::uint64_t before, std::size_t limit) {
+    return this->before("", before, limit);
+}
+
+std::vector<hub::Frame> Store::newest(std::string_view room, std::size_t limit) {
+    return before(room, UINT64_MAX, limit);
+}
+
 std::vector<hub::Frame> Store::newest(std::size_t limit) {
     // The start's read, before the server takes anyone: a damaged page that
     // opening did not meet (it reads only the newest) is a file that cannot
     // be used, as a damaged header is.
     try {
-        return before(last_id_ + 1, limit);
+        return newest("", limit);
     } catch (const SQLite::Exception& error) {
         fail(error.what());
     }
+}
+
+std::optional<Store::Room> Store::find(std::string_view room) {
+    // Its last id is the newest of its (room, id) index: one search.
+    SQLite::Statement query(*db_,
+                            "SELECT active, (SELECT coalesce(max(id), 0) FROM messages "
+                            "WHERE messages.room = rooms.key) FROM rooms WHERE name = ?");
+    bind_name(query, 1, room);
+    if (!query.executeStep()) {
+        return std::nullopt;
+    }
+    return Room{static_cast<std::uint64_t>(query.getColumn(1).getInt64()),
+                from_ms(query.getColumn(0).getInt64())};
+}
+
+bool Store::create(std::string_view room, Clock::time_point at) {
+    SQLite::Statement insert(*db_,
+                             "INSERT INTO rooms (name, active) VALUES (?, ?) "
+                             "ON CONFLICT (name) DO NOTHING");
+    bind_name(insert, 1, room);
+    insert.bind(2, to_ms(at));
+    return insert.exec() == 1;
+}
+
+bool Store::forget(std::string_view room) {
+    SQLite::Transaction transaction(*db_);  // its messages go with it
+    std::int64_t key = lobby_key;
+    {
+        const ResetOnExit reset(*find_key_);
+        bind_name(*find_key_, 1, room);
+        if (!find_key_->executeStep()) {
+            return false;
+        }
+        key = find_key_->getColumn(0).getInt64();
+    }
+    if (key == lobby_key) {
+        return false;
+    }
+    SQLite::Statement messages(*db_, "DELETE FROM messages WHERE room = ?");
+    messages.bind(1, key);
+    messages.exec();
+    SQLite::Statement rooms(*db_, "DELETE FROM rooms WHERE key = ?");
+    rooms.bind(1, key);
+    rooms.exec();
+    transaction.commit();
+    return true;
+}
+
+std::size_t Store::room_count() {
+    SQLite::Statement count(*db_, "SELECT count(*) FROM rooms WHERE key != ?");
+    count.bind(1, lobby_key);
+    count.executeStep();
+    return static_cast<std::size_t>(count.getColumn(0).getInt64());
+}
+
+std::optional<std::string> Store::quietest(const std::function<bool(std::string_view)>& has_users) {
+    // In the order of rooms_by_activity, with no sort (its entries end with
+    // the key, so equals come oldest room first). The rooms with users are
+    // passed over one by one: no more than the hub holds anyway.
+    SQLite::Statement rooms(*db_, "SELECT name FROM rooms WHERE key != ? ORDER BY active, key");
+    rooms.bind(1, lobby_key);
+    while (rooms.executeStep()) {
+        auto name = rooms.getColumn(0).getString();
+        if (!has_users(name)) {
+            return name;
+        }
+    }
+    return std::nullopt;
 }
 
 void Store::mark_clean_stop() {

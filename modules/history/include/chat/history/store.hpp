@@ -1,12 +1,16 @@
 #pragma once
 // The history's SQLite file: one thread uses it (SqliteHistory's).
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -19,21 +23,44 @@ class Statement;
 
 namespace chat::history {
 
-/// Messages by id, as the serialised frames that were broadcast, and the
-/// history's epoch. Opening it starts a new epoch when the file is new or
-/// the last run did not stop cleanly (ids handed out but not kept may be
-/// handed out again then: rule 12); the count goes on from the last kept id.
+/// Messages by room and id, as the serialised frames that were broadcast,
+/// and the history's epoch. Each room numbers its own messages and keeps its
+/// newest `keep` (contract rule 17); the lobby is the room named "", which
+/// always exists. One epoch names the history of every room. Opening it
+/// starts a new epoch when the file is new or the last run did not stop
+/// cleanly (ids handed out but not kept may be handed out again then: rule
+/// 12); each room's count goes on from its last kept id.
 /// WAL with synchronous=NORMAL: a commit does not wait for the disk, and a
 /// crash loses at most the last commits, never the file. The one commit that
 /// waits is the mark that the file is in use, made on opening.
+/// Nothing per room is held in memory: a call reads what it answers, looking
+/// the room up by name through an index.
 class Store {
   public:
-    /// The schema this server writes; older files are upgraded on opening.
-    static constexpr int schema_version = 1;
+    using Clock = std::chrono::system_clock;
 
-    /// Opens or creates `path` and its folder, and marks the file as in use.
-    /// Throws OpenError naming the file if it is unwritable, not a database,
-    /// or of a newer schema version.
+    /// The schema this server writes; older files are upgraded on opening.
+    static constexpr int schema_version = 2;
+
+    /// A message to keep, in its room.
+    struct RoomMessage {
+        std::string room;  // "" is the lobby
+        std::uint64_t id;  // in that room
+        hub::Frame message;
+    };
+
+    /// A room as the file keeps it.
+    struct Room {
+        std::uint64_t last_id = 0;  // of its newest kept message; 0: none
+        Clock::time_point active;   // its last message, or its creation (to the ms)
+    };
+
+    /// Opens or creates `path` and its folder, upgrades an older schema (a
+    /// file of version 1 has no rooms: its messages become the lobby's, with
+    /// their ids and epoch), forgets the rooms that have no kept messages (no
+    /// one is in a room at a start: such a room no longer exists), and marks
+    /// the file as in use. Throws OpenError naming the file if it is
+    /// unwritable, not a database, or of a newer schema version.
     Store(const std::filesystem::path& path, std::size_t keep);
     ~Store();
     Store(const Store&) = delete;
@@ -41,19 +68,52 @@ class Store {
 
     const std::filesystem::path& path() const noexcept { return path_; }
     const std::string& epoch() const noexcept { return epoch_; }
+    /// The lobby's last kept id.
     std::uint64_t last_id() const noexcept { return last_id_; }
     /// The file was new, or its last run stopped cleanly.
     bool clean_start() const noexcept { return clean_start_; }
 
-    /// Writes the messages (consecutive ids) in one transaction, then prunes
-    /// all but the newest `keep`. Throws SQLite::Exception when that fails:
-    /// then none of them is kept (last_id() stays), and later calls work.
+    /// Writes the messages in one transaction, creating the rooms that do not
+    /// exist yet, then prunes all but the newest `keep` of each room they are
+    /// in and records `at` as those rooms' last activity. Within a room, ids
+    /// are consecutive and rising; rooms may interleave. Throws
+    /// SQLite::Exception when that fails: then none of them is kept (and no
+    /// room is created), last_id() stays, and later calls work.
+    void append(std::span<const RoomMessage> messages, Clock::time_point at = Clock::now());
+    /// The same for messages of one room.
+    void append(std::string_view room,
+                std::span<const std::pair<std::uint64_t, hub::Frame>> messages,
+                Clock::time_point at = Clock::now());
+    /// The same for the lobby.
     void append(std::span<const std::pair<std::uint64_t, hub::Frame>> messages);
-    /// The newest messages with ids below `before`, at most `limit`, oldest first.
+
+    /// The newest messages of `room` with ids below `before`, at most
+    /// `limit`, oldest first; none for a room that does not exist.
+    std::vector<hub::Frame> before(std::string_view room, std::uint64_t before, std::size_t limit);
+    /// The same in the lobby.
     std::vector<hub::Frame> before(std::uint64_t before, std::size_t limit);
-    /// The newest `limit` messages, oldest first: the start's read. Throws
-    /// OpenError naming the file when it meets a damaged page.
+    /// The newest `limit` messages of `room`, oldest first (a join's read).
+    std::vector<hub::Frame> newest(std::string_view room, std::size_t limit);
+    /// The newest `limit` messages of the lobby, oldest first: the start's
+    /// read. Throws OpenError naming the file when it meets a damaged page.
     std::vector<hub::Frame> newest(std::size_t limit);
+
+    /// The room named `room`, or nullopt when it does not exist.
+    std::optional<Room> find(std::string_view room);
+    /// Creates `room` (a join that finds it missing), active since `at`;
+    /// false when it exists already (its activity is left as it is).
+    bool create(std::string_view room, Clock::time_point at = Clock::now());
+    /// Forgets `room` and its kept messages; false when it does not exist.
+    /// The lobby is never forgotten (false).
+    bool forget(std::string_view room);
+    /// How many rooms exist besides the lobby. Counts them: O(rooms).
+    std::size_t room_count();
+    /// Of the rooms besides the lobby for which `has_users` says false, the
+    /// one quiet the longest (the oldest activity; the oldest room among
+    /// equals), or nullopt when there is none. Reads the rooms from the
+    /// quietest on and stops at the first without users.
+    std::optional<std::string> quietest(const std::function<bool(std::string_view)>& has_users);
+
     /// Records that everything is written: the next start keeps the epoch.
     void mark_clean_stop();
 
@@ -61,16 +121,21 @@ class Store {
     void migrate(int from);
     std::string meta(const std::string& key);
     void set_meta(const std::string& key, const std::string& value);
+    std::int64_t room_key(std::string_view room, std::int64_t created_at);
     [[noreturn]] void fail(const std::string& what) const;
 
     std::filesystem::path path_;
     std::size_t keep_;
     std::unique_ptr<SQLite::Database> db_;
+    // The statements every batch or read uses, prepared once.
+    std::unique_ptr<SQLite::Statement> find_key_;
+    std::unique_ptr<SQLite::Statement> add_room_;
     std::unique_ptr<SQLite::Statement> insert_;
     std::unique_ptr<SQLite::Statement> prune_;
+    std::unique_ptr<SQLite::Statement> touch_;
     std::unique_ptr<SQLite::Statement> before_;
     std::string epoch_;
-    std::uint64_t last_id_ = 0;
+    std::uint64_t last_id_ = 0;  // the lobby's
     bool clean_start_ = true;
 };
 
