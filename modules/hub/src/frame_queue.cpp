@@ -113,7 +113,6 @@ bool FrameQueue::ring() {
     if (!waiting_) {
         return false;  // busy: it takes them when back, or it has ended
     }
-    rung_ = true;  // frames held after this ring and before its take go too
     pushed(lock);
     return true;
 }
@@ -163,7 +162,7 @@ std::optional<FrameQueue::Batch> FrameQueue::take_locked(std::vector<Frame>& fra
     in_flight_bytes_ = 0;
     // Held frames wait for their ring (and for more frames), unless the
     // queue is filling or closing.
-    const bool wait_for_ring = held_ && !std::exchange(rung_, false) && !filling() && !closed_;
+    const bool wait_for_ring = held_ && !filling() && !closed_;
     if (!pending_.empty() && !wait_for_ring) {
         frames.swap(pending_);
         in_flight_ = frames.size();

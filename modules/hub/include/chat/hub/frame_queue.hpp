@@ -142,7 +142,6 @@ class FrameQueue {
     std::optional<proto::CloseCode> close_code_;
     bool waiting_ = false;  // the writer waits in take()
     bool held_ = false;     // frames wait for ring()
-    bool rung_ = false;     // ring() woke the writer: its take takes held frames too
     // The writer's wait, ended by the push that ends it: under the same lock
     // as the frames, a wake-up costs one lock and one posted handler, where a
     // channel added its own lock, operation and buffer (576 bytes of
