@@ -309,7 +309,12 @@ awaitable<void> WsSession::writer() {
     std::vector<hub::Frame> batch;
     for (;;) {
         end_turn();  // what the turn was for has left
-        const auto next = co_await frames().take(batch);
+        // What is there is taken at once, without a trip through the
+        // scheduler's queue (behind every handler in it): take() only to wait.
+        auto next = frames().try_take(batch);
+        if (!next) {
+            next = co_await frames().take(batch);
+        }
         if (!batch.empty()) {
             // Beast closing (the peer's close frame came, or the stream failed):
             // its close frame may be on the wire, and nothing may follow it.
@@ -324,11 +329,11 @@ awaitable<void> WsSession::writer() {
             metrics.add(metrics.frames_sent, batch.size());
             inject_fault(FaultPoint::writer);
         }
-        if (next.last) {
+        if (next->last) {
             end_turn();  // the close handshake waits for the peer, not the others
-            if (next.close_code && ws_.is_open()) {
+            if (next->close_code && ws_.is_open()) {
                 const websocket::close_reason reason(
-                    static_cast<websocket::close_code>(*next.close_code));
+                    static_cast<websocket::close_code>(*next->close_code));
                 if (auto [ec] = co_await ws_.async_close(reason, use_nothrow); ec) {
                     CHAT_LOG_CONN(debug, id()) << "close handshake failed: " << ec.message();
                     abort();

@@ -117,7 +117,9 @@ class FrameQueue {
     /// waiting here keeps no coroutine frame of its own (docs/architecture.md,
     /// memory per idle connection).
     awaitable<Batch> take(std::vector<Frame>& frames);
-    /// take() without the wait: nullopt when it would wait.
+    /// take() without the wait: nullopt when it would wait. (take() posts
+    /// even a batch it finds at once; a writer back from a write tries this
+    /// first, so as not to queue behind every handler in the scheduler.)
     std::optional<Batch> try_take(std::vector<Frame>& frames);
 
   private:
