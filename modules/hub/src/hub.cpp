@@ -278,8 +278,9 @@ void Hub::handle(Refused& command) {
         return;  // its answer was lost, but the join came through
     }
     if (command.login) {
-        member->second.name.clear();    // the client may try again
-        member->second.resume.reset();  // with a login of its own
+        // The client may try again. Its resume point stays: a join whose
+        // answer was lost may still come through, and is resumed from it.
+        member->second.name.clear();
     }
     reply_error(member->second, command.reason);
 }
@@ -358,6 +359,8 @@ void Hub::log_in(Member& member, Login& login) {
         return;
     }
     member.name = std::move(login.name);
+    // Each login's own, never an earlier refused one's.
+    member.resume.reset();
     if (login.last_seen > 0 && !login.epoch.empty()) {
         member.resume = std::make_unique<Member::Resume>(
             Member::Resume{login.last_seen, std::move(login.epoch)});

@@ -101,6 +101,55 @@ BOOST_AUTO_TEST_CASE(in_a_cluster_the_room_changes_only_with_what_the_sequencer_
     BOOST_TEST(cluster.attached);
 }
 
+BOOST_AUTO_TEST_CASE(in_a_cluster_a_join_whose_answer_was_lost_still_resumes_from_its_login) {
+    // The join went through Redis but its answer did not come back in time:
+    // the login was refused, and then the join arrives with the events.
+    // The client is in, and owed what followed the id its login named (rule
+    // 13), not the newest of a plain join.
+    FakeSequencer cluster;
+    test::run(
+        [&]() -> awaitable<void> {
+            HubTest h(co_await asio::this_coro::executor, {.capacity = 1024, .history_on_join = 2},
+                      &cluster);
+            const auto t0 = now_ms();
+            hub::RoomState state;
+            state.epoch = "e1";
+            state.last_id = 7;
+            state.stamp = t0;
+            for (std::uint64_t id = 1; id <= 7; ++id) {
+                ChatRequest message;
+                message.set_type("message");
+                message.set_user_name("zed");
+                message.set_content("m" + std::to_string(id));
+                message.set_id(id);
+                message.set_timestamp(t0);
+                state.newest.push_back(
+                    std::make_shared<const std::string>(message.SerializeAsString()));
+            }
+            hub::Command joined_room = hub::Reachability{true, std::move(state), false};  // trap 1
+            co_await h.from_cluster(std::move(joined_room));
+
+            auto ann = co_await h.connect();
+            co_await h.resume(*ann, "ann", 3, "e1");
+            co_await handled(h);
+            BOOST_TEST_REQUIRE(cluster.claims.size() == 1u);
+            hub::Command refused = hub::Refused{ann->id(), true, "unavailable: try again"};
+            co_await h.from_cluster(std::move(refused));
+            BOOST_TEST((co_await ann->expect("error")).content() == "unavailable: try again");
+
+            hub::Event join{
+                hub::Event::Kind::join, "ann", cluster.claims[0].text, 0, t0 + 5, ann->id()};
+            hub::Command joins = hub::Sequenced{{join}, t0 + 5};
+            co_await h.from_cluster(std::move(joins));
+            BOOST_TEST((co_await ann->expect("login")).id() == 7u);
+            const auto history = co_await ann->expect("history");
+            BOOST_TEST_REQUIRE(history.history_size() == 4);  // 4 to 7, not the newest 2
+            BOOST_TEST(history.history(0).id() == 4u);
+            h.hub.stop();
+        },
+        std::chrono::seconds(20));
+}
+
 BOOST_AUTO_TEST_CASE(in_a_cluster_a_lost_room_state_restarts_every_client_with_1012) {
     FakeSequencer cluster;
     test::run(
