@@ -69,7 +69,8 @@ void WriteScheduler::hand_out() {
         }
         // The turn is the writer's before its ring: it may write and end the
         // turn before ring() returns. A writer that holds a turn already
-        // (still writing its last) takes its frames when back, within it.
+        // (still writing its last) is rung without another: it takes the
+        // frames when back.
         std::uint64_t none = 0;
         const bool taken =
             next->scheduler_.get() == this && next->turn_.compare_exchange_strong(none, id);
@@ -85,7 +86,9 @@ void WriteScheduler::hand_out() {
             return;
         }
         std::lock_guard lock(mutex_);
-        held_.erase(id);
+        if (held_.erase(id) == 0) {
+            return;  // taken back meanwhile (this thread stalled): its place was passed on then
+        }
     }
 }
 

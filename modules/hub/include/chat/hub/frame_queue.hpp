@@ -57,9 +57,10 @@ class FrameQueue {
     /// delivery that may overshoot the bound: refused only when the queue is
     /// full already (see refusal()).
     Push try_push_held(std::span<const Frame> frames, bool& ring_owed);
-    /// Lets the writer take what is held, waking it if it waits; true if it
-    /// was waiting (it writes now), false if it is busy (it takes them when
-    /// back) or has ended.
+    /// Lets the writer take what is held before it, waking it if it waits;
+    /// true if it was waiting, false if it is busy (it takes them when back)
+    /// or has ended. (Frames held after the ring wait for the next: a writer
+    /// rung for them finds nothing, ends its turn and waits again.)
     bool ring();
 
     /// Pushes the frame `make(stamp)` builds, stamped by `clock` under the queue's
