@@ -371,6 +371,13 @@ awaitable<void> RedisCluster::keep_lease() {
             lost("the lease's connection closed", leases_->last_error());
             co_return;
         }
+        if (!commands_->is_open()) {
+            // The same for the calls' connection, idle in a quiet room (cut
+            // by Redis's timeout or a firewall): found now, not by the next
+            // user's request, which would be refused.
+            lost("the calls' connection closed", commands_->last_error());
+            co_return;
+        }
         // Judge the others only after a node timeout connected: had Redis
         // been away, every live node has renewed by then.
         const bool sweep = std::chrono::steady_clock::now() - connected_at_ >= timing_.sweep_after;

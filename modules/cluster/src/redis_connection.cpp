@@ -108,14 +108,18 @@ awaitable<error_code> RedisConnection::connect(const RedisAddress& address,
         greetings.push_back({"SELECT", std::to_string(address.database)});
     }
     // Named, so that an operator tells the node's connections apart in
-    // CLIENT LIST (and can cut one).
+    // CLIENT LIST (and can cut one). Only a help: a Redis that refuses it
+    // (CLIENT renamed, an ACL without it) is used all the same.
     greetings.push_back({"CLIENT", "SETNAME", name_});
     for (const auto& greeting : greetings) {
         auto [ec, reply] = co_await call(greeting, limit);
         if (ec) {
             co_return ec;
         }
-        if (is_error(*reply)) {
+        if (is_error(*reply) && greeting.front() == "CLIENT") {
+            CHAT_LOG(warning) << "redis (" << name_ << "): CLIENT SETNAME refused (" << text(*reply)
+                              << "); the connection stays unnamed";
+        } else if (is_error(*reply)) {
             CHAT_LOG(error) << "redis (" << name_ << "): " << greeting.front()
                             << " refused: " << text(*reply);
             close(asio::error::access_denied);
