@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <boost/test/unit_test.hpp>
@@ -24,17 +25,23 @@ inline hub::Frame message(std::uint64_t id) {
     return std::make_shared<const std::string>(request.SerializeAsString());
 }
 
+/// `field` of each serialised message, in order.
+template <typename Field>
+auto each(const std::vector<hub::Frame>& frames, Field field) {
+    std::vector<std::decay_t<decltype(field(ChatRequest{}))>> out;
+    for (const auto& frame : frames) {
+        ChatRequest request;
+        BOOST_TEST_REQUIRE(request.ParseFromString(*frame));
+        out.push_back(field(request));
+    }
+    return out;
+}
+
 using Ids = std::vector<std::uint64_t>;
 
 /// The ids of serialised messages, in order.
 inline Ids ids(const std::vector<hub::Frame>& frames) {
-    Ids out;
-    for (const auto& frame : frames) {
-        ChatRequest request;
-        BOOST_TEST_REQUIRE(request.ParseFromString(*frame));
-        out.push_back(request.id());
-    }
-    return out;
+    return each(frames, [](const ChatRequest& request) { return request.id(); });
 }
 
 }  // namespace chat::test

@@ -54,13 +54,7 @@ std::vector<std::pair<std::uint64_t, Frame>> one(const std::string& room, std::u
 
 /// The contents of serialised messages, in order.
 Said contents(const std::vector<Frame>& frames) {
-    Said out;
-    for (const auto& frame : frames) {
-        ChatRequest request;
-        BOOST_TEST_REQUIRE(request.ParseFromString(*frame));
-        out.push_back(request.content());
-    }
-    return out;
+    return test::each(frames, [](const ChatRequest& request) { return request.content(); });
 }
 
 /// "<room>#<id>" for ids `first` to `last`.

@@ -7,6 +7,7 @@
 
 #include "chat/chat.pb.h"
 #include "hub_test.hpp"
+#include "message_frames.hpp"
 
 using namespace chat;
 using namespace chat::test;
@@ -117,14 +118,7 @@ BOOST_AUTO_TEST_CASE(in_a_cluster_a_join_whose_answer_was_lost_still_resumes_fro
             state.last_id = 7;
             state.stamp = t0;
             for (std::uint64_t id = 1; id <= 7; ++id) {
-                ChatRequest message;
-                message.set_type("message");
-                message.set_user_name("zed");
-                message.set_content("m" + std::to_string(id));
-                message.set_id(id);
-                message.set_timestamp(t0);
-                state.newest.push_back(
-                    std::make_shared<const std::string>(message.SerializeAsString()));
+                state.newest.push_back(message(id));
             }
             hub::Command joined_room = hub::Reachability{true, std::move(state), false};  // trap 1
             co_await h.from_cluster(std::move(joined_room));
