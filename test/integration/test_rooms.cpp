@@ -273,13 +273,16 @@ BOOST_AUTO_TEST_CASE(rule_17_a_room_without_users_keeps_its_messages_until_rooms
         // A third room: the quiet one without users goes, with its messages.
         co_await join(ann, "new");
         // "busy" goes as its last user leaves (it kept no message): room
-        // for "old" again, which starts afresh.
+        // for "old" again, which starts without its message but counts on,
+        // so that id 1 names one message in this epoch (rule 12).
         co_await ann.send(in_room("leave", "busy"));
         co_await ann.expect("leave");
         auto bob = co_await logged_in(server, "bob");
         const auto gone = co_await join(bob, "old");
-        BOOST_TEST(gone.welcome.id() == 0u);
+        BOOST_TEST(gone.welcome.id() == 1u);
         BOOST_TEST(gone.history.history_size() == 0);
+        co_await bob.send(in_room("message", "old", "anew"));
+        BOOST_TEST((co_await bob.expect("message")).id() == 2u);
         auto cat = co_await logged_in(server, "cat");
         co_await cat.send(in_room("join", "fourth"));  // "new" and "old" have users
         BOOST_TEST((co_await error_about(cat, "fourth")).find("too many rooms") !=

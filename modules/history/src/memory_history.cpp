@@ -43,6 +43,26 @@ void MemoryHistory::touch(const std::string& name, Room& room) {
     }
 }
 
+void MemoryHistory::forget_quietest() {
+    const auto room = rooms_.find(quiet_.begin()->second);
+    quiet_.erase(quiet_.begin());
+    if (const auto last_id = room->second.last_id(); last_id > 0) {
+        const auto [earlier, added] = forgotten_.try_emplace(room->first, last_id);
+        earlier->second = std::max(earlier->second, last_id);
+        if (added) {
+            forgotten_order_.push_back(room->first);
+        }
+        if (forgotten_.size() > max_rooms_) {
+            const auto oldest = forgotten_.find(forgotten_order_.front());
+            floor_ = std::max(floor_, oldest->second);
+            forgotten_.erase(oldest);
+            forgotten_order_.pop_front();
+        }
+    }
+    rooms_.erase(room);
+    count_rooms(-1);
+}
+
 void MemoryHistory::open_room(const std::string& room, std::size_t newest, RoomReply reply) {
     hub::RoomStart start;
     start.outcome = hub::RoomStart::Outcome::opened;
@@ -55,13 +75,15 @@ void MemoryHistory::open_room(const std::string& room, std::size_t newest, RoomR
                     start.outcome = hub::RoomStart::Outcome::too_many;
                 }
                 if (!quiet_.empty()) {  // the quietest without users goes (rule 17)
-                    rooms_.erase(quiet_.begin()->second);
-                    quiet_.erase(quiet_.begin());
-                    count_rooms(-1);
+                    forget_quietest();
                 }
             }
             if (start.outcome == hub::RoomStart::Outcome::opened) {
                 found = rooms_.try_emplace(room).first;
+                // It counts on from a room of its name forgotten before.
+                const auto earlier = forgotten_.find(room);
+                found->second.first_id =
+                    std::max(floor_, earlier != forgotten_.end() ? earlier->second : 0) + 1;
                 touch(room, found->second);
                 count_rooms(1);
             }

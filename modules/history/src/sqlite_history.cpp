@@ -214,6 +214,8 @@ void SqliteHistory::answer(Open& open) {
             store_.create(open.room);
             count_rooms(rooms_ + 1);
             start.outcome = Outcome::opened;
+            // A room of its name forgotten earlier in this epoch left its count.
+            start.last_id = store_.find(open.room)->last_id;
         }
         occupied_.insert(open.room);
     } catch (const SQLite::Exception& error) {

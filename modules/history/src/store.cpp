@@ -45,6 +45,11 @@ constexpr std::array<std::string_view, Store::schema_version> migrations{
     "INSERT INTO messages_v2 (room, id, frame) SELECT 0, id, frame FROM messages ORDER BY id;"
     "DROP TABLE messages;"
     "ALTER TABLE messages_v2 RENAME TO messages;",
+    // 2 -> 3: the last id of each room forgotten with messages in this
+    // epoch, so that a room made again under its name counts on from there
+    // and no id names two messages within one epoch (rule 12). Emptied when
+    // the epoch changes.
+    "CREATE TABLE forgotten (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 /// The lobby's key in the rooms table (the room named "").
@@ -129,6 +134,8 @@ Store::Store(const fs::path& path, std::size_t keep) : path_(path), keep_(keep) 
         if (epoch_.empty() || !clean_start_) {
             epoch_ = hub::new_epoch();
             set_meta("epoch", epoch_);
+            // Ids count afresh under the new epoch: the old ones name nothing.
+            db_->exec("DELETE FROM forgotten");
         }
         set_meta("clean_stop", "0");
         // A room exists while it has users or kept messages (rule 17), and no
@@ -325,10 +332,14 @@ std::vector<hub::Frame> Store::newest(std::size_t limit) {
 }
 
 std::optional<Store::Room> Store::find(std::string_view room) {
-    // Its last id is the newest of its (room, id) index: one search.
+    // Its last id is the newest of its (room, id) index: one search; or,
+    // when it has none above it, that of the room of its name forgotten
+    // earlier in this epoch (a primary key search).
     SQLite::Statement query(*db_,
-                            "SELECT active, (SELECT coalesce(max(id), 0) FROM messages "
-                            "WHERE messages.room = rooms.key) FROM rooms WHERE name = ?");
+                            "SELECT active, max((SELECT coalesce(max(id), 0) FROM messages "
+                            "WHERE messages.room = rooms.key), (SELECT coalesce(max(last_id), 0) "
+                            "FROM forgotten WHERE forgotten.name = rooms.name)) "
+                            "FROM rooms WHERE name = ?");
     bind_name(query, 1, room);
     if (!query.executeStep()) {
         return std::nullopt;
@@ -360,6 +371,14 @@ bool Store::forget(std::string_view room) {
     if (key == lobby_key) {
         return false;
     }
+    // Its count outlives it (schema step 2 -> 3).
+    SQLite::Statement last(*db_,
+                           "INSERT INTO forgotten (name, last_id) "
+                           "SELECT ?, max(id) FROM messages WHERE room = ? HAVING max(id) IS NOT NULL "
+                           "ON CONFLICT (name) DO UPDATE SET last_id = max(last_id, excluded.last_id)");
+    bind_name(last, 1, room);
+    last.bind(2, key);
+    last.exec();
     SQLite::Statement messages(*db_, "DELETE FROM messages WHERE room = ?");
     messages.bind(1, key);
     messages.exec();

@@ -12,6 +12,7 @@
 
 #include "chat/chat.pb.h"
 #include "chat/history/open.hpp"
+#include "chat/history/memory_history.hpp"
 #include "chat/history/sqlite_history.hpp"
 #include "chat/history/store.hpp"
 #include "message_frames.hpp"
@@ -127,6 +128,13 @@ std::optional<std::vector<Frame>> read_before(hub::History& history, std::uint64
     return answer.get_future().get();
 }
 
+/// Opens `room` in `history`, waited for.
+hub::RoomStart open_room(hub::History& history, const std::string& room) {
+    std::promise<hub::RoomStart> answer;
+    history.open_room(room, 100, [&](hub::RoomStart start) { answer.set_value(std::move(start)); });
+    return answer.get_future().get();
+}
+
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(history_rooms, Db)
@@ -231,9 +239,40 @@ BOOST_AUTO_TEST_CASE(a_forgotten_room_goes_with_its_messages_and_starts_again_em
     // The lobby is never forgotten.
     BOOST_TEST(!store.forget(""));
     BOOST_TEST((contents(store.newest(100)) == range("", 1, 3)));
-    // A room of the same name later is a new one: nothing of the old.
-    store.append(in("a", 1, 1));
-    BOOST_TEST((contents(store.newest("a", 100)) == range("a", 1, 1)));
+    // A room of the same name later is a new one: nothing of the old, but
+    // its count goes on, so that id 1 to 4 name no second message in this
+    // epoch (rule 12).
+    BOOST_TEST(store.create("a"));
+    BOOST_TEST(store.find("a")->last_id == 4u);
+    BOOST_TEST(store.newest("a", 100).empty());
+    store.append(in("a", 5, 5));
+    BOOST_TEST((contents(store.newest("a", 100)) == range("a", 5, 5)));
+    // Forgotten again, with or without messages: the count stays.
+    BOOST_TEST(store.forget("a"));
+    BOOST_TEST(store.create("a"));
+    BOOST_TEST(store.forget("a"));
+    BOOST_TEST(store.create("a"));
+    BOOST_TEST(store.find("a")->last_id == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(a_new_epoch_forgets_the_counts_of_forgotten_rooms) {
+    {
+        Store store(path, 1000);
+        store.append(in("a", 1, 3));
+        BOOST_TEST(store.forget("a"));
+        store.mark_clean_stop();
+    }
+    {
+        Store store(path, 1000);  // the same epoch: the count is kept
+        BOOST_TEST(store.create("a"));
+        BOOST_TEST(store.find("a")->last_id == 3u);
+        BOOST_TEST(store.forget("a"));
+        // No clean stop: the next start takes a new epoch.
+    }
+    Store store(path, 1000);
+    BOOST_TEST(!store.clean_start());
+    BOOST_TEST(store.create("a"));
+    BOOST_TEST(store.find("a")->last_id == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(the_quietest_room_without_users_is_found) {
@@ -309,6 +348,50 @@ BOOST_AUTO_TEST_CASE(a_failed_batch_keeps_none_of_its_messages_and_creates_no_ro
     BOOST_TEST(store.last_id() == 3u);
     BOOST_TEST(store.find("new")->last_id == 1u);
     BOOST_TEST((store.find("a")->active == at(7)));
+}
+
+/// Both histories the hub can have follow rule 17's rooms alike.
+void rooms_run_out_and_the_quietest_without_users_goes(hub::History& history,
+                                                        const metrics::Metrics& counters) {
+    using Outcome = hub::RoomStart::Outcome;
+    const auto a = open_room(history, "a");
+    BOOST_TEST((a.outcome == Outcome::opened));
+    BOOST_TEST(a.last_id == 0u);
+    BOOST_TEST_REQUIRE(history.try_append("a", 1, said("a", 1)));
+    BOOST_TEST_REQUIRE(history.try_append("a", 2, said("a", 2)));
+    history.vacate("a");  // kept: it has messages
+    BOOST_TEST((open_room(history, "b").outcome == Outcome::opened));
+    BOOST_TEST(counters.rooms_kept.load() == 2);
+    // A third: "a" is the quietest without users, and goes.
+    BOOST_TEST((open_room(history, "c").outcome == Outcome::opened));
+    BOOST_TEST(counters.rooms_kept.load() == 2);
+    // Every room has users now.
+    BOOST_TEST((open_room(history, "d").outcome == Outcome::too_many));
+    // "a" again is a new room whose count goes on (rule 12).
+    history.vacate("b");  // no messages: gone at once
+    const auto again = open_room(history, "a");  // after the vacate, in order
+    BOOST_TEST(counters.rooms_kept.load() == 2);
+    BOOST_TEST((again.outcome == Outcome::opened));
+    BOOST_TEST(again.last_id == 2u);
+    BOOST_TEST(again.newest.empty());
+    // An existing room opens with its newest messages.
+    BOOST_TEST_REQUIRE(history.try_append("c", 1, said("c", 1)));
+    history.vacate("c");
+    const auto c = open_room(history, "c");
+    BOOST_TEST(c.last_id == 1u);
+    BOOST_TEST((contents(c.newest) == range("c", 1, 1)));
+}
+
+BOOST_AUTO_TEST_CASE(the_sqlite_history_opens_vacates_and_forgets_rooms) {
+    metrics::Metrics counters;
+    history::SqliteHistory kept({.db = path, .keep = 1000, .max_rooms = 2}, counters);
+    rooms_run_out_and_the_quietest_without_users_goes(kept, counters);
+}
+
+BOOST_AUTO_TEST_CASE(the_memory_history_opens_vacates_and_forgets_rooms) {
+    metrics::Metrics counters;
+    history::MemoryHistory kept({.db = {}, .keep = 1000, .max_rooms = 2}, &counters);
+    rooms_run_out_and_the_quietest_without_users_goes(kept, counters);
 }
 
 BOOST_AUTO_TEST_CASE(the_hubs_history_is_the_lobby) {

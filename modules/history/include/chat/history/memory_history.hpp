@@ -17,7 +17,10 @@ namespace chat::history {
 /// The newest `keep` messages of each room in memory, under a fresh epoch
 /// per process (a restart starts the count again: rule 12). Rooms follow
 /// the same rules as in the SQLite file (rule 17): at most `max_rooms`
-/// besides the lobby, the quietest without users forgotten for a new one.
+/// besides the lobby, the quietest without users forgotten for a new one,
+/// its last id remembered so that a room made again under its name counts
+/// on (rule 12). Those counts are bounded too: past `max_rooms` of them the
+/// oldest is folded into one floor that every new room counts on from.
 /// Every call answers at once, on the caller's thread.
 class MemoryHistory final : public hub::History {
   public:
@@ -47,6 +50,8 @@ class MemoryHistory final : public hub::History {
                                           std::size_t limit);
     /// Marks `room` active now (in quiet_, unless the hub holds it).
     void touch(const std::string& name, Room& room);
+    /// Forgets the quietest room without users, remembering its count.
+    void forget_quietest();
 
     /// Counts `n` more rooms (or fewer) besides the lobby.
     void count_rooms(std::int64_t n) noexcept;
@@ -60,6 +65,11 @@ class MemoryHistory final : public hub::History {
     // The rooms without users by activity, quietest first: the next to forget.
     std::map<std::uint64_t, std::string> quiet_;
     std::uint64_t activity_ = 0;
+    // The last ids of rooms forgotten with messages, by name, oldest first in
+    // forgotten_order_; and the highest of those no longer held by name.
+    std::unordered_map<std::string, std::uint64_t> forgotten_;
+    std::deque<std::string> forgotten_order_;
+    std::uint64_t floor_ = 0;
 };
 
 }  // namespace chat::history

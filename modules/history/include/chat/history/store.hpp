@@ -40,7 +40,7 @@ class Store {
     using Clock = std::chrono::system_clock;
 
     /// The schema this server writes; older files are upgraded on opening.
-    static constexpr int schema_version = 2;
+    static constexpr int schema_version = 3;
 
     /// A message to keep, in its room.
     struct RoomMessage {
@@ -104,7 +104,9 @@ class Store {
     /// false when it exists already (its activity is left as it is).
     bool create(std::string_view room, Clock::time_point at = Clock::now());
     /// Forgets `room` and its kept messages; false when it does not exist.
-    /// The lobby is never forgotten (false).
+    /// The lobby is never forgotten (false). Its last id is remembered for
+    /// the rest of the epoch: a room made again under its name counts on
+    /// from it (find() says so), so that no id names two messages.
     bool forget(std::string_view room);
     /// How many rooms exist besides the lobby. Counts them: O(rooms).
     std::size_t room_count();
