@@ -306,6 +306,17 @@ BOOST_AUTO_TEST_CASE(rule_17_rooms_lists_the_busiest_rooms_and_not_the_lobby) {
         BOOST_TEST(answer.rooms().at("one") == 1u);
         BOOST_TEST(!answer.rooms().contains(""));
         BOOST_TEST(answer.timestamp() > 0);
+        // Now, not a moment ago: a leave shows in the next answer.
+        co_await bob.send(in_room("leave", "two"));
+        co_await bob.expect("leave");
+        co_await ann.expect("leave");
+        co_await ann.send(make_request("rooms"));
+        const auto after = co_await ann.expect("rooms");
+        BOOST_TEST(after.rooms().at("two") == 1u);
+        co_await bob.send(in_room("leave", "one"));
+        co_await bob.expect("leave");
+        co_await ann.send(make_request("rooms"));
+        BOOST_TEST(!(co_await ann.expect("rooms")).rooms().contains("one"));
     });
 }
 

@@ -17,14 +17,52 @@ void MessageRing::push(std::uint64_t id, Frame message) {
         return;
     }
     if (messages_.empty() || id != first_id_ + messages_.size()) {
-        messages_.clear();  // not consecutive: start over from this one
+        clear();  // not consecutive: start over from this one
         first_id_ = id;
     }
+    bytes_ += message->size();
     messages_.push_back(std::move(message));
     if (messages_.size() > capacity_) {
-        messages_.pop_front();
-        ++first_id_;
+        drop_oldest();
     }
+}
+
+bool MessageRing::prepend(std::uint64_t last_older_id, std::vector<Frame> older) {
+    if (older.empty()) {
+        return true;
+    }
+    const auto first_older_id = last_older_id + 1 - older.size();
+    if (messages_.empty()) {
+        first_id_ = last_older_id + 1;
+    } else if (last_older_id + 1 < first_id_) {
+        return false;  // a gap
+    }
+    // Those older than what it holds, newest first, while there is room.
+    for (auto id = std::min(last_older_id, first_id_ - 1);
+         id >= first_older_id && messages_.size() < capacity_; --id) {
+        auto& message = older[id - first_older_id];
+        bytes_ += message->size();
+        messages_.push_front(std::move(message));
+        --first_id_;
+        if (id == 0) {
+            break;
+        }
+    }
+    return true;
+}
+
+void MessageRing::drop_oldest() {
+    if (messages_.empty()) {
+        return;
+    }
+    bytes_ -= messages_.front()->size();
+    messages_.pop_front();
+    ++first_id_;
+}
+
+void MessageRing::clear() {
+    messages_.clear();
+    bytes_ = 0;
 }
 
 std::vector<Frame> MessageRing::newest(std::size_t count) const {

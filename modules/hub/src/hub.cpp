@@ -42,6 +42,12 @@ Frame serialise(const ChatRequest& message) {
     return std::make_shared<const std::string>(message.SerializeAsString());
 }
 
+/// The id of a serialised message, or 0 if it does not parse.
+std::uint64_t id_of(const Frame& message) {
+    ChatRequest parsed;
+    return parsed.ParseFromString(*message) ? parsed.id() : 0;
+}
+
 }  // namespace
 
 Hub::Hub(asio::any_io_executor executor, metrics::Metrics& metrics, FrameClock& clock,
@@ -185,6 +191,9 @@ void Hub::abandon() {
     presence_timer_.cancel();
     members_.clear();
     std::erase_if(rooms_, [](const auto& room) { return !room.first.empty(); });
+    cached_.clear();
+    cache_bytes_ = 0;
+    busiest_.clear();
     lobby_.users.clear();
     lobby_.welcome_list.clear();
     lobby_.presence.clear();
@@ -376,10 +385,63 @@ void Hub::adopt(RoomState& state) {
 
 void Hub::restart_ring(Room& room, std::uint64_t last_id, std::vector<Frame>& newest) {
     room.last_id = last_id;
-    room.ring = MessageRing(ring_capacity());
+    room.ring.clear();
     auto id = last_id - newest.size();
     for (auto& message : newest) {
         room.ring.push(++id, std::move(message));
+    }
+    room.ring_whole = true;
+}
+
+bool Hub::refill(Room& room, std::vector<Frame>& newest) {
+    if (newest.empty()) {
+        room.ring_whole = true;  // the history keeps none below what it holds
+        return true;
+    }
+    const auto last = id_of(newest.back());
+    if (last == 0 || !room.ring.prepend(last, std::move(newest))) {
+        CHAT_LOG(error) << "a room's newest messages read again do not reach those it holds";
+        return false;
+    }
+    room.ring_whole = true;
+    return true;
+}
+
+void Hub::cache(Room& room, std::uint64_t id, Frame message) {
+    const auto before = static_cast<std::int64_t>(room.ring.bytes());
+    room.ring.push(id, std::move(message));
+    if (&room != &lobby_) {
+        cached(room, static_cast<std::int64_t>(room.ring.bytes()) - before);
+    }
+}
+
+void Hub::cached(Room& room, std::int64_t delta) {
+    cache_bytes_ = static_cast<std::size_t>(static_cast<std::int64_t>(cache_bytes_) + delta);
+    if (room.in_cache) {
+        cached_.splice(cached_.begin(), cached_, room.cached);  // the latest active
+    } else if (room.ring.size() > 0) {
+        cached_.push_front(&room);
+        room.cached = cached_.begin();
+        room.in_cache = true;
+    }
+    while (cache_bytes_ > limits_.cache_bytes && !cached_.empty()) {
+        Room& quiet = *cached_.back();
+        if (&quiet == &room) {
+            // It alone is over the bound: its oldest go.
+            cache_bytes_ -= room.ring.bytes();
+            room.ring.drop_oldest();
+            cache_bytes_ += room.ring.bytes();
+            room.ring_whole = false;
+            if (room.ring.size() > 0) {
+                continue;
+            }
+        } else {
+            cache_bytes_ -= quiet.ring.bytes();
+            quiet.ring.clear();
+            quiet.ring_whole = false;
+        }
+        cached_.pop_back();
+        quiet.in_cache = false;
     }
 }
 
@@ -467,24 +529,41 @@ void Hub::join_room(Member& member, Join& join) {
         seat.resume = std::make_unique<Resume>(Resume{join.last_seen, std::move(join.epoch)});
     }
     member.seats.push_back(std::move(seat));
-    if (found == rooms_.end()) {
-        // Not held: the history knows where it stands (and whether one more
-        // room may exist). Joins wait for it, and nothing else happens in a
-        // room without users meanwhile.
-        target.loading = true;
-        history_.open_room(target.name, ring_capacity(),
-                           [executor = executor_, this, name = target.name](RoomStart start) {
-                               // Posted first: see request_history().
-                               asio::post(executor, [this, name, start = std::move(start)] {
-                                   enqueue(RoomOpened{name, start});
-                               });
-                           });
+    if (!target.loading && (!target.opened || !target.ring_whole)) {
+        load(target);
     }
     if (target.loading) {
         target.waiting.push_back(member.peer->id());
         return;
     }
     apply(sequencer_.join(member.peer->id(), target.name, member.name, rfc3339_now()));
+}
+
+void Hub::load(Room& room) {
+    room.loading = true;
+    // Posted first: see request_history().
+    const auto answer = [executor = executor_, this, name = room.name](RoomStart start) {
+        asio::post(executor, [this, name, start = std::move(start)] {
+            enqueue(RoomOpened{name, start});
+        });
+    };
+    if (!room.opened) {
+        // Not held: the history knows where it stands (and whether one more
+        // room may exist). Nothing else happens in a room without users
+        // meanwhile.
+        history_.open_room(room.name, ring_capacity(), answer);
+        return;
+    }
+    // The cache let go of its newest: read again, after every message
+    // still to be handed over. Messages go on meanwhile, into the ring.
+    read_before(room.name, UINT64_MAX, ring_capacity(),
+                [answer](std::optional<std::vector<Frame>> messages) {
+                    RoomStart start;
+                    if (messages) {
+                        start = {RoomStart::Outcome::opened, 0, std::move(*messages)};
+                    }
+                    answer(std::move(start));
+                });
 }
 
 void Hub::handle(RoomOpened& opened) {
@@ -497,9 +576,13 @@ void Hub::handle(RoomOpened& opened) {
     auto waiting = std::move(target.waiting);
     target.waiting.clear();
     auto& start = opened.start;
-    if (start.outcome == RoomStart::Outcome::opened) {
+    const auto before = static_cast<std::int64_t>(target.ring.bytes());
+    if (start.outcome == RoomStart::Outcome::opened && !target.opened) {
+        target.opened = true;
         restart_ring(target, start.last_id, start.newest);
         metrics_.add(metrics_.rooms_with_users, 1);
+    } else if (start.outcome == RoomStart::Outcome::opened && !refill(target, start.newest)) {
+        start.outcome = RoomStart::Outcome::failed;
     }
     for (const auto peer : waiting) {
         const auto member = members_.find(peer);
@@ -523,8 +606,10 @@ void Hub::handle(RoomOpened& opened) {
                         : "unavailable: the room could not be read, try again",
                     target.name);
     }
+    // Within the cache's bound again, now that the joins are answered.
+    cached(target, static_cast<std::int64_t>(target.ring.bytes()) - before);
     if (target.users.empty()) {
-        if (start.outcome == RoomStart::Outcome::opened) {
+        if (target.opened) {
             close_room(target);  // everyone who waited left meanwhile
         } else {
             rooms_.erase(found);
@@ -533,6 +618,10 @@ void Hub::handle(RoomOpened& opened) {
 }
 
 void Hub::close_room(Room& room) {
+    if (room.in_cache) {
+        cache_bytes_ -= room.ring.bytes();
+        cached_.erase(room.cached);
+    }
     const auto name = room.name;  // erased by a key that is not the room's own
     history_.vacate(name);
     metrics_.add(metrics_.rooms_with_users, -1);
@@ -640,9 +729,11 @@ void Hub::leave_seat(Member& member, Room& room) {
 }
 
 void Hub::enter_room(Room& room, std::string name, std::string joined, PeerId local) {
+    const auto before = room.users.size();
     // Replaces the entry of a join the room missed the leave of.
     room.welcome_list.join(name, joined);
     room.users.insert_or_assign(std::move(name), RoomUser{std::move(joined), local});
+    recount(room, before);
 }
 
 void Hub::apply_join(Event& join) {
@@ -786,6 +877,7 @@ void Hub::apply_leave(const Event& leave) {
     const auto member = members_.find(user->second.local);
     target.welcome_list.leave(leave.name);
     target.users.erase(user);
+    recount(target, target.users.size() + 1);
     const bool lobby = &target == &lobby_;
     if (member != members_.end() && member->second.name == leave.name) {
         const auto* seat = member->second.seat(target);
@@ -832,7 +924,7 @@ void Hub::apply_message(Event& event) {
 }
 
 void Hub::keep(Room& room, std::uint64_t id, const Frame& message) {
-    room.ring.push(id, message);
+    cache(room, id, message);
     // Behind those already waiting, so that the history keeps the id order.
     if (!unkept_.empty() || !history_.try_append(room.name, id, message)) {
         unkept_.emplace_back(Unkept{room.name, id, message});
@@ -926,45 +1018,42 @@ void Hub::answer_rooms(Member& member) {
         reply_error(member, "log in first");
         return;
     }
-    // Sorting every room for each request would let clients that ask
-    // often hold the hub: the list is made at most once a second.
-    const auto now = std::chrono::steady_clock::now();
-    if (rooms_answer_.empty() || now - rooms_answer_made_ >= std::chrono::seconds(1)) {
-        rooms_answer_ = busiest_rooms();
-        rooms_answer_made_ = now;
+    // Made again only after a change: clients that ask often cost a copy.
+    if (rooms_answer_.empty()) {
+        ChatRequest answer;
+        answer.set_type("rooms");
+        auto& rooms = *answer.mutable_rooms();
+        // The most populated first, at most this many (rule 17).
+        constexpr std::size_t listed = 1000;
+        for (const auto& [users, name] : busiest_) {
+            if (rooms.size() == listed) {
+                break;
+            }
+            rooms[std::string(name)] = users;
+        }
+        rooms_answer_ = answer.SerializeAsString();
     }
     // Its own stamp, appended: a field that comes later is read all the same.
     const FanOut fan_out(clock_);
     ChatRequest stamp;
     stamp.set_timestamp(fan_out.stamp());
-    const std::array frame{std::make_shared<const std::string>(rooms_answer_ + stamp.SerializeAsString())};
+    const std::array frame{
+        std::make_shared<const std::string>(rooms_answer_ + stamp.SerializeAsString())};
     deliver(member.peer, frame);
 }
 
-std::string Hub::busiest_rooms() const {
-    // The most populated first, at most this many (rule 17).
-    constexpr std::size_t listed = 1000;
-    std::vector<const Room*> busiest;
-    busiest.reserve(rooms_.size());
-    for (const auto& [name, room] : rooms_) {
-        if (&room != &lobby_ && !room.users.empty()) {
-            busiest.push_back(&room);
-        }
+void Hub::recount(const Room& room, std::size_t before) {
+    const auto now = room.users.size();
+    if (&room == &lobby_ || now == before) {
+        return;
     }
-    const auto shown = std::min(listed, busiest.size());
-    std::partial_sort(busiest.begin(), busiest.begin() + static_cast<std::ptrdiff_t>(shown),
-                      busiest.end(), [](const Room* a, const Room* b) {
-                          return a->users.size() != b->users.size()
-                                     ? a->users.size() > b->users.size()
-                                     : a->name < b->name;
-                      });
-    ChatRequest answer;
-    answer.set_type("rooms");
-    auto& rooms = *answer.mutable_rooms();
-    for (std::size_t i = 0; i < shown; ++i) {
-        rooms[busiest[i]->name] = busiest[i]->users.size();
+    if (before > 0) {
+        busiest_.erase({before, room.name});
     }
-    return answer.SerializeAsString();
+    if (now > 0) {
+        busiest_.emplace(now, room.name);
+    }
+    rooms_answer_.clear();
 }
 
 void Hub::leave(Members::iterator member) {

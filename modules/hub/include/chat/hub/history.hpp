@@ -82,6 +82,13 @@ class MessageRing {
 
     /// `message` has id `id`, one above the last pushed (or the first).
     void push(std::uint64_t id, Frame message);
+    /// Puts `older` (consecutive, oldest first, the last with id
+    /// `last_older_id`) before what it holds: what reaches its oldest or
+    /// beyond, up to its capacity. False (and nothing changed) when there is
+    /// a gap between them.
+    bool prepend(std::uint64_t last_older_id, std::vector<Frame> older);
+    void drop_oldest();
+    void clear();
     /// The newest `count` messages at most, oldest first.
     std::vector<Frame> newest(std::size_t count) const;
     /// The messages with ids above `id`, oldest first; the newest `limit` of
@@ -89,11 +96,14 @@ class MessageRing {
     std::vector<Frame> after(std::uint64_t id, std::size_t limit) const;
 
     std::size_t size() const noexcept { return messages_.size(); }
+    /// The bytes of the messages it holds.
+    std::size_t bytes() const noexcept { return bytes_; }
 
   private:
     std::size_t capacity_;
     std::deque<Frame> messages_;
     std::uint64_t first_id_ = 0;  // of messages_.front()
+    std::size_t bytes_ = 0;
 };
 
 /// A short random string naming a new history (rule 12).

@@ -8,7 +8,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <list>
 #include <memory>
+#include <set>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -54,6 +56,10 @@ struct HubLimits {
     // rooms exist at most is the history's to enforce: it knows the rooms
     // without users.)
     std::size_t max_rooms_per_user = 100;
+    // The newest messages the rooms besides the lobby hold, in bytes, all
+    // together: beyond, the rooms quiet the longest let go of theirs, and a
+    // join there reads them from the history again.
+    std::size_t cache_bytes = std::size_t{256} << 20;
 };
 
 /// Consumes one channel of commands (Register, Unregister, Login, Say,
@@ -175,8 +181,15 @@ class Hub {
         std::vector<std::shared_ptr<Peer>> online;  // this node's users in it, for the fan-out
         MessageRing ring;                           // its newest messages
         std::uint64_t last_id = 0;                  // of its last message
-        bool loading = false;       // its start is being read from the history
+        // The ring holds the newest of what the history keeps, as many as
+        // it can: a join is answered from it. False once the cache let go
+        // of some of it.
+        bool ring_whole = true;
+        bool opened = false;          // the history was told it has users
+        bool loading = false;         // what it holds is being read from the history
         std::vector<PeerId> waiting;  // those whose joins wait for it to load
+        bool in_cache = false;              // its ring holds messages: it is in cached_
+        std::list<Room*>::iterator cached;  // where, then
     };
 
     void handle(Register& command);
@@ -228,6 +241,19 @@ class Hub {
         return std::max(limits_.history_on_join, limits_.resume_limit);
     }
     Room& room(const std::string& name);
+    /// Reads what `room` holds from the history: where it stands when it is
+    /// not held yet, its newest messages when the cache let go of them.
+    /// Joins wait meanwhile (room.waiting).
+    void load(Room& room);
+    /// Keeps `message` in the room's ring, within the cache's bound.
+    void cache(Room& room, std::uint64_t id, Frame message);
+    /// The ring's bytes changed by `delta`: the room is the latest active,
+    /// and the rooms quiet the longest let go of theirs while the cache is
+    /// over its bound (then this one's oldest).
+    void cached(Room& room, std::int64_t delta);
+    /// Puts the newest messages read again for `room` before what its ring
+    /// holds; false if they do not reach it.
+    bool refill(Room& room, std::vector<Frame>& newest);
     /// Lets go of a room that has no users left (never the lobby).
     void close_room(Room& room);
     void enter_room(Room& room, std::string name, std::string joined, PeerId local);
@@ -245,8 +271,8 @@ class Hub {
     Frame welcome_frame(const Room& room, ChatRequest& welcome) const;
     void answer_history(HistoryPage& page);
     void answer_rooms(Member& member);
-    /// The `rooms` answer without its stamp, serialised.
-    std::string busiest_rooms() const;
+    /// `room` had `before` users: its place among the busiest changes.
+    void recount(const Room& room, std::size_t before);
     /// Hands a broadcast message to the history, in order, waiting for room
     /// only in run() (the store's queue full: the disk lags).
     void keep(Room& room, std::uint64_t id, const Frame& message);
@@ -289,8 +315,19 @@ class Hub {
     std::shared_ptr<WriteScheduler> writers_;  // shared: a writer's turn may outlive the hub
     std::size_t since_idle_ = 0;  // commands handled since the writers were last all done
     std::string epoch_;           // names the history of every room
-    std::string rooms_answer_;    // the last `rooms` answer (busiest_rooms())
-    std::chrono::steady_clock::time_point rooms_answer_made_;
+    std::list<Room*> cached_;     // the rooms whose rings hold messages, the latest active first
+    std::size_t cache_bytes_ = 0;  // their rings' bytes
+    // The rooms with users besides the lobby, the most populated first
+    // (names: the rooms' own), and the `rooms` answer made from them, until
+    // they change.
+    struct Busier {
+        bool operator()(const std::pair<std::size_t, std::string_view>& a,
+                        const std::pair<std::size_t, std::string_view>& b) const noexcept {
+            return a.first != b.first ? a.first > b.first : a.second < b.second;
+        }
+    };
+    std::set<std::pair<std::size_t, std::string_view>, Busier> busiest_;
+    std::string rooms_answer_;
     // What waits for the history's queue (full: the disk lags), in order:
     // messages offered while it was full, and reads made after them.
     struct Unkept {
