@@ -142,6 +142,11 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
         ("max-rooms-per-user", po::value<long long>()->default_value(
             static_cast<long long>(defaults.max_rooms_per_user)),
             "rooms a user is in at most besides the lobby")
+        ("room-cache-bytes", po::value<long long>()->default_value(
+            static_cast<long long>(defaults.room_cache_bytes)),
+            "bytes of newest messages that the rooms with users besides the lobby keep in "
+            "memory, all together, for joins and resumes; beyond, the rooms quiet the longest "
+            "let go of theirs and read them from the history at their next join")
         ("history-on-join", po::value<long long>()->default_value(
             static_cast<long long>(defaults.history_on_join)),
             "newest messages a newcomer is sent after its welcome (0: none)")
@@ -249,6 +254,8 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
             integer_option<std::size_t>(vm, "max-rooms", 0, 1'000'000'000);
         server.max_rooms_per_user =
             integer_option<std::size_t>(vm, "max-rooms-per-user", 0, 1'000'000);
+        server.room_cache_bytes =
+            integer_option<std::size_t>(vm, "room-cache-bytes", 0, 1LL << 40);
 
         if (const auto url = vm["redis"].as<std::string>(); !url.empty()) {
             cluster::Config cluster;

@@ -43,6 +43,9 @@ BOOST_AUTO_TEST_CASE(defaults_are_the_contracts) {
     BOOST_TEST(server.queue_bytes == 8'388'608u);  // 8 MiB
     BOOST_TEST(server.shutdown_grace.count() == 5'000);
     BOOST_TEST(server.writers_awake == 16u);
+    BOOST_TEST(server.max_rooms_per_user == 100u);
+    BOOST_TEST(server.room_cache_bytes == 268'435'456u);  // 256 MiB
+    BOOST_TEST(parsed.options->history.max_rooms == 100'000u);
     BOOST_TEST(parsed.options->log.dir == "logs");
 }
 
@@ -78,7 +81,13 @@ BOOST_AUTO_TEST_CASE(every_option_is_read) {
                                "--shutdown-grace",
                                "0",
                                "--writers-awake",
-                               "3"});
+                               "3",
+                               "--max-rooms",
+                               "7",
+                               "--max-rooms-per-user",
+                               "5",
+                               "--room-cache-bytes",
+                               "4096"});
     BOOST_TEST_REQUIRE(parsed.options.has_value(), parsed.output);
     const auto& server = parsed.options->server;
     BOOST_TEST(server.address == "127.0.0.1");
@@ -97,6 +106,9 @@ BOOST_AUTO_TEST_CASE(every_option_is_read) {
     BOOST_TEST(server.queue_bytes == 65'536u);
     BOOST_TEST(server.shutdown_grace.count() == 0);
     BOOST_TEST(server.writers_awake == 3u);
+    BOOST_TEST(parsed.options->history.max_rooms == 7u);
+    BOOST_TEST(server.max_rooms_per_user == 5u);
+    BOOST_TEST(server.room_cache_bytes == 4096u);
 }
 
 BOOST_AUTO_TEST_CASE(environment_variables_under_the_command_line) {

@@ -54,6 +54,9 @@ struct Config {
     std::chrono::milliseconds presence_interval{250};
     std::size_t welcome_list_limit = 1000;
     std::size_t max_rooms_per_user = 100;  // rule 17: rooms besides the lobby
+    // The newest messages that the rooms with users besides the lobby hold
+    // in memory for joins and resumes, in bytes, all together.
+    std::size_t room_cache_bytes = std::size_t{256} << 20;
 
     /// Tests only: called with the connection's id at each FaultPoint; it may
     /// throw, to prove that a failing connection cannot wedge the server.
