@@ -83,14 +83,14 @@ describe("Roster in a big room (rule 16)", () => {
 
 describe("codec", () => {
   test("round-trips every field with the server's schema", () => {
-    const message = { userName: "bob", type: "message", content: "hi", userList: {}, timestamp: 5, id: 41, epoch: "", history: [] };
-    const frame = { userName: "ünï", type: "login", content: "", userList: { "ünï": "2026-11-29T05:00:00Z" }, timestamp: 1796000000123, id: 42, epoch: "e1", history: [message] };
+    const message = { userName: "bob", type: "message", content: "hi", userList: {}, timestamp: 5, id: 41, epoch: "", history: [], room: "", rooms: {} };
+    const frame = { userName: "ünï", type: "history", content: "", userList: { "ünï": "2026-11-29T05:00:00Z" }, timestamp: 1796000000123, id: 42, epoch: "e1", history: [message], room: "café ☕", rooms: { "café ☕": 3, b: 1 } };
     const decoded = codec.decode(arrayBufferOf(codec.encode(frame)));
     assert.deepEqual(decoded, frame);
   });
 
   test("decodes absent fields as defaults and rejects garbage", () => {
-    assert.deepEqual(codec.decode(new Uint8Array()), { userName: "", type: "", content: "", userList: {}, timestamp: 0, id: 0, epoch: "", history: [] });
+    assert.deepEqual(codec.decode(new Uint8Array()), { userName: "", type: "", content: "", userList: {}, timestamp: 0, id: 0, epoch: "", history: [], room: "", rooms: {} });
     assert.throws(() => codec.decode(new Uint8Array([0x0a, 0x05, 0x61])));
     assert.throws(() => codec.encode({ type: 7 }));
   });
