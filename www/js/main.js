@@ -519,7 +519,8 @@ function start(codec) {
 
   view.joinRoomForm.addEventListener("submit", (event) => {
     event.preventDefault();
-    const problem = goTo(view.roomName.value);
+    // An empty field is a mistake, not a way back to the lobby.
+    const problem = normalizeRoom(view.roomName.value) === "" ? roomProblem(view.roomName.value) : goTo(view.roomName.value);
     view.roomError.textContent = problem;
     if (problem) {
       view.roomName.focus();
