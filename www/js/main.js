@@ -334,6 +334,10 @@ function start(codec) {
     }
   });
   connection.addEventListener("online", ({ detail }) => {
+    // Requests for older messages went with the old connection.
+    for (const roomView of views.values()) {
+      roomView.older.pending = false;
+    }
     const lobby = viewOf("");
     lobby.roster.reset(detail.userList, detail.online);
     if (!detail.reconnected) {

@@ -93,6 +93,9 @@ export class RoomView {
   }
 
   hide() {
+    if (!this.#shown) {
+      return;
+    }
     this.#savedTop = this.isNearBottom() ? null : this.list.scrollTop;
     this.#shown = false;
     this.list.hidden = true;
