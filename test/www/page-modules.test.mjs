@@ -375,6 +375,8 @@ describe("ChatConnection", () => {
 describe("room names (rule 17)", () => {
   test("are trimmed and checked as the server does", () => {
     assert.equal(normalizeRoom("  red room \t"), "red room");
+    assert.equal(normalizeRoom("\u3000\u0085red\u00a0\n"), "red", "Unicode's white space, as the server trims");
+    assert.equal(normalizeRoom("\ufeffred"), "\ufeffred", "U+FEFF is not white space to the server");
     assert.equal(roomProblem("red"), "");
     assert.equal(roomProblem("  café ☕  "), "");
     assert.equal(roomProblem("x".repeat(64)), "");

@@ -5,9 +5,13 @@
 
 export const maxRoomCodePoints = 64;
 
+// Unicode's White_Space, which the server trims: not quite JavaScript's
+// trim(), which leaves U+0085 and takes U+FEFF.
+const edgeWhiteSpace = /^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/gu;
+
 // The name the server uses: trimmed at both ends.
 export function normalizeRoom(raw) {
-  return String(raw ?? "").trim();
+  return String(raw ?? "").replace(edgeWhiteSpace, "");
 }
 
 // Mirrors contract rule 17 so that most mistakes are explained at once; the
