@@ -319,6 +319,7 @@ function start(codec) {
   viewOf("");
   show("");
 
+  let lastState = State.idle;
   connection.addEventListener("state", ({ detail }) => {
     setStatus(describeState(detail, connection.name), detail.state);
     view.send.disabled = detail.state !== State.online;
@@ -326,12 +327,14 @@ function start(codec) {
       const why = detail.reason || closeReason(detail.code);
       if (view.chatView.hidden) {
         view.loginError.textContent = `Cannot reach the server: ${why}. Still trying…`;
-      } else {
+      } else if (lastState === State.online) {
+        // The drop, in every room; the attempts that follow are on the status line.
         for (const roomView of views.values()) {
           roomView.notice(`Disconnected: ${why}. Reconnecting…`, { error: true });
         }
       }
     }
+    lastState = detail.state;
   });
   connection.addEventListener("online", ({ detail }) => {
     // Requests for older messages went with the old connection.
