@@ -234,6 +234,10 @@ describe("the chat page in Chromium", () => {
     const hal = await loggedInPage("hal");
     const ivy = await loggedInPage("ivy");
     await expectUsers(hal, ["hal", "ivy"]);
+    // Both in a room too, which hal is reading.
+    await joinRoom(ivy, "den");
+    await joinRoom(hal, "den");
+    await openRoom(ivy, "");
 
     const port = server.port;
     assert.equal(await server.stop(), 0, "the server stops cleanly with the pages connected");
@@ -247,11 +251,16 @@ describe("the chat page in Chromium", () => {
     for (const page of [hal, ivy]) {
       await page.locator("#status", { hasText: "Online as" }).waitFor({ timeout: 30000 });
     }
-    await expectUsers(hal, ["hal", "ivy"]);
+    await expectUsers(hal, ["hal", "ivy"]); // in den, again
     await expectUsers(ivy, ["hal", "ivy"]);
-    await hal.locator("#messages .notice", { hasText: "Reconnected" }).waitFor();
+    // A new server keeps no history in memory: a new epoch, said in each room.
+    await hal.locator("#messages .notice", { hasText: "Reconnected. The server's history started over" }).waitFor();
+    await roomView(hal, "").locator(".notice", { hasText: "Reconnected" }).waitFor({ state: "attached" });
     await say(ivy, "back again");
-    await messageSaying(hal, "back again").waitFor();
+    await messageIn(hal, "", "back again").waitFor({ state: "attached" });
+    await openRoom(ivy, "den");
+    await say(ivy, "back in den");
+    await messageSaying(hal, "back in den").waitFor();
     await hal.close();
     await ivy.close();
   });
