@@ -648,6 +648,7 @@ describe("rooms in Chromium (contract v3)", () => {
       await openRoom(quin, "short");
       await openRoom(quin, "long");
       assert.equal(await quin.locator("#messages").evaluate((list) => list.scrollTop), 200);
+      assert.ok(await quin.locator("#jump").isHidden(), "nothing new came below");
       await quin.screenshot({ path: path.join(outputDir, "rooms-history.png") });
       // The lobby had nothing: its beginning, empty.
       await openRoom(quin, "");

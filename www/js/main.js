@@ -553,9 +553,7 @@ function start(codec) {
       if (roomView === undefined || !roomView.shown) {
         return;
       }
-      if (roomView.isNearBottom()) {
-        view.jump.hidden = true;
-      }
+      roomView.scrolled();
       roomView.maybeAsk(connection);
     },
     true,

@@ -55,6 +55,7 @@ export class RoomView {
   #jump;
   #shown = false;
   #savedTop = null; // where the reader left it; null: at the bottom
+  #newBelow = false; // messages came below while the reader was above them
 
   // `jump`: the "New messages" button, shown while the reader of this view
   // is above new messages.
@@ -88,7 +89,7 @@ export class RoomView {
       this.scrollToBottom();
     } else {
       this.list.scrollTop = this.#savedTop;
-      this.#jump.hidden = this.isNearBottom();
+      this.#jump.hidden = !this.#newBelow || this.isNearBottom();
     }
   }
 
@@ -108,6 +109,15 @@ export class RoomView {
     this.list.replaceChildren();
     this.older = { pending: false, done: false };
     this.#savedTop = null;
+    this.#newBelow = false;
+  }
+
+  // The reader scrolled: at the bottom, everything below has been seen.
+  scrolled() {
+    if (this.#shown && this.isNearBottom()) {
+      this.#newBelow = false;
+      this.#jump.hidden = true;
+    }
   }
 
   isNearBottom() {
@@ -119,6 +129,7 @@ export class RoomView {
   }
 
   scrollToBottom() {
+    this.#newBelow = false;
     if (this.#shown) {
       this.list.scrollTop = this.list.scrollHeight;
       this.#jump.hidden = true;
@@ -134,8 +145,11 @@ export class RoomView {
     this.#trim();
     if (follow) {
       this.scrollToBottom();
-    } else if (this.#shown) {
-      this.#jump.hidden = false;
+    } else {
+      this.#newBelow = true;
+      if (this.#shown) {
+        this.#jump.hidden = false;
+      }
     }
   }
 
