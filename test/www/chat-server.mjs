@@ -3,6 +3,7 @@
 
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -141,5 +142,62 @@ export class RedisServer {
     const exited = once(this.#process, "exit");
     this.#process.kill("SIGTERM");
     await exited;
+  }
+}
+
+// A TCP proxy in front of a server whose connections the test can cut, as a
+// network would: every connection through it ends at once (the browser sees
+// its WebSocket close with 1006, the server sees the TCP connection end), and
+// new ones are refused until restore().
+export class CuttableProxy {
+  #server;
+  #sockets = new Set();
+  #cut = false;
+  port;
+
+  static async start(targetPort) {
+    const proxy = new CuttableProxy();
+    proxy.#server = net.createServer((client) => proxy.#connect(client, targetPort));
+    proxy.#server.listen(0, "127.0.0.1");
+    await once(proxy.#server, "listening");
+    proxy.port = proxy.#server.address().port;
+    return proxy;
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}/`;
+  }
+
+  #connect(client, targetPort) {
+    if (this.#cut) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(targetPort, "127.0.0.1");
+    for (const [from, to] of [[client, upstream], [upstream, client]]) {
+      this.#sockets.add(from);
+      from.on("error", () => to.destroy());
+      from.on("close", () => {
+        this.#sockets.delete(from);
+        to.destroy();
+      });
+      from.pipe(to);
+    }
+  }
+
+  cut() {
+    this.#cut = true;
+    for (const socket of this.#sockets) {
+      socket.destroy();
+    }
+  }
+
+  restore() {
+    this.#cut = false;
+  }
+
+  async stop() {
+    this.cut();
+    await new Promise((resolve) => this.#server.close(resolve));
   }
 }
