@@ -339,9 +339,15 @@ bool Client::on_room_frame(const FrameView& view) {
         rooms.fault(room_, rooms.join_order);  // between the welcome and its history
     }
     if (view.room.empty()) {
+        if (view.type != "message") {
+            return false;
+        }
         const auto ours = std::string_view(name_).substr(0, name_.find('-') + 1);
-        if (view.type == "message" && view.user_name.substr(0, ours.size()) == ours) {
+        if (view.user_name.substr(0, ours.size()) == ours) {
             rooms.fault(room_, rooms.wrong_room);
+        }
+        if (run_.options.history_flooders > 0) {  // they post in the lobby
+            raise_to(run_.history.highest_id_seen, view.id);
         }
         return false;
     }
