@@ -134,7 +134,14 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
             "empty: keep them in memory only")
         ("history-keep", po::value<long long>()->default_value(
             static_cast<long long>(history_defaults.keep)),
-            "newest messages kept; older ones are deleted")
+            "newest messages kept in each room; older ones are deleted")
+        ("max-rooms", po::value<long long>()->default_value(
+            static_cast<long long>(history_defaults.max_rooms)),
+            "rooms that exist at most besides the lobby (with users or kept messages); a join "
+            "that would make one more first forgets the room without users quiet the longest")
+        ("max-rooms-per-user", po::value<long long>()->default_value(
+            static_cast<long long>(defaults.max_rooms_per_user)),
+            "rooms a user is in at most besides the lobby")
         ("history-on-join", po::value<long long>()->default_value(
             static_cast<long long>(defaults.history_on_join)),
             "newest messages a newcomer is sent after its welcome (0: none)")
@@ -238,6 +245,10 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
             integer_option<std::size_t>(vm, "welcome-list-limit", 1, 100'000'000);
         options.history.db = vm["history-db"].as<std::string>();
         options.history.keep = integer_option<std::size_t>(vm, "history-keep", 1, 1'000'000'000);
+        options.history.max_rooms =
+            integer_option<std::size_t>(vm, "max-rooms", 0, 1'000'000'000);
+        server.max_rooms_per_user =
+            integer_option<std::size_t>(vm, "max-rooms-per-user", 0, 1'000'000);
 
         if (const auto url = vm["redis"].as<std::string>(); !url.empty()) {
             cluster::Config cluster;

@@ -14,16 +14,19 @@ namespace chat::test {
 /// the test answers with the commands a real one would send.
 struct FakeSequencer final : hub::Sequencer {
     bool local() const noexcept override { return false; }
+    bool serves_rooms() const noexcept override { return false; }
     void attach(hub::Hub& /*hub*/) override { attached = true; }
-    Placed join(hub::PeerId peer, const std::string& name, const std::string& joined) override {
+    Placed join(hub::PeerId peer, const std::string& /*room*/, const std::string& name,
+                const std::string& joined) override {
         claims.push_back({peer, name, joined});
         return std::nullopt;
     }
-    Placed say(hub::PeerId peer, const std::string& name, std::string content) override {
+    Placed say(hub::PeerId peer, const std::string& /*room*/, const std::string& name,
+               std::string content) override {
         published.push_back({peer, name, std::move(content)});
         return std::nullopt;
     }
-    Placed leave(hub::PeerId peer, const std::string& name) override {
+    Placed leave(hub::PeerId peer, const std::string& /*room*/, const std::string& name) override {
         leaves.push_back({peer, name, {}});
         return std::nullopt;
     }

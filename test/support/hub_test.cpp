@@ -32,8 +32,19 @@ awaitable<void> HubTest::login(TestPeer& peer, std::string name) {
     co_await hub.send(std::move(command));
 }
 
-awaitable<void> HubTest::say(TestPeer& peer, std::string content) {
-    hub::Command command = hub::Say{peer.id(), std::move(content)};
+awaitable<void> HubTest::say(TestPeer& peer, std::string content, std::string room) {
+    hub::Command command = hub::Say{peer.id(), std::move(content), std::move(room)};
+    co_await hub.send(std::move(command));
+}
+
+awaitable<void> HubTest::join(TestPeer& peer, std::string room, std::uint64_t id,
+                              std::string epoch) {
+    hub::Command command = hub::Join{peer.id(), std::move(room), id, std::move(epoch)};
+    co_await hub.send(std::move(command));
+}
+
+awaitable<void> HubTest::leave_room(TestPeer& peer, std::string room) {
+    hub::Command command = hub::Leave{peer.id(), std::move(room)};
     co_await hub.send(std::move(command));
 }
 
@@ -43,8 +54,8 @@ awaitable<void> HubTest::resume(TestPeer& peer, std::string name, std::uint64_t 
     co_await hub.send(std::move(command));
 }
 
-awaitable<void> HubTest::ask_before(TestPeer& peer, std::uint64_t id) {
-    hub::Command command = hub::HistoryRequest{peer.id(), id};
+awaitable<void> HubTest::ask_before(TestPeer& peer, std::uint64_t id, std::string room) {
+    hub::Command command = hub::HistoryRequest{peer.id(), id, std::move(room)};
     co_await hub.send(std::move(command));
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "chat/history/memory_history.hpp"
@@ -25,26 +26,41 @@ namespace chat::test {
 /// store still busy reading would, and then release.
 class HeldHistory final : public hub::History {
   public:
-    explicit HeldHistory(std::size_t keep) : kept_(keep) {}
+    explicit HeldHistory(std::size_t keep, std::size_t max_rooms = 100'000)
+        : kept_({.db = {}, .keep = keep, .max_rooms = max_rooms}) {}
 
     Start start(std::size_t newest) override { return kept_.start(newest); }
-    bool try_append(std::uint64_t id, const hub::Frame& message) override {
-        return kept_.try_append(id, message);
-    }
-    void read_before(std::uint64_t before, std::size_t limit, Reply reply) override {
-        ++reads;
+    void open_room(const std::string& room, std::size_t newest, RoomReply reply) override {
         if (hold) {
-            held_.push_back({before, limit, std::move(reply)});
+            held_.push_back({room, 0, newest, std::move(reply)});
             return;
         }
-        kept_.read_before(before, limit, std::move(reply));
+        kept_.open_room(room, newest, std::move(reply));
     }
-    void stopped(std::uint64_t last_broadcast_id) override { kept_.stopped(last_broadcast_id); }
+    void vacate(const std::string& room) override { kept_.vacate(room); }
+    bool try_append(const std::string& room, std::uint64_t id,
+                    const hub::Frame& message) override {
+        return kept_.try_append(room, id, message);
+    }
+    void read_before(const std::string& room, std::uint64_t before, std::size_t limit,
+                     Reply reply) override {
+        ++reads;
+        if (hold) {
+            held_.push_back({room, before, limit, std::move(reply)});
+            return;
+        }
+        kept_.read_before(room, before, limit, std::move(reply));
+    }
+    void stopped(bool all_handed_over) override { kept_.stopped(all_handed_over); }
 
-    /// Answers the reads held back, in order.
+    /// Answers the reads (and room openings) held back, in order.
     void release() {
         for (auto& read : std::exchange(held_, {})) {
-            kept_.read_before(read.before, read.limit, std::move(read.reply));
+            if (auto* page = std::get_if<Reply>(&read.reply)) {
+                kept_.read_before(read.room, read.before, read.limit, std::move(*page));
+            } else {
+                kept_.open_room(read.room, read.limit, std::get<RoomReply>(std::move(read.reply)));
+            }
         }
     }
     std::size_t held() const noexcept { return held_.size(); }
@@ -54,9 +70,10 @@ class HeldHistory final : public hub::History {
 
   private:
     struct Read {
+        std::string room;
         std::uint64_t before;
         std::size_t limit;
-        Reply reply;
+        std::variant<Reply, RoomReply> reply;
     };
     history::MemoryHistory kept_;
     std::vector<Read> held_;
@@ -70,10 +87,14 @@ struct HubTest {
 
     awaitable<std::shared_ptr<TestPeer>> connect(std::size_t depth = 256);
     awaitable<void> login(TestPeer& peer, std::string name);
-    awaitable<void> say(TestPeer& peer, std::string content);
+    awaitable<void> say(TestPeer& peer, std::string content, std::string room = {});
+    /// Asks to enter `room` (rule 17), resuming after `id` in `epoch` if given.
+    awaitable<void> join(TestPeer& peer, std::string room, std::uint64_t id = 0,
+                         std::string epoch = {});
+    awaitable<void> leave_room(TestPeer& peer, std::string room);
     /// A login that resumes from `id` in `epoch` (rule 13).
     awaitable<void> resume(TestPeer& peer, std::string name, std::uint64_t id, std::string epoch);
-    awaitable<void> ask_before(TestPeer& peer, std::uint64_t id);
+    awaitable<void> ask_before(TestPeer& peer, std::uint64_t id, std::string room = {});
     /// What a cluster sends the hub.
     awaitable<void> from_cluster(hub::Command command);
     awaitable<void> leave(TestPeer& peer);

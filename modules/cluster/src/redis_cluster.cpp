@@ -340,7 +340,8 @@ awaitable<void> RedisCluster::read_events() {
                              decoded->id,
                              decoded->stamp,
                              local_peer(decoded->owner.node, decoded->owner.incarnation,
-                                        decoded->owner.connection)};
+                                        decoded->owner.connection),
+                             {}};  // the lobby: the only room a cluster serves yet
             batch.now = std::max(batch.now, event.stamp);
             batch.events.push_back(std::move(event));
         }
@@ -473,8 +474,8 @@ void RedisCluster::send_script(std::size_t script, std::vector<std::string> args
                     });
 }
 
-hub::Sequencer::Placed RedisCluster::join(hub::PeerId peer, const std::string& name,
-                                          const std::string& joined) {
+hub::Sequencer::Placed RedisCluster::join(hub::PeerId peer, const std::string& /*room*/,
+                                          const std::string& name, const std::string& joined) {
     asio::post(strand_, [this, peer, name, joined] {
         if (!up_) {
             refuse(peer, true, unavailable_login);
@@ -498,8 +499,8 @@ hub::Sequencer::Placed RedisCluster::join(hub::PeerId peer, const std::string& n
     return std::nullopt;  // the join comes back with the events
 }
 
-hub::Sequencer::Placed RedisCluster::say(hub::PeerId peer, const std::string& name,
-                                         std::string content) {
+hub::Sequencer::Placed RedisCluster::say(hub::PeerId peer, const std::string& /*room*/,
+                                         const std::string& name, std::string content) {
     // The content is moved, not copied, all the way to the command's encoding.
     asio::post(strand_, [this, peer, name, content = std::move(content)]() mutable {
         if (!up_) {
@@ -534,7 +535,8 @@ hub::Sequencer::Placed RedisCluster::say(hub::PeerId peer, const std::string& na
     return std::nullopt;  // the message comes back with the events
 }
 
-hub::Sequencer::Placed RedisCluster::leave(hub::PeerId peer, const std::string& name) {
+hub::Sequencer::Placed RedisCluster::leave(hub::PeerId peer, const std::string& /*room*/,
+                                           const std::string& name) {
     asio::post(strand_,
                [this, owed = Leave{peer, name}]() mutable { send_leave(std::move(owed)); });
     return std::nullopt;
@@ -610,7 +612,8 @@ awaitable<void> RedisCluster::say_goodbye() {
     backoff_timer_.cancel();
 }
 
-void RedisHistory::read_before(std::uint64_t before, std::size_t limit, Reply reply) {
+void RedisHistory::read_before(const std::string& /*room*/, std::uint64_t before,
+                               std::size_t limit, Reply reply) {
     cluster_.read_page(before, limit, std::move(reply));
 }
 

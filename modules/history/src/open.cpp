@@ -7,7 +7,7 @@ namespace chat::history {
 
 std::unique_ptr<hub::History> open(const Config& config, metrics::Metrics& metrics) {
     if (config.db.empty()) {
-        return std::make_unique<MemoryHistory>(config.keep);
+        return std::make_unique<MemoryHistory>(config, &metrics);
     }
     return std::make_unique<SqliteHistory>(config, metrics);
 }

@@ -18,21 +18,25 @@ SqliteHistory::SqliteHistory(const Config& config, metrics::Metrics& metrics,
                              std::size_t queue_capacity, std::size_t read_capacity)
     : store_(config.db, config.keep),
       metrics_(metrics),
+      max_rooms_(config.max_rooms),
       capacity_(queue_capacity),
-      read_capacity_(read_capacity),
-      thread_([this] { run(); }) {
+      read_capacity_(read_capacity) {
+    // Opening forgot the rooms without messages: what is left is counted once.
+    count_rooms(store_.room_count());
+    thread_ = std::jthread([this] { run(); });
     CHAT_LOG(info) << "history: " << config.db.string() << ", epoch " << store_.epoch()
-                   << ", last message " << store_.last_id()
+                   << ", last message " << store_.last_id() << " in the lobby, " << rooms_
+                   << " other rooms"
                    << (store_.clean_start() ? ""
                                             : " (the last run did not stop cleanly: new epoch)");
 }
 
 SqliteHistory::~SqliteHistory() {
-    std::uint64_t broadcast = 0;
+    bool all_handed_over = true;
     {
         std::lock_guard lock(mutex_);
         stopping_ = true;
-        broadcast = last_broadcast_;
+        all_handed_over = all_handed_over_;
     }
     wake_.notify_one();
     thread_.join();  // it writes what is queued first
@@ -43,14 +47,15 @@ SqliteHistory::~SqliteHistory() {
                              "new epoch";
         return;
     }
-    if (store_.last_id() < broadcast) {
-        CHAT_LOG(warning) << "history: messages " << store_.last_id() + 1 << " to " << broadcast
-                          << " were broadcast but not kept: the next start takes a new epoch";
+    if (!all_handed_over) {
+        CHAT_LOG(warning) << "history: messages were broadcast but not handed over to be kept: "
+                             "the next start takes a new epoch";
         return;
     }
     try {
         store_.mark_clean_stop();
-        CHAT_LOG(info) << "history: written out, last message " << store_.last_id();
+        CHAT_LOG(info) << "history: written out, last message " << store_.last_id()
+                       << " in the lobby";
     } catch (const SQLite::Exception& error) {
         CHAT_LOG(error) << "history: cannot record the clean stop: " << error.what();
     }
@@ -63,14 +68,15 @@ hub::History::Start SqliteHistory::start(std::size_t newest) {
     return {store_.epoch(), store_.last_id(), store_.newest(newest)};
 }
 
-bool SqliteHistory::try_append(std::uint64_t id, const hub::Frame& message) {
+bool SqliteHistory::try_append(const std::string& room, std::uint64_t id,
+                               const hub::Frame& message) {
     bool wake = false;
     {
         std::lock_guard lock(mutex_);
         if (appends_queued_ >= capacity_) {
             return false;
         }
-        tasks_.emplace_back(Append{id, message});
+        tasks_.emplace_back(Store::RoomMessage{room, id, message});
         ++appends_queued_;
         wake = wakes_now();
     }
@@ -87,18 +93,45 @@ bool SqliteHistory::wakes_now() const {
     return idle_ || tasks_.size() == gather_count;
 }
 
-void SqliteHistory::read_before(std::uint64_t before, std::size_t limit, Reply reply) {
+bool SqliteHistory::try_read(Task task) {
     {
-        std::unique_lock lock(mutex_);
+        std::lock_guard lock(mutex_);
         // A bound of their own: however many clients ask, the hub's appends
         // still find room.
         if (reads_ >= read_capacity_) {
-            lock.unlock();
-            reply(std::nullopt);
-            return;
+            return false;
         }
-        tasks_.emplace_back(Read{before, limit, std::move(reply)});
+        tasks_.push_back(std::move(task));
         ++reads_;
+        if (!wakes_now()) {
+            return true;
+        }
+    }
+    wake_.notify_one();
+    return true;
+}
+
+void SqliteHistory::read_before(const std::string& room, std::uint64_t before, std::size_t limit,
+                                Reply reply) {
+    // A task that is refused is not moved from (try_read takes it by value,
+    // but its reply is only moved into the queue).
+    auto task = Task{Read{room, before, limit, reply}};
+    if (!try_read(std::move(task))) {
+        reply(std::nullopt);
+    }
+}
+
+void SqliteHistory::open_room(const std::string& room, std::size_t newest, RoomReply reply) {
+    if (!try_read(Task{Open{room, newest, reply}})) {
+        reply(hub::RoomStart{});  // failed: the hub's joiners try again
+    }
+}
+
+void SqliteHistory::vacate(const std::string& room) {
+    {
+        // Never refused: one per room the hub let go of, each after its open.
+        std::lock_guard lock(mutex_);
+        tasks_.emplace_back(Vacate{room});
         if (!wakes_now()) {
             return;
         }
@@ -106,12 +139,18 @@ void SqliteHistory::read_before(std::uint64_t before, std::size_t limit, Reply r
     wake_.notify_one();
 }
 
-void SqliteHistory::stopped(std::uint64_t last_broadcast_id) {
+void SqliteHistory::stopped(bool all_handed_over) {
     std::lock_guard lock(mutex_);
-    last_broadcast_ = std::max(last_broadcast_, last_broadcast_id);
+    all_handed_over_ = all_handed_over;  // the hub's latest word
 }
 
-void SqliteHistory::write(std::vector<std::pair<std::uint64_t, hub::Frame>>& batch) {
+void SqliteHistory::count_rooms(std::size_t rooms) {
+    metrics_.add(metrics_.rooms_kept,
+                 static_cast<std::int64_t>(rooms) - static_cast<std::int64_t>(rooms_));
+    rooms_ = rooms;
+}
+
+void SqliteHistory::write(std::vector<Store::RoomMessage>& batch) {
     if (batch.empty()) {
         return;
     }
@@ -120,13 +159,14 @@ void SqliteHistory::write(std::vector<std::pair<std::uint64_t, hub::Frame>>& bat
     // logged, and the batch is given up rather than retried forever; the
     // messages were delivered already. The store stays usable for the next.
     try {
+        // Rooms it creates are ones the hub opened (counted then), or the lobby.
         store_.append(batch);
         metrics_.add(metrics_.messages_stored, batch.size());
     } catch (const SQLite::Exception& error) {
         lost_ = true;
-        CHAT_LOG(error) << "history: cannot write messages " << batch.front().first << " to "
-                        << batch.back().first << " in " << store_.path().string() << ": "
-                        << error.what() << "; they are not kept: the next start takes a new epoch";
+        CHAT_LOG(error) << "history: cannot write " << batch.size() << " messages in "
+                        << store_.path().string() << ": " << error.what()
+                        << "; they are not kept: the next start takes a new epoch";
     }
     const auto took = std::chrono::steady_clock::now() - started;
     metrics_.add(metrics_.store_batches);
@@ -137,9 +177,69 @@ void SqliteHistory::write(std::vector<std::pair<std::uint64_t, hub::Frame>>& bat
     batch.clear();
 }
 
+void SqliteHistory::answer(Read& read) {
+    std::optional<std::vector<hub::Frame>> found;
+    try {
+        found = store_.before(read.room, read.before, read.limit);
+    } catch (const SQLite::Exception& error) {
+        CHAT_LOG(error) << "history: cannot read messages below " << read.before << ": "
+                        << error.what();
+    }
+    read.reply(std::move(found));
+}
+
+void SqliteHistory::answer(Open& open) {
+    using Outcome = hub::RoomStart::Outcome;
+    hub::RoomStart start;
+    try {
+        if (const auto room = store_.find(open.room)) {
+            start = {Outcome::opened, room->last_id, store_.newest(open.room, open.newest)};
+        } else {
+            // One more room: if there are as many as may be, the quietest
+            // without users goes first, with its messages (rule 17).
+            if (rooms_ >= max_rooms_) {
+                const auto quietest = store_.quietest(
+                    [this](std::string_view name) { return occupied_.contains(std::string(name)); });
+                if (!quietest) {
+                    hub::RoomStart refused;
+                    refused.outcome = Outcome::too_many;
+                    open.reply(std::move(refused));
+                    return;
+                }
+                store_.forget(*quietest);
+                count_rooms(rooms_ - 1);
+                CHAT_LOG(debug) << "history: " << max_rooms_
+                                << " rooms exist: the quietest without users is forgotten";
+            }
+            store_.create(open.room);
+            count_rooms(rooms_ + 1);
+            start.outcome = Outcome::opened;
+        }
+        occupied_.insert(open.room);
+    } catch (const SQLite::Exception& error) {
+        CHAT_LOG(error) << "history: cannot open a room: " << error.what();
+        start = {};
+    }
+    open.reply(std::move(start));
+}
+
+void SqliteHistory::answer(const Vacate& vacate) {
+    occupied_.erase(vacate.room);
+    try {
+        // A room exists while it has users or kept messages (rule 17).
+        const auto room = store_.find(vacate.room);
+        if (room && room->last_id == 0 && store_.forget(vacate.room)) {
+            count_rooms(rooms_ - 1);
+        }
+    } catch (const SQLite::Exception& error) {
+        // It stays, without users: the quietest may be forgotten later.
+        CHAT_LOG(error) << "history: cannot forget an empty room: " << error.what();
+    }
+}
+
 void SqliteHistory::run() {
     std::deque<Task> taken;
-    std::vector<std::pair<std::uint64_t, hub::Frame>> batch;
+    std::vector<Store::RoomMessage> batch;
     for (;;) {
         {
             std::unique_lock lock(mutex_);
@@ -158,22 +258,22 @@ void SqliteHistory::run() {
             appends_queued_ = 0;
         }
         // Everything that gathered meanwhile, in order: appends in one
-        // transaction, which a read waits for so that it sees them.
+        // transaction, which any other task waits for so that it sees them.
         for (auto& task : taken) {
-            if (auto* append = std::get_if<Append>(&task)) {
-                batch.emplace_back(append->id, std::move(append->message));
+            if (auto* append = std::get_if<Store::RoomMessage>(&task)) {
+                batch.push_back(std::move(*append));
                 continue;
             }
             write(batch);
-            auto& read = std::get<Read>(task);
-            std::optional<std::vector<hub::Frame>> found;
-            try {
-                found = store_.before(read.before, read.limit);
-            } catch (const SQLite::Exception& error) {
-                CHAT_LOG(error) << "history: cannot read messages below " << read.before << ": "
-                                << error.what();
+            if (const auto* vacate = std::get_if<Vacate>(&task)) {
+                answer(*vacate);
+                continue;
             }
-            read.reply(std::move(found));
+            if (auto* read = std::get_if<Read>(&task)) {
+                answer(*read);
+            } else {
+                answer(std::get<Open>(task));
+            }
             std::lock_guard lock(mutex_);
             --reads_;
         }

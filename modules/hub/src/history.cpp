@@ -44,10 +44,11 @@ std::vector<Frame> MessageRing::after(std::uint64_t id, std::size_t limit) const
     return newest(missing);
 }
 
-Frame history_frame(std::span<const Frame> messages, std::int64_t stamp) {
+Frame history_frame(std::span<const Frame> messages, std::int64_t stamp, const std::string& room) {
     using google::protobuf::internal::WireFormatLite;
     ChatRequest head;
     head.set_type("history");
+    head.set_room(room);
     head.set_timestamp(stamp);
     std::string bytes = head.SerializeAsString();
     {

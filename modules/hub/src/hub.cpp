@@ -53,15 +53,14 @@ Hub::Hub(asio::any_io_executor executor, metrics::Metrics& metrics, FrameClock& 
       limits_(limits),
       sequencer_(sequencer != nullptr ? *sequencer : local_),
       commands_(executor_, limits.capacity),
-      welcome_list_(limits.welcome_list_limit),
+      lobby_(rooms_.try_emplace("", "", limits.welcome_list_limit, ring_capacity()).first->second),
       presence_timer_(executor_),
-      writers_(std::make_shared<WriteScheduler>(executor_, limits.writers_awake)),
-      ring_(ring_capacity()) {
-    // Where the count goes on, and the newest messages for joins and resumes.
+      writers_(std::make_shared<WriteScheduler>(executor_, limits.writers_awake)) {
+    // Where the lobby's count goes on, and its newest messages for joins and
+    // resumes; a room's are read when someone joins it.
     auto start = history_.start(ring_capacity());
     epoch_ = std::move(start.epoch);
-    local_.start_after(start.last_id);
-    restart_ring(start.last_id, start.newest);
+    restart_ring(lobby_, start.last_id, start.newest);
     // A cluster node takes logins once it has joined the room.
     available_ = sequencer_.local();
 }
@@ -175,17 +174,22 @@ awaitable<void> Hub::wait_for_writers() {
 }
 
 void Hub::abandon() {
-    // What is still unkept_ goes with the hub (run()'s end comes here too,
-    // with everything handed over): the history compares with what it keeps.
-    history_.stopped(last_message_id_);
+    // What is still unkept_ goes with the hub unless run() goes on after all
+    // (its end comes here too, with everything handed over, and says so
+    // last): its ids were given out.
+    history_.stopped(std::none_of(unkept_.begin(), unkept_.end(), [](const auto& waiting) {
+        return std::holds_alternative<Unkept>(waiting);
+    }));
     commands_.reset();  // discards what is buffered
     commands_.close();
     presence_timer_.cancel();
     members_.clear();
-    room_.clear();
-    welcome_list_.clear();
-    presence_.clear();
-    online_.clear();
+    std::erase_if(rooms_, [](const auto& room) { return !room.first.empty(); });
+    lobby_.users.clear();
+    lobby_.welcome_list.clear();
+    lobby_.presence.clear();
+    lobby_.online.clear();
+    presence_due_.clear();
     too_slow_.clear();
     writers_->drop_owed();
 }
@@ -197,11 +201,16 @@ void Hub::begin_stop() {
     stopping_ = true;
     CHAT_LOG(info) << "hub stopping: closing " << members_.size() << " connections";
     // Rule 11: the users leave first (in a cluster, the other nodes announce
-    // it), whether or not their clients answer the close.
+    // it), whether or not their clients answer the close. Each room's leave
+    // is placed as it would be for a logout; nobody is sent it.
     for (auto& [id, member] : members_) {
-        if (!member.name.empty()) {
-            apply(sequencer_.leave(id, member.name));
+        if (member.name.empty()) {
+            continue;
         }
+        for (auto seat = member.seats.size(); seat-- > 1;) {
+            leave_room(member, member.seats[seat].room->name);
+        }
+        apply(sequencer_.leave(id, "", member.name));
     }
     for (auto& [id, member] : members_) {
         member.peer->close(proto::CloseCode::going_away);
@@ -209,6 +218,12 @@ void Hub::begin_stop() {
     if (members_.empty()) {
         commands_.close();
     }
+}
+
+Hub::Seat* Hub::Member::seat(const Room& room) noexcept {
+    const auto found = std::find_if(seats.begin(), seats.end(),
+                                    [&](const Seat& seat) { return seat.room == &room; });
+    return found != seats.end() ? &*found : nullptr;
 }
 
 void Hub::handle(Register& command) {
@@ -240,22 +255,65 @@ void Hub::handle(Login& command) {
 
 void Hub::handle(Say& command) {
     if (const auto member = members_.find(command.from); member != members_.end()) {
-        post_message(member->second, std::move(command.content));
+        post_message(member->second, command.room, std::move(command.content));
     }
 }
 
 void Hub::handle(HistoryRequest& command) {
     if (const auto member = members_.find(command.from); member != members_.end()) {
-        request_history(member->second, command.before);
+        request_history(member->second, command.room, command.before);
+    }
+}
+
+void Hub::handle(Join& command) {
+    if (const auto member = members_.find(command.from); member != members_.end()) {
+        join_room(member->second, command);
+    }
+}
+
+void Hub::handle(Leave& command) {
+    const auto member = members_.find(command.from);
+    if (member == members_.end()) {
+        return;
+    }
+    if (!member->second.online()) {
+        reply_error(member->second, "log in first");
+        return;
+    }
+    const auto found = rooms_.find(command.room);
+    if (found == rooms_.end() || member->second.seat(found->second) == nullptr) {
+        reply_error(member->second, "not in room", command.room);
+        return;
+    }
+    // Also a join still waiting for its room to load: it never happens.
+    leave_room(member->second, command.room);
+    // The confirmation comes after every frame of the room queued for it, and
+    // no frame of the room follows (rule 17).
+    ChatRequest confirmation;
+    confirmation.set_type("leave");
+    confirmation.set_user_name(member->second.name);
+    confirmation.set_room(std::move(command.room));
+    send_to(member->second, confirmation);
+}
+
+void Hub::handle(RoomsRequest& command) {
+    if (const auto member = members_.find(command.from); member != members_.end()) {
+        answer_rooms(member->second);
     }
 }
 
 void Hub::handle(HistoryPage& command) {
-    answer_history(command.peer, command.messages);
+    answer_history(command);
 }
 
 void Hub::handle(PresenceDue& /*command*/) {
-    flush_presence();
+    auto due = std::move(presence_due_);
+    presence_due_.clear();
+    for (const auto& name : due) {
+        if (const auto room = rooms_.find(name); room != rooms_.end()) {
+            flush_presence(room->second);
+        }
+    }
 }
 
 void Hub::handle(Stop& /*command*/) {
@@ -274,7 +332,7 @@ void Hub::handle(Refused& command) {
     if (member == members_.end()) {
         return;
     }
-    if (command.login && member->second.online) {
+    if (command.login && member->second.online()) {
         return;  // its answer was lost, but the join came through
     }
     if (command.login) {
@@ -303,42 +361,44 @@ void Hub::handle(Reachability& command) {
 
 void Hub::adopt(RoomState& state) {
     epoch_ = std::move(state.epoch);
-    restart_ring(state.last_id, state.newest);
-    room_.clear();
-    welcome_list_.clear();
-    presence_.clear();
+    restart_ring(lobby_, state.last_id, state.newest);
+    lobby_.users.clear();
+    lobby_.welcome_list.clear();
+    lobby_.presence.clear();
     // The room's order of joins is not in its state: by join time, then.
     std::sort(state.users.begin(), state.users.end(),
               [](const auto& a, const auto& b) { return a.joined < b.joined; });
     for (auto& user : state.users) {
-        enter_room(std::move(user.name), std::move(user.joined), user.local);
+        enter_room(lobby_, std::move(user.name), std::move(user.joined), user.local);
     }
     clock_.advance(state.stamp);
 }
 
-void Hub::restart_ring(std::uint64_t last_id, std::vector<Frame>& newest) {
-    last_message_id_ = last_id;
-    ring_ = MessageRing(ring_capacity());
+void Hub::restart_ring(Room& room, std::uint64_t last_id, std::vector<Frame>& newest) {
+    room.last_id = last_id;
+    room.ring = MessageRing(ring_capacity());
     auto id = last_id - newest.size();
     for (auto& message : newest) {
-        ring_.push(++id, std::move(message));
+        room.ring.push(++id, std::move(message));
     }
 }
 
 void Hub::restart_clients(const char* why) {
-    CHAT_LOG(warning) << "closing " << online_.size() << " users' connections with 1012: " << why;
+    CHAT_LOG(warning) << "closing " << lobby_.online.size()
+                      << " users' connections with 1012: " << why;
     for (auto& [id, member] : members_) {
         member.peer->close(proto::CloseCode::service_restart);
-        member.online = false;  // its name, if any, is still left on unregister
+        if (member.online()) {
+            // Its name, if any, is still left on unregister.
+            leave_seat(member, lobby_);
+        }
     }
-    metrics_.add(metrics_.users_online, -static_cast<std::int64_t>(online_.size()));
-    online_.clear();
 }
 
 void Hub::log_in(Member& member, Login& login) {
     const auto id = member.peer->id();
     if (!member.name.empty()) {
-        reply_error(member, member.online ? "already logged in" : "login already under way");
+        reply_error(member, member.online() ? "already logged in" : "login already under way");
         return;
     }
     if (stopping_) {
@@ -353,31 +413,177 @@ void Hub::log_in(Member& member, Login& login) {
     }
     // In a cluster the room here is a replica that may lag behind Redis: a
     // name it still lists may be free there already, so only Redis refuses.
-    if (sequencer_.local() && room_.contains(login.name)) {
+    if (sequencer_.local() && lobby_.users.contains(login.name)) {
         CHAT_LOG_CONN(debug, id) << "login refused: name taken";
         reply_error(member, "name taken");
         return;
     }
     member.name = std::move(login.name);
-    // Each login's own, never an earlier refused one's.
-    member.resume.reset();
-    if (login.last_seen > 0 && !login.epoch.empty()) {
-        member.resume = std::make_unique<Member::Resume>(
-            Member::Resume{login.last_seen, std::move(login.epoch)});
+    if (member.seats.empty()) {
+        member.seats.push_back(Seat{.room = &lobby_});
     }
-    apply(sequencer_.join(id, member.name, rfc3339_now()));
+    // Each login's own, never an earlier refused one's.
+    auto& seat = member.seats.front();
+    seat.resume.reset();
+    if (login.last_seen > 0 && !login.epoch.empty()) {
+        seat.resume = std::make_unique<Resume>(Resume{login.last_seen, std::move(login.epoch)});
+    }
+    apply(sequencer_.join(id, "", member.name, rfc3339_now()));
 }
 
-void Hub::post_message(Member& member, std::string content) {
-    if (!member.online) {
+Hub::Room& Hub::room(const std::string& name) {
+    return rooms_.try_emplace(name, name, limits_.welcome_list_limit, ring_capacity())
+        .first->second;
+}
+
+void Hub::join_room(Member& member, Join& join) {
+    if (!member.online()) {
         reply_error(member, "log in first");
         return;
     }
-    if (!available()) {
-        reply_error(member, "unavailable: the room cannot be reached, message not sent");
+    if (!sequencer_.serves_rooms()) {
+        reply_error(member, "unavailable: rooms are not served in a cluster yet", join.room);
         return;
     }
-    apply(sequencer_.say(member.peer->id(), member.name, std::move(content)));
+    if (stopping_) {
+        reply_error(member, "unavailable: the server is shutting down", join.room);
+        return;
+    }
+    const auto found = rooms_.find(join.room);
+    if (found != rooms_.end() && member.seat(found->second) != nullptr) {
+        reply_error(member, "already in room", join.room);
+        return;
+    }
+    if (member.seats.size() > limits_.max_rooms_per_user) {
+        reply_error(member,
+                    "too many rooms: at most " + std::to_string(limits_.max_rooms_per_user) +
+                        " besides the lobby",
+                    join.room);
+        return;
+    }
+    auto& target = found != rooms_.end() ? found->second : room(join.room);
+    Seat seat{.room = &target};
+    if (join.last_seen > 0 && !join.epoch.empty()) {
+        seat.resume = std::make_unique<Resume>(Resume{join.last_seen, std::move(join.epoch)});
+    }
+    member.seats.push_back(std::move(seat));
+    if (found == rooms_.end()) {
+        // Not held: the history knows where it stands (and whether one more
+        // room may exist). Joins wait for it, and nothing else happens in a
+        // room without users meanwhile.
+        target.loading = true;
+        history_.open_room(target.name, ring_capacity(),
+                           [executor = executor_, this, name = target.name](RoomStart start) {
+                               // Posted first: see request_history().
+                               asio::post(executor, [this, name, start = std::move(start)] {
+                                   enqueue(RoomOpened{name, start});
+                               });
+                           });
+    }
+    if (target.loading) {
+        target.waiting.push_back(member.peer->id());
+        return;
+    }
+    apply(sequencer_.join(member.peer->id(), target.name, member.name, rfc3339_now()));
+}
+
+void Hub::handle(RoomOpened& opened) {
+    const auto found = rooms_.find(opened.room);
+    if (found == rooms_.end() || !found->second.loading) {
+        return;  // cannot happen: a loading room stays until its answer
+    }
+    auto& target = found->second;
+    target.loading = false;
+    auto waiting = std::move(target.waiting);
+    target.waiting.clear();
+    auto& start = opened.start;
+    if (start.outcome == RoomStart::Outcome::opened) {
+        restart_ring(target, start.last_id, start.newest);
+        metrics_.add(metrics_.rooms_with_users, 1);
+    }
+    for (const auto peer : waiting) {
+        const auto member = members_.find(peer);
+        if (member == members_.end()) {
+            continue;
+        }
+        auto* seat = member->second.seat(target);
+        if (seat == nullptr || seat->in) {
+            continue;  // it left meanwhile
+        }
+        if (start.outcome == RoomStart::Outcome::opened && !stopping_) {
+            apply(sequencer_.join(peer, target.name, member->second.name, rfc3339_now()));
+            continue;
+        }
+        member->second.seats.erase(member->second.seats.begin() +
+                                   (seat - member->second.seats.data()));
+        reply_error(member->second,
+                    stopping_ ? "unavailable: the server is shutting down"
+                    : start.outcome == RoomStart::Outcome::too_many
+                        ? "too many rooms: every room has users, try again later"
+                        : "unavailable: the room could not be read, try again",
+                    target.name);
+    }
+    if (target.users.empty()) {
+        if (start.outcome == RoomStart::Outcome::opened) {
+            close_room(target);  // everyone who waited left meanwhile
+        } else {
+            rooms_.erase(found);
+        }
+    }
+}
+
+void Hub::close_room(Room& room) {
+    const auto name = room.name;  // erased by a key that is not the room's own
+    history_.vacate(name);
+    metrics_.add(metrics_.rooms_with_users, -1);
+    rooms_.erase(name);
+}
+
+void Hub::leave_room(Member& member, const std::string& name) {
+    const auto found = rooms_.find(name);
+    if (found == rooms_.end()) {
+        return;
+    }
+    auto& target = found->second;
+    auto* seat = member.seat(target);
+    if (seat == nullptr) {
+        return;
+    }
+    if (!seat->in) {
+        // Its join waits for the room to load: it never happened.
+        member.seats.erase(member.seats.begin() + (seat - member.seats.data()));
+        return;
+    }
+    leave_seat(member, target);
+    apply(sequencer_.leave(member.peer->id(), name, member.name));
+}
+
+void Hub::post_message(Member& member, const std::string& room, std::string content) {
+    if (room_of(member, room) == nullptr) {
+        return;
+    }
+    if (!available()) {
+        reply_error(member, "unavailable: the room cannot be reached, message not sent", room);
+        return;
+    }
+    apply(sequencer_.say(member.peer->id(), room, member.name, std::move(content)));
+}
+
+Hub::Room* Hub::room_of(Member& member, const std::string& name) {
+    if (!member.online()) {
+        reply_error(member, "log in first");
+        return nullptr;
+    }
+    if (name.empty()) {
+        return &lobby_;
+    }
+    const auto found = rooms_.find(name);
+    const auto* seat = found != rooms_.end() ? member.seat(found->second) : nullptr;
+    if (seat == nullptr || !seat->in) {
+        reply_error(member, "not in room", name);
+        return nullptr;
+    }
+    return &found->second;
 }
 
 void Hub::apply(Sequencer::Placed placed) {
@@ -400,175 +606,261 @@ void Hub::apply(Event& event) {
     }
 }
 
-void Hub::set_online(Member& member) {
-    member.online = true;
-    member.online_index = online_.size();
-    online_.push_back(member.peer);
-    metrics_.add(metrics_.users_online, 1);
+void Hub::take_seat(Room& room, Member& member, Seat& seat) {
+    seat.in = true;
+    seat.index = static_cast<std::uint32_t>(room.online.size());
+    room.online.push_back(member.peer);
+    if (&room == &lobby_) {
+        metrics_.add(metrics_.users_online, 1);
+    }
 }
 
-void Hub::enter_room(std::string name, std::string joined, PeerId local) {
-    welcome_list_.join(name, joined);  // replaces the entry of a join the room missed the leave of
-    room_.insert_or_assign(std::move(name), RoomUser{std::move(joined), local});
+void Hub::leave_seat(Member& member, Room& room) {
+    auto* seat = member.seat(room);
+    if (seat == nullptr) {
+        return;
+    }
+    if (seat->in) {
+        // Swap-remove from the fan-out list, keeping the moved entry's index right.
+        auto& slot = room.online[seat->index];
+        slot = std::move(room.online.back());
+        if (slot != nullptr && slot->id() != member.peer->id()) {
+            members_.at(slot->id()).seat(room)->index = seat->index;
+        }
+        room.online.pop_back();
+        if (&room == &lobby_) {
+            metrics_.add(metrics_.users_online, -1);
+        }
+    }
+    if (&room == &lobby_) {
+        seat->in = false;  // the lobby's seat stays: a login may come again
+    } else {
+        member.seats.erase(member.seats.begin() + (seat - member.seats.data()));
+    }
+}
+
+void Hub::enter_room(Room& room, std::string name, std::string joined, PeerId local) {
+    // Replaces the entry of a join the room missed the leave of.
+    room.welcome_list.join(name, joined);
+    room.users.insert_or_assign(std::move(name), RoomUser{std::move(joined), local});
 }
 
 void Hub::apply_join(Event& join) {
-    enter_room(join.name, join.text, join.local);
+    const auto found = rooms_.find(join.room);
+    if (found == rooms_.end()) {
+        return;  // a room this node does not hold
+    }
+    auto& target = found->second;
+    enter_room(target, join.name, join.text, join.local);
     const auto newcomer = join.local != 0 ? members_.find(join.local) : members_.end();
-    if (newcomer != members_.end() && !newcomer->second.online &&
-        (newcomer->second.name == join.name || newcomer->second.name.empty())) {
+    auto* seat = newcomer != members_.end() ? newcomer->second.seat(target) : nullptr;
+    const bool lobby = &target == &lobby_;
+    if (seat != nullptr && !seat->in &&
+        (newcomer->second.name == join.name || (lobby && newcomer->second.name.empty()))) {
         // Its claim (or one whose answer was lost with the sequencer) went through.
         auto& member = newcomer->second;
         member.name = join.name;
-        set_online(member);
-        CHAT_LOG_CONN(info, join.local)
-            << "login \"" << member.name << "\" (" << room_.size() << " online)";
-
-        // The newcomer gets the whole list once; everybody else the one new entry.
-        ChatRequest welcome;
-        welcome.set_type("login");
-        welcome.set_user_name(member.name);
-        welcome.set_id(last_message_id_);
-        welcome.set_epoch(epoch_);
-        // Rule 13: right after the welcome, with nothing in between, the messages
-        // the newcomer is owed: since the id it saw last if it comes back within
-        // this epoch, else the newest few.
-        const auto resume = std::move(member.resume);  // used once: not kept
-        const bool resumes = resume && resume->epoch == epoch_ && resume->id <= last_message_id_;
-        const auto owed = resumes ? ring_.after(resume->id, limits_.resume_limit)
-                                  : ring_.newest(limits_.history_on_join);
-        const FanOut fan_out(clock_, join.stamp);
-        welcome.set_timestamp(fan_out.stamp());
-        const std::array frames{welcome_frame(welcome), history_frame(owed, fan_out.stamp())};
-        deliver(member.peer, frames);
+        take_seat(target, member, *seat);
+        if (lobby) {
+            CHAT_LOG_CONN(info, join.local)
+                << "login \"" << member.name << "\" (" << lobby_.users.size() << " online)";
+        } else {
+            CHAT_LOG_CONN(debug, join.local) << "joined a room (" << target.users.size()
+                                             << " users in it, " << rooms_.size() - 1
+                                             << " rooms with users)";
+        }
+        welcome(member, target, join);
     } else if (join.local != 0) {
         // A shared sequencer's: a claim whose connection is gone, or took
         // another name meanwhile.
-        apply(sequencer_.leave(join.local, join.name));
+        apply(sequencer_.leave(join.local, join.room, join.name));
     }
 
-    if (batching()) {
-        note_presence(join.name, join.text);
+    if (batching(target)) {
+        note_presence(target, join.name, join.text);
         return;
     }
-    flush_presence();  // what gathered goes first, in order
+    flush_presence(target);  // what gathered goes first, in order
     ChatRequest notice;
-    notice.set_type("login");
+    notice.set_type(lobby ? "login" : "join");
     notice.set_user_name(join.name);
+    notice.set_room(target.name);
     (*notice.mutable_user_list())[join.name] = join.text;
-    fan_out(notice, join.local, join.stamp);
+    fan_out(target, notice, join.local, join.stamp);
 }
 
-Frame Hub::welcome_frame(ChatRequest& welcome) const {
+void Hub::welcome(Member& member, Room& room, const Event& join) {
+    // The newcomer gets the whole list once; everybody else the one new entry.
+    ChatRequest welcome;
+    welcome.set_type(&room == &lobby_ ? "login" : "join");
+    welcome.set_user_name(member.name);
+    welcome.set_room(room.name);
+    welcome.set_id(room.last_id);
+    welcome.set_epoch(epoch_);
+    // Rules 13 and 17: right after the welcome, with nothing in between, the
+    // messages the newcomer is owed: since the id it saw last if it comes
+    // back within this epoch, else the newest few.
+    const auto resume = std::move(member.seat(room)->resume);  // used once: not kept
+    const bool resumes = resume && resume->epoch == epoch_ && resume->id <= room.last_id;
+    const auto owed = resumes ? room.ring.after(resume->id, limits_.resume_limit)
+                              : room.ring.newest(limits_.history_on_join);
+    const FanOut fan_out(clock_, join.stamp);
+    welcome.set_timestamp(fan_out.stamp());
+    const std::array frames{welcome_frame(room, welcome),
+                            history_frame(owed, fan_out.stamp(), room.name)};
+    deliver(member.peer, frames);
+}
+
+Frame Hub::welcome_frame(const Room& room, ChatRequest& welcome) const {
     // The kept list: the latest to join, serialised as they joined. In a big
     // room (rule 16) it is what the welcome lists, with the count of users
     // online; in a small one it is the whole room if it holds it all.
-    const bool whole_room_kept = room_.size() <= welcome_list_.size();
-    if (batching()) {
-        welcome.set_content(std::to_string(room_.size()));
+    const bool whole_room_kept = room.users.size() <= room.welcome_list.size();
+    if (batching(room)) {
+        welcome.set_content(std::to_string(room.users.size()));
     } else if (!whole_room_kept) {
         // A small room larger than the kept list (--welcome-list-limit below
         // --presence-batch-above): listed from the room itself.
         auto& list = *welcome.mutable_user_list();
-        for (const auto& [name, user] : room_) {
+        for (const auto& [name, user] : room.users) {
             list[name] = user.joined;
         }
         return serialise(welcome);
     }
     auto bytes = welcome.SerializeAsString();
-    bytes.append(welcome_list_.entries());
+    bytes.append(room.welcome_list.entries());
     return std::make_shared<const std::string>(std::move(bytes));
 }
 
-void Hub::note_presence(const std::string& name, const std::string& joined) {
+void Hub::note_presence(Room& room, const std::string& name, const std::string& joined) {
     const auto [change, added] =
-        presence_.try_emplace(name, PresenceChange{joined, joined.empty()});
+        room.presence.try_emplace(name, PresenceChange{joined, joined.empty()});
     if (!added) {
         if (joined.empty() && !change->second.was_online) {
-            presence_.erase(change);  // joined and left within the interval: neither
+            room.presence.erase(change);  // joined and left within the interval: neither
         } else {
             change->second.joined = joined;  // the latest join time, or left
         }
     }
-    if (presence_.size() == 1 && added) {
-        presence_timer_.expires_after(limits_.presence_interval);
-        presence_timer_.async_wait([this](error_code ec) {
-            if (!ec) {  // else cancelled: flushed already, or the hub is gone
-                enqueue(PresenceDue{});
-            }
-        });
+    if (room.presence.size() == 1 && added) {
+        presence_due_.push_back(room.name);
+        if (presence_due_.size() == 1) {
+            presence_timer_.expires_after(limits_.presence_interval);
+            presence_timer_.async_wait([this](error_code ec) {
+                if (!ec) {  // else cancelled: the hub is gone
+                    enqueue(PresenceDue{});
+                }
+            });
+        }
     }
 }
 
-void Hub::flush_presence() {
-    if (presence_.empty()) {
+void Hub::flush_presence(Room& room) {
+    if (room.presence.empty()) {
         return;
     }
-    presence_timer_.cancel();
+    // Still listed in presence_due_: PresenceDue then finds it empty.
     ChatRequest presence;
     presence.set_type("presence");
+    presence.set_room(room.name);
     auto& changes = *presence.mutable_user_list();
-    for (auto& [name, change] : presence_) {
+    for (auto& [name, change] : room.presence) {
         changes[name] = std::move(change.joined);
     }
-    presence_.clear();
+    room.presence.clear();
     if (!stopping_) {
-        fan_out(presence);
+        fan_out(room, presence);
     }
 }
 
 void Hub::apply_leave(const Event& leave) {
-    const auto user = room_.find(leave.name);
-    if (user == room_.end()) {
+    const auto found = rooms_.find(leave.room);
+    if (found == rooms_.end()) {
+        return;
+    }
+    auto& target = found->second;
+    const auto user = target.users.find(leave.name);
+    if (user == target.users.end()) {
         return;
     }
     const auto member = members_.find(user->second.local);
-    welcome_list_.leave(leave.name);
-    room_.erase(user);
-    if (member != members_.end() && member->second.online && member->second.name == leave.name &&
-        !stopping_) {
-        // Rule 15: the others took this node for dead and announced its users
-        // gone while it was cut off.
-        restart_clients("the other nodes announced this node's users gone");
+    target.welcome_list.leave(leave.name);
+    target.users.erase(user);
+    const bool lobby = &target == &lobby_;
+    if (member != members_.end() && member->second.name == leave.name) {
+        const auto* seat = member->second.seat(target);
+        if (seat != nullptr && seat->in && lobby && !stopping_) {
+            // Rule 15: the others took this node for dead and announced its
+            // users gone while it was cut off.
+            restart_clients("the other nodes announced this node's users gone");
+        }
     }
-    if (batching()) {
-        note_presence(leave.name, {});
-        return;
+    if (batching(target)) {
+        note_presence(target, leave.name, {});
+    } else {
+        flush_presence(target);
+        if (!stopping_) {
+            ChatRequest notice;
+            notice.set_type(lobby ? "logout" : "leave");
+            notice.set_user_name(leave.name);
+            notice.set_room(target.name);
+            fan_out(target, notice, 0, leave.stamp);
+        }
     }
-    flush_presence();
-    if (!stopping_) {
-        ChatRequest notice;
-        notice.set_type("logout");
-        notice.set_user_name(leave.name);
-        fan_out(notice, 0, leave.stamp);
+    if (!lobby && target.users.empty() && !target.loading) {
+        close_room(target);
     }
 }
 
 void Hub::apply_message(Event& event) {
+    const auto found = rooms_.find(event.room);
+    if (found == rooms_.end()) {
+        return;
+    }
+    auto& target = found->second;
+    // A local sequencer leaves the numbering to the room.
+    const auto id = event.id != 0 ? event.id : target.last_id + 1;
     ChatRequest message;
     message.set_type("message");
     message.set_user_name(std::move(event.name));
     message.set_content(std::move(event.text));
-    message.set_id(event.id);
-    last_message_id_ = event.id;
-    keep(event.id, fan_out(message, 0, event.stamp));
+    message.set_id(id);
+    message.set_room(target.name);
+    target.last_id = id;
+    keep(target, id, fan_out(target, message, 0, event.stamp));
     metrics_.add(metrics_.messages_broadcast);
 }
 
-void Hub::keep(std::uint64_t id, const Frame& message) {
-    ring_.push(id, message);
+void Hub::keep(Room& room, std::uint64_t id, const Frame& message) {
+    room.ring.push(id, message);
     // Behind those already waiting, so that the history keeps the id order.
-    if (!unkept_.empty() || !history_.try_append(id, message)) {
-        unkept_.emplace_back(id, message);
+    if (!unkept_.empty() || !history_.try_append(room.name, id, message)) {
+        unkept_.emplace_back(Unkept{room.name, id, message});
+    }
+}
+
+void Hub::read_before(const std::string& room, std::uint64_t before, std::size_t limit,
+                      History::Reply reply) {
+    if (unkept_.empty()) {
+        history_.read_before(room, before, limit, std::move(reply));
+    } else {
+        // After the messages it may have to answer with.
+        unkept_.emplace_back(DeferredRead{room, before, limit, std::move(reply)});
     }
 }
 
 awaitable<void> Hub::flush_unkept() {
-    // The store's queue is full: the disk lags behind the room. The hub slows
+    // The store's queue is full: the disk lags behind the rooms. The hub slows
     // down (no new command until these are taken) rather than lose any.
     asio::steady_timer retry(executor_);
     while (!unkept_.empty()) {
-        if (history_.try_append(unkept_.front().first, unkept_.front().second)) {
+        if (auto* read = std::get_if<DeferredRead>(&unkept_.front())) {
+            history_.read_before(read->room, read->before, read->limit, std::move(read->reply));
+            unkept_.pop_front();
+            continue;
+        }
+        const auto& message = std::get<Unkept>(unkept_.front());
+        if (history_.try_append(message.room, message.id, message.message)) {
             unkept_.pop_front();
             continue;
         }
@@ -577,13 +869,12 @@ awaitable<void> Hub::flush_unkept() {
     }
 }
 
-void Hub::request_history(Member& member, std::uint64_t before) {
-    if (!member.online) {
-        reply_error(member, "log in first");
+void Hub::request_history(Member& member, const std::string& room, std::uint64_t before) {
+    if (room_of(member, room) == nullptr) {
         return;
     }
     if (!available()) {
-        reply_error(member, "history unavailable: the room cannot be reached, try again");
+        reply_error(member, "history unavailable: the room cannot be reached, try again", room);
         return;
     }
     if (member.history_pending) {
@@ -592,7 +883,7 @@ void Hub::request_history(Member& member, std::uint64_t before) {
         // floods requests and never reads gets this for most of them, and
         // the byte bound of its queue (rule 9) drops it once the pages it was
         // sent fill it.
-        reply_error(member, "busy: the answer to your last history request is on its way");
+        reply_error(member, "busy: the answer to your last history request is on its way", room);
         return;
     }
     member.history_pending = true;
@@ -601,54 +892,104 @@ void Hub::request_history(Member& member, std::uint64_t before) {
     // request order. Posted first, from the store's thread: a late answer
     // (the server stopping) goes to a stopped io_context and never runs, and
     // touches nothing of the hub, which may be gone by then.
-    history_.read_before(before, older_page,
-                         [executor = executor_, this,
-                          peer = member.peer->id()](std::optional<std::vector<Frame>> messages) {
-                             asio::post(executor, [this, peer, messages = std::move(messages)] {
-                                 enqueue(HistoryPage{peer, messages});
-                             });
-                         });
+    read_before(room, before, older_page,
+                [executor = executor_, this, peer = member.peer->id(),
+                 room](std::optional<std::vector<Frame>> messages) {
+                    asio::post(executor, [this, peer, room, messages = std::move(messages)] {
+                        enqueue(HistoryPage{peer, room, messages});
+                    });
+                });
 }
 
-void Hub::answer_history(PeerId peer, const std::optional<std::vector<Frame>>& messages) {
-    const auto member = members_.find(peer);
+void Hub::answer_history(HistoryPage& page) {
+    const auto member = members_.find(page.peer);
     if (member == members_.end()) {
         return;  // gone meanwhile
     }
     member->second.history_pending = false;
-    if (messages) {
+    const auto found = rooms_.find(page.room);
+    if (found == rooms_.end() || member->second.seat(found->second) == nullptr ||
+        !member->second.seat(found->second)->in) {
+        return;  // it left the room meanwhile: no frame of it follows the leave
+    }
+    if (page.messages) {
         const FanOut fan_out(clock_);
-        const std::array frames{history_frame(*messages, fan_out.stamp())};
+        const std::array frames{history_frame(*page.messages, fan_out.stamp(), page.room)};
         deliver(member->second.peer, frames);
     } else {
-        reply_error(member->second, "history unavailable: try again");
+        reply_error(member->second, "history unavailable: try again", page.room);
     }
+}
+
+void Hub::answer_rooms(Member& member) {
+    if (!member.online()) {
+        reply_error(member, "log in first");
+        return;
+    }
+    // Sorting every room for each request would let clients that ask
+    // often hold the hub: the list is made at most once a second.
+    const auto now = std::chrono::steady_clock::now();
+    if (rooms_answer_.empty() || now - rooms_answer_made_ >= std::chrono::seconds(1)) {
+        rooms_answer_ = busiest_rooms();
+        rooms_answer_made_ = now;
+    }
+    // Its own stamp, appended: a field that comes later is read all the same.
+    const FanOut fan_out(clock_);
+    ChatRequest stamp;
+    stamp.set_timestamp(fan_out.stamp());
+    const std::array frame{std::make_shared<const std::string>(rooms_answer_ + stamp.SerializeAsString())};
+    deliver(member.peer, frame);
+}
+
+std::string Hub::busiest_rooms() const {
+    // The most populated first, at most this many (rule 17).
+    constexpr std::size_t listed = 1000;
+    std::vector<const Room*> busiest;
+    busiest.reserve(rooms_.size());
+    for (const auto& [name, room] : rooms_) {
+        if (&room != &lobby_ && !room.users.empty()) {
+            busiest.push_back(&room);
+        }
+    }
+    const auto shown = std::min(listed, busiest.size());
+    std::partial_sort(busiest.begin(), busiest.begin() + static_cast<std::ptrdiff_t>(shown),
+                      busiest.end(), [](const Room* a, const Room* b) {
+                          return a->users.size() != b->users.size()
+                                     ? a->users.size() > b->users.size()
+                                     : a->name < b->name;
+                      });
+    ChatRequest answer;
+    answer.set_type("rooms");
+    auto& rooms = *answer.mutable_rooms();
+    for (std::size_t i = 0; i < shown; ++i) {
+        rooms[busiest[i]->name] = busiest[i]->users.size();
+    }
+    return answer.SerializeAsString();
 }
 
 void Hub::leave(Members::iterator member) {
     auto& leaving = member->second;
-    if (leaving.online) {
-        // Swap-remove from the fan-out list, keeping the moved entry's index right.
-        auto& slot = online_[leaving.online_index];
-        slot = std::move(online_.back());
-        members_.at(slot->id()).online_index = leaving.online_index;
-        online_.pop_back();
-        leaving.online = false;
-        metrics_.add(metrics_.users_online, -1);
+    // Out of every room's fan-out first: no leave notice goes to the leaver.
+    const bool online = leaving.online();
+    for (auto seat = leaving.seats.size(); seat-- > 1;) {
+        leave_room(leaving, leaving.seats[seat].room->name);
+    }
+    if (online) {
+        leave_seat(leaving, lobby_);
         CHAT_LOG_CONN(info, member->first) << "logout \"" << leaving.name << "\"";
     }
     // Once stopping, begin_stop() has placed every user's leave already.
     if (!leaving.name.empty() && !stopping_) {
-        apply(sequencer_.leave(member->first, leaving.name));
+        apply(sequencer_.leave(member->first, "", leaving.name));
     }
     members_.erase(member);
 }
 
-Frame Hub::fan_out(ChatRequest& message, PeerId except, std::int64_t stamp) {
+Frame Hub::fan_out(Room& room, ChatRequest& message, PeerId except, std::int64_t stamp) {
     const FanOut fan_out(clock_, stamp);
     message.set_timestamp(fan_out.stamp());
     const std::array frame{serialise(message)};
-    for (const auto& peer : online_) {
+    for (const auto& peer : room.online) {
         if (peer->id() != except) {
             deliver(peer, frame);
         }
@@ -663,10 +1004,11 @@ void Hub::send_to(Member& member, ChatRequest& message) {
     deliver(member.peer, frame);
 }
 
-void Hub::reply_error(Member& member, const std::string& reason) {
+void Hub::reply_error(Member& member, const std::string& reason, const std::string& room) {
     ChatRequest error;
     error.set_type("error");
     error.set_content(reason);
+    error.set_room(room);
     send_to(member, error);
 }
 

@@ -65,6 +65,10 @@ std::string Metrics::render() const {
     out.reserve(2048);
     metric(out, "chat_connections_open", "gauge", "WebSocket connections open.", connections_open);
     metric(out, "chat_users_online", "gauge", "Users logged in.", users_online);
+    metric(out, "chat_rooms_with_users", "gauge", "Rooms besides the lobby that have users.",
+           rooms_with_users);
+    metric(out, "chat_rooms_kept", "gauge",
+           "Rooms besides the lobby that exist (with users or kept messages).", rooms_kept);
     metric(out, "chat_connections_total", "counter", "WebSocket connections accepted.",
            connections_total);
     metric(out, "chat_frames_received_total", "counter", "WebSocket frames received from clients.",

@@ -8,8 +8,8 @@
 namespace chat::session {
 
 namespace {
-Answer error(std::string_view reason) {
-    return Answer{"error", reason};
+Answer error(std::string_view reason, std::string room = {}) {
+    return Answer{"error", reason, std::move(room)};
 }
 }  // namespace
 
@@ -55,21 +55,44 @@ Action FrameHandler::handle(std::string_view frame, RateLimiter::Clock::time_poi
                          std::move(*request.mutable_epoch())};
         return Forward{std::move(login)};
     }
-    if (type == "message") {
-        if (const auto why = content_error(request.content(), max_content_bytes_)) {
+    if (type == "rooms") {
+        return Forward{hub::RoomsRequest{peer_}};
+    }
+    if (type != "message" && type != "history" && type != "join" && type != "leave") {
+        return error("unknown type");
+    }
+    // The room the request names, trimmed ("" is the lobby), or why it
+    // cannot be one.
+    std::string room;
+    if (!request.room().empty()) {
+        if (const auto why = room_error(request.room())) {
             return error(*why);
         }
-        hub::Say say{peer_, std::move(*request.mutable_content())};
-        return Forward{std::move(say)};
+        room = trim_white_space(request.room());
+    }
+    if (type == "message") {
+        if (const auto why = content_error(request.content(), max_content_bytes_)) {
+            return error(*why, std::move(room));
+        }
+        return Forward{hub::Say{peer_, std::move(*request.mutable_content()), std::move(room)}};
     }
     if (type == "history") {
         if (request.id() == 0) {
-            return error("invalid history request: id (the oldest id you have) is missing");
+            return error("invalid history request: id (the oldest id you have) is missing",
+                         std::move(room));
         }
-        hub::HistoryRequest older{peer_, request.id()};
-        return Forward{older};
+        return Forward{hub::HistoryRequest{peer_, request.id(), std::move(room)}};
     }
-    return error("unknown type");
+    // A join or a leave.
+    if (room.empty()) {
+        return error("bad room: name the room (the lobby is joined by logging in)");
+    }
+    if (type == "leave") {
+        return Forward{hub::Leave{peer_, std::move(room)}};
+    }
+    // With the id and epoch it last saw there, a client resumes (rule 17).
+    return Forward{
+        hub::Join{peer_, std::move(room), request.id(), std::move(*request.mutable_epoch())}};
 }
 
 }  // namespace chat::session

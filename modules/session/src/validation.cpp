@@ -89,22 +89,61 @@ std::string_view trim_white_space(std::string_view text) {
     return text.substr(begin, end - begin);
 }
 
-std::optional<std::string_view> name_error(std::string_view name) {
+namespace {
+
+enum class NameFault { none, invalid_utf8, control, empty, too_long };
+
+/// What is wrong with a name of at most `max_code_points` after trimming.
+NameFault name_fault(std::string_view name, std::size_t max_code_points) {
     if (!is_valid_utf8(name)) {
-        return "invalid name: not valid UTF-8";
+        return NameFault::invalid_utf8;
     }
     const auto trimmed = trim_white_space(name);
     std::size_t code_points = 0;
     for (std::size_t pos = 0; pos < trimmed.size(); ++code_points) {
         if (is_control(*decode(trimmed, pos))) {
-            return "invalid name: control characters are not allowed";
+            return NameFault::control;
         }
     }
     if (code_points == 0) {
-        return "invalid name: empty";
+        return NameFault::empty;
     }
-    if (code_points > max_name_code_points) {
-        return "invalid name: longer than 32 characters";
+    return code_points > max_code_points ? NameFault::too_long : NameFault::none;
+}
+
+}  // namespace
+
+std::optional<std::string_view> name_error(std::string_view name) {
+    switch (name_fault(name, max_name_code_points)) {
+        case NameFault::none:
+            return std::nullopt;
+        case NameFault::invalid_utf8:
+            return "invalid name: not valid UTF-8";
+        case NameFault::control:
+            return "invalid name: control characters are not allowed";
+        case NameFault::empty:
+            return "invalid name: empty";
+        case NameFault::too_long:
+            return "invalid name: longer than 32 characters";
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string_view> room_error(std::string_view room) {
+    switch (name_fault(room, max_room_code_points)) {
+        case NameFault::none:
+            break;
+        case NameFault::invalid_utf8:
+            return "bad room: not valid UTF-8";
+        case NameFault::control:
+            return "bad room: control characters are not allowed";
+        case NameFault::empty:
+            return "bad room: the name is empty";
+        case NameFault::too_long:
+            return "bad room: longer than 64 characters";
+    }
+    if (trim_white_space(room).starts_with('@')) {
+        return "bad room: names beginning with @ are reserved";
     }
     return std::nullopt;
 }

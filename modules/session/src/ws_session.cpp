@@ -295,6 +295,7 @@ bool WsSession::answer(const Answer& reply) {
         ChatRequest frame;
         frame.set_type(std::string(reply.type));
         frame.set_content(std::string(reply.content));
+        frame.set_room(reply.room);
         frame.set_timestamp(stamp);
         return std::make_shared<const std::string>(frame.SerializeAsString());
     });

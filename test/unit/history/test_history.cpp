@@ -42,7 +42,7 @@ struct Db {
 /// What a reply carries, waited for.
 std::optional<std::vector<Frame>> read_before(hub::History& history, std::uint64_t before) {
     std::promise<std::optional<std::vector<Frame>>> answer;
-    history.read_before(before, 100, [&](auto frames) { answer.set_value(std::move(frames)); });
+    history.read_before("", before, 100, [&](auto frames) { answer.set_value(std::move(frames)); });
     return answer.get_future().get();
 }
 
@@ -52,7 +52,7 @@ std::optional<std::vector<Frame>> read_before(hub::History& history, std::uint64
 class HeldStoreThread {
   public:
     explicit HeldStoreThread(hub::History& store) {
-        store.read_before(1, 100, [this, gate = go_.get_future().share()](auto /*frames*/) {
+        store.read_before("", 1, 100, [this, gate = go_.get_future().share()](auto /*frames*/) {
             answering_.set_value();
             gate.wait();
         });
@@ -329,7 +329,7 @@ BOOST_AUTO_TEST_CASE(the_store_thread_writes_reads_in_order_and_stops_cleanly) {
         BOOST_TEST(start.last_id == 0u);
         epoch = start.epoch;
         for (std::uint64_t id = 1; id <= 150; ++id) {
-            BOOST_TEST_REQUIRE(kept.try_append(id, message(id)));
+            BOOST_TEST_REQUIRE(kept.try_append("", id, message(id)));
         }
         // Read after the appends: it sees them all.
         const auto page = read_before(kept, 151);
@@ -358,14 +358,14 @@ BOOST_AUTO_TEST_CASE(a_dropped_batch_means_a_new_epoch_and_later_batches_are_kep
             "CREATE TRIGGER fail_insert BEFORE INSERT ON messages WHEN NEW.id = 2 "
             "BEGIN SELECT RAISE(ABORT, 'injected'); END");
         for (std::uint64_t id = 1; id <= 3; ++id) {
-            BOOST_TEST_REQUIRE(kept.try_append(id, message(id)));
+            BOOST_TEST_REQUIRE(kept.try_append("", id, message(id)));
         }
         // A read is answered once the appends before it were written (or
         // given up): the batch holding 2 failed.
         BOOST_TEST_REQUIRE(read_before(kept, 4).has_value());
         other.exec("DROP TRIGGER fail_insert");
         for (std::uint64_t id = 4; id <= 6; ++id) {
-            BOOST_TEST_REQUIRE(kept.try_append(id, message(id)));
+            BOOST_TEST_REQUIRE(kept.try_append("", id, message(id)));
         }
         const auto page = read_before(kept, 7);
         BOOST_TEST_REQUIRE(page.has_value());
@@ -388,17 +388,17 @@ BOOST_AUTO_TEST_CASE(ids_broadcast_but_never_handed_over_mean_a_new_epoch) {
         history::SqliteHistory kept({.db = path, .keep = 1000}, counters);
         epoch = kept.start(0).epoch;
         for (std::uint64_t id = 1; id <= 3; ++id) {
-            BOOST_TEST_REQUIRE(kept.try_append(id, message(id)));
+            BOOST_TEST_REQUIRE(kept.try_append("", id, message(id)));
         }
-        kept.stopped(3);  // the hub handed over every id it broadcast
+        kept.stopped(true);  // the hub handed over every id it broadcast
     }
     {
         history::SqliteHistory kept({.db = path, .keep = 1000}, counters);
         BOOST_TEST(kept.start(0).epoch == epoch);
-        BOOST_TEST_REQUIRE(kept.try_append(4, message(4)));
+        BOOST_TEST_REQUIRE(kept.try_append("", 4, message(4)));
         // 5 and 6 were still waiting in the hub when the shutdown's grace
         // period ended.
-        kept.stopped(6);
+        kept.stopped(false);
     }
     history::SqliteHistory again({.db = path, .keep = 1000}, counters);
     const auto start = again.start(0);
@@ -411,13 +411,13 @@ BOOST_AUTO_TEST_CASE(a_full_queue_says_no_and_loses_nothing) {
     history::SqliteHistory kept({.db = path, .keep = 100'000}, counters, 4);
     HeldStoreThread held(kept);  // nothing leaves the queue meanwhile
     for (std::uint64_t id = 1; id <= 4; ++id) {
-        BOOST_TEST_REQUIRE(kept.try_append(id, message(id)));
+        BOOST_TEST_REQUIRE(kept.try_append("", id, message(id)));
     }
-    BOOST_TEST(!kept.try_append(5, message(5)));  // full: the hub keeps it and offers it again
+    BOOST_TEST(!kept.try_append("", 5, message(5)));  // full: the hub keeps it and offers it again
     held.let_go();
     std::uint64_t next = 5;
     while (next <= 2000) {
-        if (kept.try_append(next, message(next))) {
+        if (kept.try_append("", next, message(next))) {
             ++next;
         }  // else refused again while the thread writes: offered again
     }
@@ -443,7 +443,7 @@ BOOST_AUTO_TEST_CASE(reads_have_a_bound_of_their_own_and_never_fill_the_appends_
     int queued = 0;
     for (; !refused; ++queued) {
         BOOST_TEST_REQUIRE(queued < 100'000);
-        kept.read_before(1, 100, [&, n = queued](auto frames) {
+        kept.read_before("", 1, 100, [&, n = queued](auto frames) {
             if (!frames) {
                 refused = true;
                 return;
@@ -456,9 +456,9 @@ BOOST_AUTO_TEST_CASE(reads_have_a_bound_of_their_own_and_never_fill_the_appends_
     BOOST_TEST_MESSAGE(queued << " reads queued behind the first");
     // The hub's appends still find room, as many as the queue holds.
     for (std::uint64_t id = 1; id <= 8; ++id) {
-        BOOST_TEST_REQUIRE(kept.try_append(id, message(id)));
+        BOOST_TEST_REQUIRE(kept.try_append("", id, message(id)));
     }
-    BOOST_TEST(!kept.try_append(9, message(9)));
+    BOOST_TEST(!kept.try_append("", 9, message(9)));
     held.let_go();
     // A read taken after them sees them all; the queued ones were answered
     // first, in the order they came.
@@ -475,12 +475,12 @@ BOOST_AUTO_TEST_CASE(reads_have_a_bound_of_their_own_and_never_fill_the_appends_
 }
 
 BOOST_AUTO_TEST_CASE(memory_history_keeps_the_newest_with_a_fresh_epoch) {
-    history::MemoryHistory kept(5);
-    history::MemoryHistory other(5);
+    history::MemoryHistory kept({.db = {}, .keep = 5});
+    history::MemoryHistory other({.db = {}, .keep = 5});
     BOOST_TEST(kept.start(3).epoch != other.start(3).epoch);
     BOOST_TEST(kept.start(3).last_id == 0u);
     for (std::uint64_t id = 1; id <= 8; ++id) {
-        kept.try_append(id, message(id));
+        kept.try_append("", id, message(id));
     }
     BOOST_TEST(kept.start(3).last_id == 8u);
     BOOST_TEST((ids(kept.start(2).newest) == Ids{7, 8}));

@@ -123,7 +123,7 @@ struct Db {
 /// What a reply carries, waited for.
 std::optional<std::vector<Frame>> read_before(hub::History& history, std::uint64_t before) {
     std::promise<std::optional<std::vector<Frame>>> answer;
-    history.read_before(before, 100, [&](auto frames) { answer.set_value(std::move(frames)); });
+    history.read_before("", before, 100, [&](auto frames) { answer.set_value(std::move(frames)); });
     return answer.get_future().get();
 }
 
@@ -324,7 +324,7 @@ BOOST_AUTO_TEST_CASE(the_hubs_history_is_the_lobby) {
         const auto start = kept.start(10);
         BOOST_TEST(start.last_id == 2u);
         BOOST_TEST((contents(start.newest) == range("", 1, 2)));
-        BOOST_TEST_REQUIRE(kept.try_append(3, said("", 3)));
+        BOOST_TEST_REQUIRE(kept.try_append("", 3, said("", 3)));
         BOOST_TEST((contents(*read_before(kept, 100)) == range("", 1, 3)));
     }
     Store store(path, 1000);

@@ -63,7 +63,7 @@ BOOST_AUTO_TEST_CASE(in_a_cluster_the_room_changes_only_with_what_the_sequencer_
             BOOST_TEST(cluster.claims[1].name == "ann");
 
             hub::Event join{
-                hub::Event::Kind::join, "ann", cluster.claims[1].text, 0, t0 + 5, ann->id()};
+                hub::Event::Kind::join, "ann", cluster.claims[1].text, 0, t0 + 5, ann->id(), {}};
             hub::Command joins = hub::Sequenced{{join}, t0 + 5};
             co_await h.from_cluster(std::move(joins));
             const auto welcome = co_await ann->expect("login");
@@ -78,7 +78,7 @@ BOOST_AUTO_TEST_CASE(in_a_cluster_the_room_changes_only_with_what_the_sequencer_
             BOOST_TEST_REQUIRE(cluster.published.size() == 1u);
             BOOST_TEST(cluster.published[0].text == "hello");
             BOOST_TEST(ann->unread() == 0u);  // not before it is sequenced
-            hub::Event message{hub::Event::Kind::message, "ann", "hello", 8, t0 + 9, ann->id()};
+            hub::Event message{hub::Event::Kind::message, "ann", "hello", 8, t0 + 9, ann->id(), {}};
             hub::Command says = hub::Sequenced{{message}, t0 + 9};
             co_await h.from_cluster(std::move(says));
             const auto said = co_await ann->expect("message");
@@ -91,7 +91,7 @@ BOOST_AUTO_TEST_CASE(in_a_cluster_the_room_changes_only_with_what_the_sequencer_
 
             // A leave of a user still connected here: the others took this node
             // for dead. Its clients must log in again (rule 15).
-            hub::Event gone{hub::Event::Kind::leave, "ann", {}, 0, t0 + 10, ann->id()};
+            hub::Event gone{hub::Event::Kind::leave, "ann", {}, 0, t0 + 10, ann->id(), {}};
             hub::Command leaves = hub::Sequenced{{gone}, t0 + 10};
             co_await h.from_cluster(std::move(leaves));
             co_await handled(h);
@@ -132,7 +132,7 @@ BOOST_AUTO_TEST_CASE(in_a_cluster_a_join_whose_answer_was_lost_still_resumes_fro
             BOOST_TEST((co_await ann->expect("error")).content() == "unavailable: try again");
 
             hub::Event join{
-                hub::Event::Kind::join, "ann", cluster.claims[0].text, 0, t0 + 5, ann->id()};
+                hub::Event::Kind::join, "ann", cluster.claims[0].text, 0, t0 + 5, ann->id(), {}};
             hub::Command joins = hub::Sequenced{{join}, t0 + 5};
             co_await h.from_cluster(std::move(joins));
             BOOST_TEST((co_await ann->expect("login")).id() == 7u);
@@ -156,7 +156,7 @@ BOOST_AUTO_TEST_CASE(in_a_cluster_a_lost_room_state_restarts_every_client_with_1
             auto ann = co_await h.connect();
             auto bob = co_await h.connect();  // not logged in: a witness of the hub's order
             co_await h.login(*ann, "ann");
-            hub::Event join{hub::Event::Kind::join, "ann", "t", 0, 0, ann->id()};
+            hub::Event join{hub::Event::Kind::join, "ann", "t", 0, 0, ann->id(), {}};
             hub::Command joins = hub::Sequenced{{join}, 0};
             co_await h.from_cluster(std::move(joins));
             co_await ann->expect("login");

@@ -29,14 +29,24 @@ class RedisCluster;
 /// The room's kept messages as the hub sees them. Redis keeps each message
 /// in the script that numbers it, so nothing is appended or recorded here,
 /// and the newest come with the room's state when the node joins it
-/// (Reachability); older pages are read from Redis.
+/// (Reachability); older pages are read from Redis. The cluster serves the
+/// lobby only (its sequencer says so, and the hub opens no other room).
 class RedisHistory final : public hub::History {
   public:
     explicit RedisHistory(RedisCluster& cluster) : cluster_(cluster) {}
     Start start(std::size_t /*newest*/) override { return {}; }
-    bool try_append(std::uint64_t /*id*/, const hub::Frame& /*message*/) override { return true; }
-    void read_before(std::uint64_t before, std::size_t limit, Reply reply) override;
-    void stopped(std::uint64_t /*last_broadcast_id*/) override {}
+    void open_room(const std::string& /*room*/, std::size_t /*newest*/,
+                   RoomReply reply) override {
+        reply(hub::RoomStart{});  // failed: not served
+    }
+    void vacate(const std::string& /*room*/) override {}
+    bool try_append(const std::string& /*room*/, std::uint64_t /*id*/,
+                    const hub::Frame& /*message*/) override {
+        return true;
+    }
+    void read_before(const std::string& room, std::uint64_t before, std::size_t limit,
+                     Reply reply) override;
+    void stopped(bool /*all_handed_over*/) override {}
 
   private:
     RedisCluster& cluster_;
@@ -100,10 +110,14 @@ class RedisCluster final : public hub::Sequencer {
 
     // hub::Sequencer: every event comes back through the stream.
     bool local() const noexcept override { return false; }
+    /// The lobby only, so far: one Redis stream for the one room.
+    bool serves_rooms() const noexcept override { return false; }
     void attach(hub::Hub& hub) override;
-    Placed join(hub::PeerId peer, const std::string& name, const std::string& joined) override;
-    Placed say(hub::PeerId peer, const std::string& name, std::string content) override;
-    Placed leave(hub::PeerId peer, const std::string& name) override;
+    Placed join(hub::PeerId peer, const std::string& room, const std::string& name,
+                const std::string& joined) override;
+    Placed say(hub::PeerId peer, const std::string& room, const std::string& name,
+               std::string content) override;
+    Placed leave(hub::PeerId peer, const std::string& room, const std::string& name) override;
     awaitable<void> detach() override;
 
     /// The room's kept messages, for the hub (RedisHistory).

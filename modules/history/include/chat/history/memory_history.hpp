@@ -3,32 +3,63 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
+#include "chat/history/config.hpp"
 #include "chat/hub/history.hpp"
+#include "chat/metrics/metrics.hpp"
 
 namespace chat::history {
 
-/// The newest `keep` messages in memory, under a fresh epoch per process (a
-/// restart starts the count again: rule 12).
+/// The newest `keep` messages of each room in memory, under a fresh epoch
+/// per process (a restart starts the count again: rule 12). Rooms follow
+/// the same rules as in the SQLite file (rule 17): at most `max_rooms`
+/// besides the lobby, the quietest without users forgotten for a new one.
+/// Every call answers at once, on the caller's thread.
 class MemoryHistory final : public hub::History {
   public:
-    explicit MemoryHistory(std::size_t keep);
+    /// `metrics`, when given, counts the rooms kept.
+    explicit MemoryHistory(const Config& config, metrics::Metrics* metrics = nullptr);
 
     Start start(std::size_t newest) override;
-    bool try_append(std::uint64_t id, const hub::Frame& message) override;
-    /// Answers at once, on the caller's thread.
-    void read_before(std::uint64_t before, std::size_t limit, Reply reply) override;
+    void open_room(const std::string& room, std::size_t newest, RoomReply reply) override;
+    void vacate(const std::string& room) override;
+    bool try_append(const std::string& room, std::uint64_t id,
+                    const hub::Frame& message) override;
+    void read_before(const std::string& room, std::uint64_t before, std::size_t limit,
+                     Reply reply) override;
     /// Nothing to record: the next process starts a new epoch anyway.
-    void stopped(std::uint64_t /*last_broadcast_id*/) override {}
+    void stopped(bool /*all_handed_over*/) override {}
 
   private:
+    struct Room {
+        std::deque<hub::Frame> messages;  // consecutive ids, the newest last
+        std::uint64_t first_id = 1;       // of messages.front()
+        std::uint64_t activity = 0;       // of its last message or opening: rises
+        bool occupied = false;            // the hub holds it
+        std::uint64_t last_id() const noexcept { return first_id + messages.size() - 1; }
+    };
+    /// The newest `limit` messages of `room` below `before`, oldest first.
+    static std::vector<hub::Frame> before(const Room& room, std::uint64_t before,
+                                          std::size_t limit);
+    /// Marks `room` active now (in quiet_, unless the hub holds it).
+    void touch(const std::string& name, Room& room);
+
+    /// Counts `n` more rooms (or fewer) besides the lobby.
+    void count_rooms(std::int64_t n) noexcept;
+
     const std::size_t keep_;
+    const std::size_t max_rooms_;
+    metrics::Metrics* metrics_;
     const std::string epoch_;
     std::mutex mutex_;
-    std::deque<hub::Frame> messages_;  // consecutive ids, the newest last
-    std::uint64_t first_id_ = 1;       // of messages_.front()
+    std::unordered_map<std::string, Room> rooms_;  // the lobby ("") and every room that exists
+    // The rooms without users by activity, quietest first: the next to forget.
+    std::map<std::uint64_t, std::string> quiet_;
+    std::uint64_t activity_ = 0;
 };
 
 }  // namespace chat::history

@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <unordered_set>
 #include <variant>
 
 #include "chat/history/config.hpp"
@@ -22,7 +24,10 @@ namespace chat::history {
 /// the disk lags, try_append() says no and the hub slows down, losing nothing. Reads (rule 14) go
 /// through the same queue, so they see every message handed over before them and are answered in
 /// order, but under a bound of their own: clients asking for history never fill the room the hub's
-/// appends need (a full append queue holds the whole room back).
+/// appends need (a full append queue holds the whole room back). Opening and
+/// vacating rooms (rule 17) are tasks of the same queue, so that the thread
+/// alone knows which rooms exist and which the hub holds, and forgets the
+/// quietest room without users when one more must be made.
 class SqliteHistory final : public hub::History {
   public:
     /// Opens the file (throws OpenError) and starts the thread. At most
@@ -36,28 +41,51 @@ class SqliteHistory final : public hub::History {
     ~SqliteHistory() override;
 
     Start start(std::size_t newest) override;
-    bool try_append(std::uint64_t id, const hub::Frame& message) override;
-    void read_before(std::uint64_t before, std::size_t limit, Reply reply) override;
-    void stopped(std::uint64_t last_broadcast_id) override;
+    /// Counts against the reads' bound; over it, answered `failed`.
+    void open_room(const std::string& room, std::size_t newest, RoomReply reply) override;
+    void vacate(const std::string& room) override;
+    bool try_append(const std::string& room, std::uint64_t id,
+                    const hub::Frame& message) override;
+    void read_before(const std::string& room, std::uint64_t before, std::size_t limit,
+                     Reply reply) override;
+    void stopped(bool all_handed_over) override;
 
   private:
-    struct Append {
-        std::uint64_t id;
-        hub::Frame message;
-    };
     struct Read {
+        std::string room;
         std::uint64_t before;
         std::size_t limit;
         Reply reply;
     };
-    using Task = std::variant<Append, Read>;
+    struct Open {
+        std::string room;
+        std::size_t newest;
+        RoomReply reply;
+    };
+    struct Vacate {
+        std::string room;
+    };
+    using Task = std::variant<Store::RoomMessage, Read, Open, Vacate>;
 
     void run();
     bool wakes_now() const;  // under the lock
-    void write(std::vector<std::pair<std::uint64_t, hub::Frame>>& batch);
+    /// Queues a read or an open within the reads' bound; false when over it.
+    bool try_read(Task task);
+    void write(std::vector<Store::RoomMessage>& batch);
+    // On the thread, in the order of the tasks:
+    void answer(Read& read);
+    void answer(Open& open);
+    void answer(const Vacate& vacate);
+    /// The rooms besides the lobby, counted, for /metrics.
+    void count_rooms(std::size_t rooms);
 
     Store store_;  // the thread's alone once it runs
     metrics::Metrics& metrics_;
+    const std::size_t max_rooms_;
+    // The thread's: the rooms the hub holds (opened and not vacated), which
+    // are never forgotten, and how many rooms exist besides the lobby.
+    std::unordered_set<std::string> occupied_;
+    std::size_t rooms_ = 0;
     const std::size_t capacity_;       // appends queued
     const std::size_t read_capacity_;  // reads queued or being answered
     std::mutex mutex_;
@@ -66,10 +94,10 @@ class SqliteHistory final : public hub::History {
     std::size_t appends_queued_ = 0;  // in tasks_
     std::size_t reads_ = 0;           // in tasks_ or being answered
     bool stopping_ = false;
-    std::uint64_t last_broadcast_ = 0;  // the hub's, once it has stopped
+    bool all_handed_over_ = true;  // the hub's word, once it has stopped
     bool lost_ = false;    // a batch was given up (the thread's, then the destructor's)
     bool idle_ = false;    // the thread waits for a first task
-    std::jthread thread_;  // last: it starts once the rest exists
+    std::jthread thread_;  // started in the constructor, once the rest exists
 };
 
 }  // namespace chat::history

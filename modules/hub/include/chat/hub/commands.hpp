@@ -42,19 +42,42 @@ struct Login {
     std::string epoch;
 };
 
-/// A logged-in client says `content` to the room.
+/// A logged-in client says `content` to `room` ("" is the lobby).
 struct Say {
     PeerId from = 0;
     std::string content;
+    std::string room;
 };
 
-/// A client asks for the messages older than `before` (rule 14).
+/// A client asks for the messages of `room` older than `before` (rule 14).
 struct HistoryRequest {
     PeerId from = 0;
     std::uint64_t before = 0;
+    std::string room;
 };
 
-/// Something that happened in the room, in its one order (rule 8): what the
+/// A logged-in client asks to enter `room` (not the lobby; trimmed and
+/// checked for form by its session), resuming after `last_seen` when it
+/// gives the epoch that id counts in (rule 17, as rule 13).
+struct Join {
+    PeerId from = 0;
+    std::string room;
+    std::uint64_t last_seen = 0;
+    std::string epoch;
+};
+
+/// A client asks to leave `room` (not the lobby).
+struct Leave {
+    PeerId from = 0;
+    std::string room;
+};
+
+/// A client asks which rooms have users (rule 17's `rooms`).
+struct RoomsRequest {
+    PeerId from = 0;
+};
+
+/// Something that happened in a room, in its one order (rule 8): what the
 /// hub applies. A single node makes these itself; in a cluster (rule 15) they
 /// come back from the sequencer that every node reads, own clients' included.
 struct Event {
@@ -65,6 +88,7 @@ struct Event {
     std::uint64_t id = 0;    // a message's id
     std::int64_t stamp = 0;  // when it was sequenced (ms since the Unix epoch); 0: now
     PeerId local = 0;        // the connection it came from, when it is on this node
+    std::string room;        // "" is the lobby, where a join is a login
 };
 
 /// What a cluster node knows of the room when it (re)connects to the
@@ -101,7 +125,27 @@ struct Refused {
 /// when the store could not answer it.
 struct HistoryPage {
     PeerId peer = 0;
+    std::string room;
     std::optional<std::vector<std::shared_ptr<const std::string>>> messages;
+};
+
+/// Where a room that is not in the hub's memory stands, read from the
+/// history when someone joins it.
+struct RoomStart {
+    enum class Outcome {
+        opened,    // it existed, or was created now
+        too_many,  // --max-rooms rooms exist and each has users
+        failed,    // the store could not answer (busy, or a read failed)
+    };
+    Outcome outcome = Outcome::failed;
+    std::uint64_t last_id = 0;  // its count goes on after it
+    std::vector<std::shared_ptr<const std::string>> newest;  // its newest messages, oldest first
+};
+
+/// From the history: the answer to the hub's History::open_room.
+struct RoomOpened {
+    std::string room;
+    RoomStart start;
 };
 
 /// From the hub's presence timer: the joins and leaves gathered in a big
@@ -121,10 +165,11 @@ struct Reachability {
 };
 
 /// Everything that changes the hub, in the one order it handles them: the
-/// Go hub's register, unregister and broadcast channels (the first five),
+/// Go hub's register, unregister and broadcast channels (the first eight),
 /// what the sequencer and the history send back, and the hub's own timer
 /// and stop.
-using Command = std::variant<Register, Unregister, Login, Say, HistoryRequest, Sequenced, Refused,
-                             Reachability, HistoryPage, PresenceDue, Stop>;
+using Command =
+    std::variant<Register, Unregister, Login, Say, HistoryRequest, Join, Leave, RoomsRequest,
+                 Sequenced, Refused, Reachability, HistoryPage, RoomOpened, PresenceDue, Stop>;
 
 }  // namespace chat::hub

@@ -13,49 +13,65 @@
 #include <string>
 #include <vector>
 
+#include "chat/hub/commands.hpp"
 #include "chat/hub/frame_queue.hpp"
 
 namespace chat::hub {
 
-/// Where broadcast messages are kept. Every call but start() may come from
-/// the hub's strand while the store works on a thread of its own.
+/// Where broadcast messages are kept, room by room ("" is the lobby, which
+/// always exists). Every call but start() may come from the hub's strand
+/// while the store works on a thread of its own; calls are carried out in
+/// the order they are made, so that a read sees every message handed over
+/// before it.
 class History {
   public:
     struct Start {
-        std::string epoch;          // names the history the ids count in
-        std::uint64_t last_id = 0;  // the count goes on after it
-        std::vector<Frame> newest;  // the newest kept messages, oldest first
+        std::string epoch;          // names the history the ids of every room count in
+        std::uint64_t last_id = 0;  // the lobby's count goes on after it
+        std::vector<Frame> newest;  // the lobby's newest kept messages, oldest first
     };
     /// The messages asked for, or nullopt when the store cannot answer now
     /// (too many reads waiting, or a read that failed).
     using Reply = std::function<void(std::optional<std::vector<Frame>> messages)>;
+    using RoomReply = std::function<void(RoomStart start)>;
 
     History() = default;
     History(const History&) = delete;
     History& operator=(const History&) = delete;
     virtual ~History() = default;
 
-    /// Once, before the hub runs: the epoch, the last kept id and up to
-    /// `newest` of the newest messages.
+    /// Once, before the hub runs: the epoch, and where the lobby stands (up
+    /// to `newest` of its newest messages).
     virtual Start start(std::size_t newest) = 0;
 
-    /// Keeps broadcast message `id`: the very bytes that were sent (a
-    /// "message" ChatRequest with its id and timestamp). Ids come in order.
-    /// Never waits; false when the queue to the store is full, and the hub
-    /// then offers it again later.
-    virtual bool try_append(std::uint64_t id, const Frame& message) = 0;
+    /// Someone joins `room`, which has no users in the hub: calls `reply`,
+    /// from any thread, with its last id and up to `newest` of its newest
+    /// messages. A room that does not exist is created; when that would make
+    /// more than `--max-rooms` rooms, the one without users quiet the
+    /// longest is forgotten first, with its messages (too_many when every
+    /// room has users). From now on the room has users until vacate(room).
+    virtual void open_room(const std::string& room, std::size_t newest, RoomReply reply) = 0;
+    /// The last user of `room` (opened) left: it may be forgotten from now
+    /// on, and is at once when it keeps no message.
+    virtual void vacate(const std::string& room) = 0;
+
+    /// Keeps message `id` of `room`: the very bytes that were sent (a
+    /// "message" ChatRequest with its id and timestamp). Ids of a room come
+    /// in order. Never waits; false when the queue to the store is full, and
+    /// the hub then offers it again later.
+    virtual bool try_append(const std::string& room, std::uint64_t id, const Frame& message) = 0;
 
     /// Rule 14: calls `reply`, from any thread, with the newest kept messages
-    /// whose ids are below `before`, at most `limit`, oldest first. Replies
-    /// come in the order of the requests.
-    virtual void read_before(std::uint64_t before, std::size_t limit, Reply reply) = 0;
+    /// of `room` whose ids are below `before`, at most `limit`, oldest first.
+    virtual void read_before(const std::string& room, std::uint64_t before, std::size_t limit,
+                             Reply reply) = 0;
 
     /// The hub has ended, or was let go of at the end of the shutdown's grace
-    /// period (Hub::abandon); may come more than once. `last_broadcast_id` is
-    /// the last message id it broadcast. A message up to it that the history
-    /// does not keep (still waiting in the hub, or a write that failed) had
-    /// its id handed out: the next start must then take a new epoch (rule 12).
-    virtual void stopped(std::uint64_t last_broadcast_id) = 0;
+    /// period (Hub::abandon); may come more than once, the last call being
+    /// the one that counts. Unless `all_handed_over`, a message was broadcast
+    /// that the hub could not hand over: its id was given out, so the next
+    /// start must take a new epoch (rule 12), as after a write that failed.
+    virtual void stopped(bool all_handed_over) = 0;
 };
 
 /// The newest messages (serialised, as broadcast) with consecutive ids, so
@@ -83,9 +99,10 @@ class MessageRing {
 /// A short random string naming a new history (rule 12).
 std::string new_epoch();
 
-/// A "history" frame holding `messages` (serialised "message" frames, oldest
-/// first) stamped `stamp`: the repeated field is written from the stored
-/// bytes, with no re-encoding.
-Frame history_frame(std::span<const Frame> messages, std::int64_t stamp);
+/// A "history" frame of `room` holding `messages` (serialised "message"
+/// frames, oldest first) stamped `stamp`: the repeated field is written from
+/// the stored bytes, with no re-encoding.
+Frame history_frame(std::span<const Frame> messages, std::int64_t stamp,
+                    const std::string& room = {});
 
 }  // namespace chat::hub

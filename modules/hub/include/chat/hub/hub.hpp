@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include <boost/asio/experimental/concurrent_channel.hpp>
@@ -49,12 +50,17 @@ struct HubLimits {
     std::size_t presence_batch_above = 1000;
     std::chrono::milliseconds presence_interval{250};
     std::size_t welcome_list_limit = 1000;
+    // Rule 17: rooms a user is in besides the lobby, at most. (How many
+    // rooms exist at most is the history's to enforce: it knows the rooms
+    // without users.)
+    std::size_t max_rooms_per_user = 100;
 };
 
 /// Consumes one channel of commands (Register, Unregister, Login, Say,
-/// HistoryRequest, and what the sequencer, the history and its own timer send
-/// back) on its own strand and needs no lock: the users, the names and the
-/// message counter are touched by run() alone. Each outgoing ChatRequest is serialised once and
+/// HistoryRequest, Join, Leave, RoomsRequest, and what the sequencer, the
+/// history and its own timer send back) on its own strand and needs no lock:
+/// the users, the names, the rooms and their message counters are touched by
+/// run() alone. Each outgoing ChatRequest is serialised once and
 /// the same bytes are pushed to every recipient's queue without waiting; a full
 /// queue gets that recipient closed (1008) and removed, never a blocked hub.
 ///
@@ -66,13 +72,18 @@ struct HubLimits {
 /// outrunning them would fill queues and drop clients that read fine. That
 /// wait is bounded by `turn_limit`: no single writer can hold the hub.
 ///
-/// What happens in the room is an Event (a join, a message, a leave), and the
-/// hub changes the room only by applying events, in order. Alone, it makes
+/// The hub holds the lobby and every room with users (rule 17), each a Room
+/// with its users, order, ids, presence and newest messages; the lobby is
+/// the room a login joins. A room without users is the history's alone,
+/// which opens it again (its last id, its newest messages) when someone joins.
+///
+/// What happens in a room is an Event (a join, a message, a leave), and the
+/// hub changes a room only by applying events, in order. Alone, it makes
 /// them itself and applies them at once. In a cluster (rule 15) it asks the
 /// Cluster to sequence them and applies what comes back, its own clients'
 /// events included: the one order of every node.
 ///
-/// In a big room (rule 16) joins and leaves gather for an interval and go out
+/// In a big room (rule 16, per room) joins and leaves gather for an interval and go out
 /// as one presence frame, and a welcome lists only the latest to join.
 class Hub {
   public:
@@ -112,24 +123,34 @@ class Hub {
     void abandon();
 
   private:
+    struct Room;
+    struct Resume {
+        std::uint64_t id;
+        std::string epoch;
+    };
+    /// A member's place in a room.
+    struct Seat {
+        Room* room = nullptr;
+        std::uint32_t index = 0;  // in room->online, once in
+        bool in = false;          // false: its join is on its way
+        // Of its join (the lobby's: its login), until it is applied: the last
+        // id it saw, and its epoch (rules 13, 17). Apart: most joins carry
+        // none (docs/architecture.md, memory per idle connection).
+        std::unique_ptr<Resume> resume;
+    };
     struct Member {
         std::shared_ptr<Peer> peer;
-        std::string name;     // the name it logged in (or asked to) with; empty before
-        bool online = false;  // logged in: in online_, at online_index
+        std::string name;  // the name it logged in (or asked to) with; empty before
         // Its history request (rule 14) is being read and not yet answered:
         // another gets "busy", so that each connection has one page in the
         // making at a time, whatever it asks for.
         bool history_pending = false;
-        std::size_t online_index = 0;
-        // Of its login, until it is applied: the last id it saw, and its
-        // epoch (rule 13). Apart: most logins carry none, and no member
-        // needs it after its join (docs/architecture.md, memory per idle
-        // connection).
-        struct Resume {
-            std::uint64_t id;
-            std::string epoch;
-        };
-        std::unique_ptr<Resume> resume;
+        // The lobby's first (from its first login), then the rooms it is in
+        // or is joining.
+        std::vector<Seat> seats;
+
+        bool online() const noexcept { return !seats.empty() && seats.front().in; }
+        Seat* seat(const Room& room) noexcept;
     };
     using Members = std::unordered_map<PeerId, Member>;
     struct RoomUser {
@@ -141,26 +162,51 @@ class Hub {
         std::string joined;       // empty: left
         bool was_online = false;  // online when the interval began
     };
+    /// The lobby, or a room with users (rule 17): its users, order, ids,
+    /// presence and newest messages. A room without users is not held: its
+    /// messages are the history's, read again when someone joins it.
+    struct Room {
+        Room(std::string room_name, std::size_t welcome_list_limit, std::size_t ring_capacity)
+            : name(std::move(room_name)), welcome_list(welcome_list_limit), ring(ring_capacity) {}
+        std::string name;  // "" is the lobby
+        std::unordered_map<std::string, RoomUser> users;  // of every node, by name
+        WelcomeList welcome_list;                         // the latest of them to join, serialised
+        std::unordered_map<std::string, PresenceChange> presence;  // for its next presence frame
+        std::vector<std::shared_ptr<Peer>> online;  // this node's users in it, for the fan-out
+        MessageRing ring;                           // its newest messages
+        std::uint64_t last_id = 0;                  // of its last message
+        bool loading = false;       // its start is being read from the history
+        std::vector<PeerId> waiting;  // those whose joins wait for it to load
+    };
 
     void handle(Register& command);
     void handle(Unregister& command);
     void handle(Login& command);
     void handle(Say& command);
     void handle(HistoryRequest& command);
+    void handle(Join& command);
+    void handle(Leave& command);
+    void handle(RoomsRequest& command);
     void handle(HistoryPage& command);
+    void handle(RoomOpened& command);
     void handle(PresenceDue& command);
     void handle(Stop& command);
     void handle(Sequenced& command);
     void handle(Refused& command);
     void handle(Reachability& command);
     void log_in(Member& member, Login& login);
+    void join_room(Member& member, Join& join);
+    void leave_room(Member& member, const std::string& room);
     /// A command from the hub's own callbacks (its timer, the history's
     /// answers, stop()): into the one channel, so that run() alone changes
     /// the hub. From any thread.
     void enqueue(Command command);
-    void post_message(Member& member, std::string content);
-    void request_history(Member& member, std::uint64_t before);
-    /// Changes the room: the only way it changes.
+    void post_message(Member& member, const std::string& room, std::string content);
+    void request_history(Member& member, const std::string& room, std::uint64_t before);
+    /// The room a client's request names, if the member is in it; else
+    /// answers "not in room" (or "log in first").
+    Room* room_of(Member& member, const std::string& room);
+    /// Changes a room: the only way rooms change.
     void apply(Event& event);
     /// Applies what the sequencer placed at once (a local one); a shared one
     /// sends it back later as a Sequenced command.
@@ -168,40 +214,55 @@ class Hub {
     void apply_join(Event& join);
     void apply_leave(const Event& leave);
     void apply_message(Event& message);
+    /// The newcomer's welcome and the history it is owed, at once (rules 13, 17).
+    void welcome(Member& member, Room& room, const Event& join);
     /// Rule 15: a node that lost the room's state (or its users) closes every
     /// connection with 1012, so that its clients log in again.
     void restart_clients(const char* why);
     void adopt(RoomState& state);
     /// The count goes on after `last_id`; `newest` (oldest first, ending with
     /// it) are the messages a join or a resume is answered from.
-    void restart_ring(std::uint64_t last_id, std::vector<Frame>& newest);
-    /// Messages the ring holds: enough for a join and for a resume.
+    void restart_ring(Room& room, std::uint64_t last_id, std::vector<Frame>& newest);
+    /// Messages a ring holds: enough for a join and for a resume.
     std::size_t ring_capacity() const noexcept {
         return std::max(limits_.history_on_join, limits_.resume_limit);
     }
-    void enter_room(std::string name, std::string joined, PeerId local);
+    Room& room(const std::string& name);
+    /// Lets go of a room that has no users left (never the lobby).
+    void close_room(Room& room);
+    void enter_room(Room& room, std::string name, std::string joined, PeerId local);
+    void take_seat(Room& room, Member& member, Seat& seat);
+    /// Takes `member` out of `room`'s fan-out; its seat goes too.
+    void leave_seat(Member& member, Room& room);
     /// Rule 16: whether joins and leaves are gathered now.
-    bool batching() const noexcept { return room_.size() > limits_.presence_batch_above; }
-    void note_presence(const std::string& name, const std::string& joined);
+    bool batching(const Room& room) const noexcept {
+        return room.users.size() > limits_.presence_batch_above;
+    }
+    void note_presence(Room& room, const std::string& name, const std::string& joined);
     /// Sends what gathered as one presence frame.
-    void flush_presence();
+    void flush_presence(Room& room);
     /// The welcome frame: `welcome`'s own fields and its user list (rule 16).
-    Frame welcome_frame(ChatRequest& welcome) const;
-    void set_online(Member& member);
-    void answer_history(PeerId peer, const std::optional<std::vector<Frame>>& messages);
+    Frame welcome_frame(const Room& room, ChatRequest& welcome) const;
+    void answer_history(HistoryPage& page);
+    void answer_rooms(Member& member);
+    /// The `rooms` answer without its stamp, serialised.
+    std::string busiest_rooms() const;
     /// Hands a broadcast message to the history, in order, waiting for room
     /// only in run() (the store's queue full: the disk lags).
-    void keep(std::uint64_t id, const Frame& message);
+    void keep(Room& room, std::uint64_t id, const Frame& message);
+    /// Reads a page, after every message still waiting to be handed over.
+    void read_before(const std::string& room, std::uint64_t before, std::size_t limit,
+                     History::Reply reply);
     awaitable<void> flush_unkept();
     void leave(Members::iterator member);
     void begin_stop();
 
-    /// Stamps, serialises once and queues `message` to every user online but
-    /// `except`; the bytes sent.
-    Frame fan_out(ChatRequest& message, PeerId except = 0, std::int64_t stamp = 0);
+    /// Stamps, serialises once and queues `message` to every user of `room`
+    /// on this node but `except`; the bytes sent.
+    Frame fan_out(Room& room, ChatRequest& message, PeerId except = 0, std::int64_t stamp = 0);
     /// The same for one connection.
     void send_to(Member& member, ChatRequest& message);
-    void reply_error(Member& member, const std::string& reason);
+    void reply_error(Member& member, const std::string& reason, const std::string& room = {});
     void deliver(const std::shared_ptr<Peer>& peer, std::span<const Frame> frames);
     /// Closes and removes connections whose queue was full; their leave notices
     /// may find more.
@@ -215,24 +276,35 @@ class Hub {
     FrameClock& clock_;
     History& history_;
     const HubLimits limits_;
-    LocalSequencer local_;  // numbers the messages when no sequencer is shared
+    LocalSequencer local_;  // places events at once when no sequencer is shared
     Sequencer& sequencer_;  // local_, or the one shared with other nodes
     asio::experimental::concurrent_channel<void(error_code, Command)> commands_;
 
-    Members members_;                                 // every registered connection
-    std::unordered_map<std::string, RoomUser> room_;  // users online, of every node, by name
-    WelcomeList welcome_list_;                        // the latest of them to join, serialised
-    std::unordered_map<std::string, PresenceChange> presence_;  // for the next presence frame
+    Members members_;  // every registered connection
+    std::unordered_map<std::string, Room> rooms_;  // the lobby, and the rooms with users
+    Room& lobby_;
+    std::vector<std::string> presence_due_;  // rooms with changes for the next presence frame
     asio::steady_timer presence_timer_;
-    std::vector<std::shared_ptr<Peer>> online_;  // this node's users online, for the fan-out
-    std::vector<PeerId> too_slow_;               // full queues met during a fan-out
-    std::shared_ptr<WriteScheduler> writers_;    // shared: a writer's turn may outlive the hub
+    std::vector<PeerId> too_slow_;             // full queues met during a fan-out
+    std::shared_ptr<WriteScheduler> writers_;  // shared: a writer's turn may outlive the hub
     std::size_t since_idle_ = 0;  // commands handled since the writers were last all done
-    std::uint64_t last_message_id_ = 0;
-    std::string epoch_;
-    MessageRing ring_;  // the newest messages, for joins and resumes
-    // Offered to the history while its queue was full, with their ids.
-    std::deque<std::pair<std::uint64_t, Frame>> unkept_;
+    std::string epoch_;           // names the history of every room
+    std::string rooms_answer_;    // the last `rooms` answer (busiest_rooms())
+    std::chrono::steady_clock::time_point rooms_answer_made_;
+    // What waits for the history's queue (full: the disk lags), in order:
+    // messages offered while it was full, and reads made after them.
+    struct Unkept {
+        std::string room;
+        std::uint64_t id;
+        Frame message;
+    };
+    struct DeferredRead {
+        std::string room;
+        std::uint64_t before;
+        std::size_t limit;
+        History::Reply reply;
+    };
+    std::deque<std::variant<Unkept, DeferredRead>> unkept_;
     bool stopping_ = false;
     std::atomic<bool> available_{true};
 };

@@ -14,7 +14,8 @@ namespace chat::hub {
 
 class Hub;
 
-/// Places joins, messages and leaves in the room's order. A local sequencer
+/// Places joins, messages and leaves in their room's order ("" is the lobby,
+/// where a join is a login). A local sequencer
 /// (one server alone) places each at once and returns it; a shared one (a
 /// cluster, rule 15) returns nothing and sends it back later, to every node
 /// and this one included, as a Sequenced command in the room's one order; a
@@ -36,43 +37,45 @@ class Sequencer {
     /// shared sequencer's room on this node is a replica that may lag.
     virtual bool local() const noexcept = 0;
 
+    /// Whether it places the events of rooms besides the lobby (rule 17).
+    virtual bool serves_rooms() const noexcept = 0;
+
     /// Once, as the hub starts: where the commands go from now on.
     virtual void attach(Hub& hub) = 0;
-    /// `name` asks to join from connection `peer`, at `joined` (RFC 3339).
-    virtual Placed join(PeerId peer, const std::string& name, const std::string& joined) = 0;
-    /// The user `name` of connection `peer` says `content`.
-    virtual Placed say(PeerId peer, const std::string& name, std::string content) = 0;
-    /// The user `name` of connection `peer` (logged in, or whose join may
-    /// have been taken) left. Never lost: kept until the sequencer has it.
-    virtual Placed leave(PeerId peer, const std::string& name) = 0;
+    /// `name` asks to join `room` from connection `peer`, at `joined` (RFC 3339).
+    virtual Placed join(PeerId peer, const std::string& room, const std::string& name,
+                        const std::string& joined) = 0;
+    /// The user `name` of connection `peer` says `content` in `room`. A
+    /// message placed with id 0 is numbered by the hub, next in its room.
+    virtual Placed say(PeerId peer, const std::string& room, const std::string& name,
+                       std::string content) = 0;
+    /// The user `name` of connection `peer` (in `room`, or whose join may
+    /// have been taken) left it. Never lost: kept until the sequencer has it.
+    virtual Placed leave(PeerId peer, const std::string& room, const std::string& name) = 0;
     /// After the hub's last command: announces what is still owed (leaves),
     /// within a bounded time, and sends no more commands.
     virtual awaitable<void> detach() = 0;
 };
 
-/// One server alone: it numbers messages itself, and every event is placed
-/// the moment the hub asks.
+/// One server alone: every event is placed the moment the hub asks, and the
+/// hub numbers the messages in their rooms.
 class LocalSequencer final : public Sequencer {
   public:
-    /// Messages are numbered from `last_id` + 1 (the history's last kept
-    /// id, known once the hub has opened it).
-    void start_after(std::uint64_t last_id) noexcept { last_id_ = last_id; }
-
     bool local() const noexcept override { return true; }
+    bool serves_rooms() const noexcept override { return true; }
     void attach(Hub& /*hub*/) override {}
-    Placed join(PeerId peer, const std::string& name, const std::string& joined) override {
-        return Event{Event::Kind::join, name, joined, 0, 0, peer};
+    Placed join(PeerId peer, const std::string& room, const std::string& name,
+                const std::string& joined) override {
+        return Event{Event::Kind::join, name, joined, 0, 0, peer, room};
     }
-    Placed say(PeerId peer, const std::string& name, std::string content) override {
-        return Event{Event::Kind::message, name, std::move(content), ++last_id_, 0, peer};
+    Placed say(PeerId peer, const std::string& room, const std::string& name,
+               std::string content) override {
+        return Event{Event::Kind::message, name, std::move(content), 0, 0, peer, room};
     }
-    Placed leave(PeerId peer, const std::string& name) override {
-        return Event{Event::Kind::leave, name, {}, 0, 0, peer};
+    Placed leave(PeerId peer, const std::string& room, const std::string& name) override {
+        return Event{Event::Kind::leave, name, {}, 0, 0, peer, room};
     }
     awaitable<void> detach() override { co_return; }
-
-  private:
-    std::uint64_t last_id_ = 0;
 };
 
 }  // namespace chat::hub

@@ -27,6 +27,8 @@ class Metrics {
 
     Gauge connections_open{0};     // WebSocket connections
     Gauge users_online{0};         // logged in
+    Gauge rooms_with_users{0};     // rooms besides the lobby that have users (rule 17)
+    Gauge rooms_kept{0};           // rooms besides the lobby that exist: with users or messages
     Counter connections_total{0};  // WebSocket connections accepted
     Counter frames_received{0};
     Counter frames_sent{0};

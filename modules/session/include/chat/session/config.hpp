@@ -53,6 +53,7 @@ struct Config {
     std::size_t presence_batch_above = 1000;
     std::chrono::milliseconds presence_interval{250};
     std::size_t welcome_list_limit = 1000;
+    std::size_t max_rooms_per_user = 100;  // rule 17: rooms besides the lobby
 
     /// Tests only: called with the connection's id at each FaultPoint; it may
     /// throw, to prove that a failing connection cannot wedge the server.

@@ -20,10 +20,12 @@ struct Forward {
     hub::Command command;
 };
 
-/// Answer this client only, with a frame of `type` ("error" or "heartbeat").
+/// Answer this client only, with a frame of `type` ("error" or "heartbeat"),
+/// about `room` (an error answering a request that named a valid room).
 struct Answer {
     std::string_view type;
     std::string_view content;
+    std::string room = {};
 };
 
 /// End the connection with a close frame of `code`.
