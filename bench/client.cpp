@@ -254,7 +254,11 @@ awaitable<std::optional<std::string_view>> Client::next_message() {
 void Client::on_frame(const FrameView& view, Histogram& histogram) {
     if (view.type == "error") {
         run_.traffic.errors.fetch_add(1, std::memory_order_relaxed);
-        join_ended(false);  // the answer to a join under way: "bad room", "too many rooms", ...
+        if (room_state_ == RoomState::joining || room_state_ == RoomState::welcomed) {
+            // The answer to its join: "bad room", "too many rooms", ...
+            run_.join_refused(view.content);
+            join_ended(false);
+        }
         return;
     }
     if (room_ >= 0) {

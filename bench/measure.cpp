@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <iostream>
+#include <mutex>
 
 #include <boost/asio/detached.hpp>
 #include <boost/asio/strand.hpp>
@@ -119,6 +120,12 @@ awaitable<void> join_rooms(RunState& run, std::vector<std::shared_ptr<Client>>& 
     std::cerr << "joined: " << rooms.joined.load() << " of " << report.joins_asked << " in "
               << run.options.rooms << " rooms in " << report.join_seconds << " s ("
               << rooms.join_failed.load() << " failed)\n";
+    {
+        std::lock_guard lock(run.mutex);
+        if (!run.first_join_refusal.empty()) {
+            std::cerr << "a join was refused: " << run.first_join_refusal << "\n";
+        }
+    }
 }
 
 /// The warm-up, then the measured window: the deliveries and the CPU time

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "histogram.hpp"
@@ -151,10 +152,12 @@ struct RunState {
         std::atomic<std::uint64_t> bytes{0};
     } storm;
 
-    /// Close codes the server sent (per code: how many), and one latency
-    /// histogram per I/O thread, merged for the report.
-    std::mutex mutex;  // guards the three below, touched rarely
+    /// Close codes the server sent (per code: how many), one latency
+    /// histogram per I/O thread, merged for the report, and the first error
+    /// that answered a join (--rooms), to say why joins failed.
+    std::mutex mutex;  // guards the four below, touched rarely
     std::map<int, int> close_codes;
+    std::string first_join_refusal;
     std::map<int, int> flood_close_codes;
     std::vector<std::unique_ptr<Histogram>> histograms;
 
@@ -172,6 +175,12 @@ struct RunState {
     void closed(int code) {
         std::lock_guard lock(mutex);
         ++close_codes[code];
+    }
+    void join_refused(std::string_view reason) {
+        std::lock_guard lock(mutex);
+        if (first_join_refusal.empty()) {
+            first_join_refusal = reason;
+        }
     }
     void flooder_closed(int code) {
         std::lock_guard lock(mutex);
