@@ -3,7 +3,9 @@
 // measures deliveries per second, loss and end-to-end latency, with the
 // server's CPU time per delivery when given the server's pid. --idle instead
 // holds N logged-in connections and reports the server's memory per
-// connection; --storm holds them through a server restart.
+// connection; --storm holds them through a server restart. --rooms N has
+// the clients join N rooms after the logins (timed), and send and count in
+// them: loss and order faults per room.
 //
 // The parts, by role:
 //   options        the command line
@@ -85,5 +87,5 @@ int main(int argc, char** argv) {
     run.ack_all.clients = &clients;
     run_until_done(io, o.threads, run_measured(run, io, clients, report));
     print_report(run, report);
-    return report.connected == o.clients ? 0 : 1;
+    return report.connected == o.clients && run.rooms.joined.load() == report.joins_asked ? 0 : 1;
 }

@@ -39,8 +39,8 @@ std::optional<Options> parse_options(int argc, char** argv) {
         "them send, and reports deliveries/s, loss and latency (and, with\n"
         "--server-pid, the server's CPU per delivery). --idle and --storm run other\n"
         "tests instead (below). Progress once a second on stderr. Exit status: 0 when\n"
-        "every client logged in (--storm: came back after the restart), 1 when not,\n"
-        "2 for a bad option.\n\n"
+        "every client logged in (--storm: came back after the restart; --rooms: and\n"
+        "joined its room), 1 when not, 2 for a bad option.\n\n"
         "Options");
     // clang-format off
     description.add_options()
@@ -51,6 +51,12 @@ std::optional<Options> parse_options(int argc, char** argv) {
         ("clients", po::value(&o.clients)->default_value(o.clients), "clients to log in")
         ("senders", po::value(&o.senders)->default_value(o.senders),
             "how many of the clients send (the first ones)")
+        ("rooms", po::value(&o.rooms)->default_value(o.rooms),
+            "rooms besides the lobby: once every client has logged in, client i joins room "
+            "i % N (all at once; the time until every welcome and its history has arrived is "
+            "reported), and senders send in their room: --senders N is one per room. Each "
+            "receiver checks its room's ids, and that no frame of another room (or of ours in "
+            "the lobby) reaches it; loss is counted per room. 0: the lobby only")
         ("rate", po::value(&o.rate)->default_value(o.rate),
             "messages/s per sender; 0: as fast as the server takes them, --window in flight")
         ("ack", po::value<std::string>()->default_value("echo")->notifier([&o](const std::string& ack) {
@@ -122,14 +128,17 @@ std::optional<Options> parse_options(int argc, char** argv) {
         if (o.clients < 1 || o.senders < 0 || o.senders > o.clients || o.size < 1 || o.window < 1 ||
             o.threads < 1 || o.connect_concurrency < 1 || o.rate < 0 || o.warmup < 0 ||
             o.flooders < 0 || o.history_flooders < 0 || o.hold < 0 || o.storm < 0 ||
-            o.duration <= 0) {
+            o.duration <= 0 || o.rooms < 0 || o.rooms > o.clients) {
             throw std::runtime_error(
-                "bad value: need clients >= 1, 0 <= senders <= clients, size, window, threads, "
-                "connect-concurrency >= 1, rate, warmup, flooders, history-flooders, hold, "
-                "storm >= 0, duration > 0");
+                "bad value: need clients >= 1, 0 <= senders <= clients, 0 <= rooms <= clients, "
+                "size, window, threads, connect-concurrency >= 1, rate, warmup, flooders, "
+                "history-flooders, hold, storm >= 0, duration > 0");
         }
         if (o.idle && o.storm > 0) {
             throw std::runtime_error("--idle and --storm are different tests: give one");
+        }
+        if (o.rooms > 0 && o.storm > 0) {
+            throw std::runtime_error("--storm holds lobby clients only: no --rooms with it");
         }
         return o;
     } catch (const std::exception& error) {

@@ -26,6 +26,11 @@ struct Options {
     // The measured clients, and the first `senders` of them send.
     int clients = 100;
     int senders = 1;
+    // Rooms besides the lobby (contract v3): 0, everyone in the lobby only;
+    // N, client i also joins room i % N after the logins (room_of), so that
+    // the rooms differ in size by one at most and the first N clients, the
+    // first senders, are one in each room; senders then send in their room.
+    int rooms = 0;
     int connect_concurrency = 200;  // logins in progress at once
     int size = 100;                 // content bytes (more if its sender and time do not fit)
     double rate = 0;                // messages/s per sender; 0: as fast as the window allows
@@ -53,9 +58,16 @@ struct Options {
     int threads = 1;    // threads running the one io_context
     bool json = false;  // the report as JSON (bench/run and bench/summarize.py read it)
 
-    /// The server client `index` talks to: the --url list in turn.
+    /// The room client `index` joins (-1: none, the lobby only).
+    int room_of(int index) const { return rooms > 0 ? index % rooms : -1; }
+
+    /// The server client `index` talks to: the --url list in turn. With
+    /// rooms, in turn within each room (its k-th member on node room + k),
+    /// so that every room spans the nodes even when the number of rooms is
+    /// a multiple of the number of nodes.
     const Endpoint& server_for(int index) const {
-        return servers[static_cast<std::size_t>(index) % servers.size()];
+        const auto turn = rooms > 0 ? index % rooms + index / rooms : index;
+        return servers[static_cast<std::size_t>(turn) % servers.size()];
     }
 };
 

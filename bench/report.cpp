@@ -1,5 +1,6 @@
 #include "report.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <iostream>
@@ -62,6 +63,23 @@ struct Figures {
         rss_per_connection = rss_delta >= 0 && r.connected > 0
                                  ? static_cast<double>(rss_delta) * 1024.0 / r.connected
                                  : -1;
+        for (int k = 0; k < run.options.rooms; ++k) {
+            const auto& room = run.rooms.room(k);
+            const auto expected =
+                room.sent_in_window.load() * static_cast<std::uint64_t>(room.members.load());
+            const auto got = room.delivered_in_window.load();
+            const auto room_lost = expected > got ? expected - got : 0;
+            rooms_with_loss += room_lost > 0 ? 1 : 0;
+            rooms_with_faults += room.faults.load() > 0 ? 1 : 0;
+            worst_room_lost = std::max(worst_room_lost, room_lost);
+            rooms_full += room.members.load() > 0 && room.members.load() == members(run, k) ? 1 : 0;
+        }
+    }
+
+    /// The clients that room `k` was to have: Options::room_of's share.
+    static int members(const RunState& run, int k) {
+        const auto& o = run.options;
+        return o.clients / o.rooms + (k < o.clients % o.rooms ? 1 : 0);
     }
 
     /// µs of `cpu` seconds per delivery in the window.
@@ -77,6 +95,14 @@ struct Figures {
     double server_kernel;
     double rss_per_connection = -1;  // bytes
     Histogram latency;               // every thread's, µs
+
+    // --rooms: rooms whose members missed messages of the window, or saw a
+    // fault; the most deliveries one room missed; rooms all of whose
+    // clients joined.
+    int rooms_with_loss = 0;
+    int rooms_with_faults = 0;
+    std::uint64_t worst_room_lost = 0;
+    int rooms_full = 0;
 };
 
 void print_storm(const RunState& run, const Report& r) {
@@ -163,7 +189,37 @@ json::object measured_json(const RunState& run, const Report& r, const Figures& 
         {"server_rss_before_kib", r.rss_before},
         {"server_rss_after_kib", r.rss_after},
         {"server_rss_bytes_per_connection", rounded(f.rss_per_connection)},
+        {"rooms", o.rooms},
+        {"joins", r.joins_asked},
+        {"joined", run.rooms.joined.load()},
+        {"join_failures", run.rooms.join_failed.load()},
+        {"join_seconds", rounded(r.join_seconds)},
+        {"rooms_full", f.rooms_full},
+        {"rooms_with_loss", f.rooms_with_loss},
+        {"room_max_lost", f.worst_room_lost},
+        {"rooms_with_faults", f.rooms_with_faults},
+        {"room_order_faults", run.rooms.order_faults.load()},
+        {"room_gaps", run.rooms.gaps.load()},
+        {"wrong_room_frames", run.rooms.wrong_room.load()},
+        {"join_order_faults", run.rooms.join_order.load()},
     };
+}
+
+void print_rooms_text(const RunState& run, const Report& r, const Figures& f) {
+    const auto& o = run.options;
+    const auto& rooms = run.rooms;
+    std::cout << std::setprecision(3) << "rooms          " << rooms.joined.load() << " of "
+              << r.joins_asked << " joined " << o.rooms << " rooms in " << r.join_seconds
+              << " s (" << rooms.join_failed.load() << " failed); " << f.rooms_full
+              << " rooms complete\n";
+    if (!o.idle) {
+        std::cout << "room loss      " << f.rooms_with_loss << " rooms lost messages, at most "
+                  << f.worst_room_lost << " deliveries in one\n";
+    }
+    std::cout << "room faults    " << f.rooms_with_faults << " rooms: order "
+              << rooms.order_faults.load() << ", gaps " << rooms.gaps.load() << ", wrong room "
+              << rooms.wrong_room.load() << ", between welcome and history "
+              << rooms.join_order.load() << "\n";
 }
 
 void print_measured_text(const RunState& run, const Report& r, const Figures& f) {
@@ -192,6 +248,9 @@ void print_measured_text(const RunState& run, const Report& r, const Figures& f)
                   << "machine (s)    busy " << r.machine.busy << "  irq " << r.machine.irq
                   << "  steal " << r.machine.steal << "  idle " << r.machine.idle << " over "
                   << r.window_seconds << " s\n";
+    }
+    if (o.rooms > 0) {
+        print_rooms_text(run, r, f);
     }
     std::cout << "errors         " << run.traffic.errors.load() << "; close codes seen: {"
               << codes_text(run.close_codes) << "}\n";

@@ -18,6 +18,12 @@ struct Report {
     double login_seconds = 0;
     int connected = 0;
 
+    // --rooms: the joins sent (one per client logged in), and the seconds
+    // from the first sent to the last answered with welcome and history
+    // (-1: none was).
+    int joins_asked = 0;
+    double join_seconds = -1;
+
     // The measured window: its length, the deliveries that arrived during
     // it (whenever sent), the deliveries expected of the messages sent in
     // it (sent x connected), and the CPU time spent meanwhile.

@@ -12,6 +12,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "histogram.hpp"
@@ -73,6 +75,51 @@ struct RunState {
         const std::vector<std::shared_ptr<Client>>* clients = nullptr;
     } ack_all;
 
+    /// --rooms: each room's name and counters, the join phase, and what the
+    /// members saw that the contract forbids (rule 17). A client is in one
+    /// room (Options::room_of); a room's counters are written by its members.
+    struct Rooms {
+        struct Room {
+            std::atomic<int> members{0};  // clients that joined it: welcome and history received
+            std::atomic<std::uint64_t> sent_in_window{0};       // by its senders
+            std::atomic<std::uint64_t> delivered_in_window{0};  // of those, to its members
+            std::atomic<std::uint32_t> faults{0};  // the faults below, seen by its members
+        };
+        std::vector<std::string> names;  // the room names, from Options::room_of's numbers
+        std::unique_ptr<Room[]> rooms;
+        // --ack all: how many members have each message of a room, a ring of
+        // ack_slots (a power of two) per room, keyed by the room's own ids.
+        std::size_t ack_slots = 0;
+        std::unique_ptr<std::atomic<int>[]> receipts;
+
+        // The join phase: from the first join sent to the last history received.
+        std::atomic<int> joined{0};
+        std::atomic<int> join_failed{0};  // an error instead of the welcome, or the connection ended
+        std::atomic<std::int64_t> first_join_ns{0};
+        std::atomic<std::int64_t> last_joined_ns{0};
+
+        // Faults (each also counted in its room's `faults`, but gaps):
+        std::atomic<std::uint64_t> order_faults{0};  // a message id not above the room's last, or
+                                                     // one sender's messages out of their order
+        std::atomic<std::uint64_t> gaps{0};        // an id above the last + 1 (shows as loss too)
+        std::atomic<std::uint64_t> wrong_room{0};  // a frame of a room the client is not in, or a
+                                                   // message of ours in the lobby (room runs)
+        std::atomic<std::uint64_t> join_order{0};  // something between a welcome and its history,
+                                                   // or a second history of the room
+
+        Room& room(int index) { return rooms[static_cast<std::size_t>(index)]; }
+        const Room& room(int index) const { return rooms[static_cast<std::size_t>(index)]; }
+        std::atomic<int>& receipt(int index, std::uint64_t id) {
+            return receipts[static_cast<std::size_t>(index) * ack_slots + (id & (ack_slots - 1))];
+        }
+        void fault(int index, std::atomic<std::uint64_t>& kind) {
+            kind.fetch_add(1, std::memory_order_relaxed);
+            if (index >= 0) {
+                room(index).faults.fetch_add(1, std::memory_order_relaxed);
+            }
+        }
+    } rooms;
+
     /// --flooders: their logins and the frames they got onto the wire.
     struct Flood {
         std::atomic<std::uint64_t> logins{0};
@@ -105,10 +152,12 @@ struct RunState {
         std::atomic<std::uint64_t> bytes{0};
     } storm;
 
-    /// Close codes the server sent (per code: how many), and one latency
-    /// histogram per I/O thread, merged for the report.
-    std::mutex mutex;  // guards the three below, touched rarely
+    /// Close codes the server sent (per code: how many), one latency
+    /// histogram per I/O thread, merged for the report, and the first error
+    /// that answered a join (--rooms), to say why joins failed.
+    std::mutex mutex;  // guards the four below, touched rarely
     std::map<int, int> close_codes;
+    std::string first_join_refusal;
     std::map<int, int> flood_close_codes;
     std::vector<std::unique_ptr<Histogram>> histograms;
 
@@ -126,6 +175,12 @@ struct RunState {
     void closed(int code) {
         std::lock_guard lock(mutex);
         ++close_codes[code];
+    }
+    void join_refused(std::string_view reason) {
+        std::lock_guard lock(mutex);
+        if (first_join_refusal.empty()) {
+            first_join_refusal = reason;
+        }
     }
     void flooder_closed(int code) {
         std::lock_guard lock(mutex);

@@ -24,6 +24,8 @@ COMPARED = [
     ("latency p99 ms", lambda r: r["latency_us"]["p99"] / 1000, "{:.1f}"),
     ("lost", lambda r: r["lost"], "{:.0f}"),
     ("logins s", lambda r: r["login_seconds"], "{:.2f}"),
+    ("rooms: joins s", lambda r: r["join_seconds"] if r.get("rooms") else None, "{:.2f}"),
+    ("rooms: faults", lambda r: room_faults(r) if r.get("rooms") else None, "{:.0f}"),
     ("RSS B/connection", lambda r: r["server_rss_bytes_per_connection"], "{:,.0f}"),
     ("storm: all back s", lambda r: r["storm_back_seconds"], "{:.2f}"),
     ("storm: joins over s", lambda r: r["storm_settled_seconds"], "{:.2f}"),
@@ -35,6 +37,17 @@ COMPARED = [
 def idle_share(machine):
     """The share of all CPUs' time that went to nothing during the window."""
     return machine["idle"] / sum(machine.values())
+
+
+def room_faults(r):
+    """Everything a room's member saw that rule 17 forbids (gaps show as loss)."""
+    return (r["room_order_faults"] + r["wrong_room_frames"] + r["join_order_faults"])
+
+
+def load_text(r):
+    """The clients, and the rooms they are in besides the lobby."""
+    rooms = r.get("rooms", 0)
+    return f" in {rooms} rooms" if rooms else ""
 
 
 def results(folder):
@@ -59,7 +72,8 @@ def compare(rev, folder):
                 if r is None:
                     continue  # that round failed: its progress file says why
                 for label, read, _ in COMPARED:
-                    if r.get("idle") and label != "RSS B/connection" and label != "logins s":
+                    if r.get("idle") and label not in ("RSS B/connection", "logins s",
+                                                       "rooms: joins s", "rooms: faults"):
                         continue
                     try:
                         value = read(r)
@@ -104,11 +118,12 @@ for scenario, r in results(folder):
     if r["idle"]:
         per_conn = r["server_rss_bytes_per_connection"]
         rows.append(
-            f"| {scenario} | {r['connected']}/{r['clients']} idle | {r['login_seconds']:.2f} s | "
+            f"| {scenario} | {r['connected']}/{r['clients']} idle{load_text(r)} | "
+            f"{r['login_seconds']:.2f} s | "
             f"| | | | | {per_conn:.0f} B/conn | {sum(r['close_codes'].values())} |")
         continue
     rows.append(
-        f"| {scenario} | {r['connected']} clients, {r['senders']} senders"
+        f"| {scenario} | {r['connected']} clients{load_text(r)}, {r['senders']} senders"
         f"{', rate ' + str(r['rate']) if r['rate'] else ', window ' + str(r['window'])}"
         f"{', ack all' if r.get('ack') == 'all' else ''}"
         f"{', aligned' if r.get('aligned') else ''} | "
@@ -137,6 +152,46 @@ if split:
         server_text = f"{server - kernel:.2f} / {kernel:.2f}" if server >= 0 else "(no pid)"
         print(f"| {scenario} | {server_text} | {bench - bench_kernel:.2f} / {bench_kernel:.2f} | "
               f"{m['irq']:.2f} / {m['steal']:.2f} / {m['idle']:.2f} | {r['duration_seconds']:.1f} |")
+
+# Rooms (bench/run rooms, idle-rooms, cluster-rooms): the join phase, loss and
+# faults per room, and each figure beside the lobby's measured in the same run.
+room_runs = [(scenario, r) for scenario, r in results(folder) if r and r.get("rooms")]
+if room_runs:
+    lobby = {scenario: r for scenario, r in results(folder) if r and not r.get("rooms")
+             and not r.get("storm")}
+    # The lobby fan-out acknowledged by every receiver: bench/run rooms runs it
+    # as lobby-fanout-ack-all; bench/run fanout as fanout-ack-all.
+    fanout = next((lobby[name] for name in ("lobby-fanout-ack-all", "fanout-ack-all")
+                   if name in lobby), None)
+    print("\n| scenario | rooms | joined | join phase s | lost (rooms with loss, most in one) | "
+          "order faults | gaps | wrong-room frames | between welcome and history | "
+          "server µs/delivery | beside the lobby |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for scenario, r in room_runs:
+        beside = ""
+        if r["idle"]:
+            twin = next((l for l in lobby.values() if l["idle"] and l["clients"] == r["clients"]),
+                        None)
+            if twin and twin["server_rss_bytes_per_connection"] >= 0 \
+                    and r["server_rss_bytes_per_connection"] >= 0:
+                extra = r["server_rss_bytes_per_connection"] - twin["server_rss_bytes_per_connection"]
+                beside = (f"{r['server_rss_bytes_per_connection']:,.0f} B/conn, "
+                          f"{extra:+,.0f} B/conn on the lobby's {twin['clients']} idle "
+                          f"(target ≤ +1,024)")
+            lost = ""
+            per_delivery = ""
+        else:
+            lost = f"{r['lost']} ({r['rooms_with_loss']}, {r['room_max_lost']})"
+            per_delivery = f"{r['server_cpu_us_per_delivery']:.3f}"
+            if r.get("ack") == "all" and fanout and fanout["server_cpu_us_per_delivery"] > 0 \
+                    and r["server_cpu_us_per_delivery"] >= 0:
+                ratio = r["server_cpu_us_per_delivery"] / fanout["server_cpu_us_per_delivery"]
+                beside = (f"{ratio:.2f}x the lobby fan-out's "
+                          f"{fanout['server_cpu_us_per_delivery']:.3f} µs (target ≤ 2x)")
+        print(f"| {scenario} | {r['rooms']} | {r['joined']}/{r['joins']} "
+              f"({r['join_failures']} failed) | {r['join_seconds']:.2f} | {lost} | "
+              f"{r['room_order_faults']} | {r['room_gaps']} | {r['wrong_room_frames']} | "
+              f"{r['join_order_faults']} | {per_delivery} | {beside} |")
 
 # The history flooders (bench/run history-flood): the server's memory while they ask.
 for scenario, r in results(folder):

@@ -15,6 +15,7 @@ struct FrameView {
     std::string_view content;    // field 3
     std::int64_t timestamp = 0;  // field 5
     std::uint64_t id = 0;        // field 6
+    std::string_view room;       // field 9: "" is the lobby (contract v3, rule 17)
 };
 
 /// nullopt if `bytes` is not a well-formed ChatRequest encoding.
@@ -63,6 +64,8 @@ inline std::optional<FrameView> scan(std::string_view bytes) {
                     view.type = text;
                 if (field == 3)
                     view.content = text;
+                if (field == 9)
+                    view.room = text;
                 break;
             }
             default:
