@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 #include <variant>
 
@@ -27,6 +28,16 @@ void require(bool condition) {
     }
 }
 
+/// Rule 17: "" (the lobby), or a valid room name, already trimmed.
+void require_room(const std::string& room, bool lobby_allowed) {
+    if (room.empty()) {
+        require(lobby_allowed);
+        return;
+    }
+    require(!chat::session::room_error(room).has_value());
+    require(chat::session::trim_white_space(room) == room);
+}
+
 void check(const chat::session::Action& action, std::size_t max_content_bytes) {
     if (const auto* forward = std::get_if<Forward>(&action)) {
         if (const auto* login = std::get_if<chat::hub::Login>(&forward->command)) {
@@ -38,10 +49,18 @@ void check(const chat::session::Action& action, std::size_t max_content_bytes) {
             // Rule 5: valid UTF-8, not blank, within the limit.
             require(say->from == 1);
             require(!chat::session::content_error(say->content, max_content_bytes));
+            require_room(say->room, true);
         } else if (const auto* older = std::get_if<chat::hub::HistoryRequest>(&forward->command)) {
             // Rule 14: only with an id to read below.
             require(older->from == 1 && older->before > 0);
-        }  // else the session's own Register/Unregister: no client bytes in them
+            require_room(older->room, true);
+        } else if (const auto* join = std::get_if<chat::hub::Join>(&forward->command)) {
+            require(join->from == 1);
+            require_room(join->room, false);
+        } else if (const auto* leave = std::get_if<chat::hub::Leave>(&forward->command)) {
+            require(leave->from == 1);
+            require_room(leave->room, false);
+        }  // else RoomsRequest, or the session's own Register/Unregister: no client bytes in them
     } else if (const auto* answer = std::get_if<Answer>(&action)) {
         require(answer->type == "error" || answer->type == "heartbeat");
     } else {

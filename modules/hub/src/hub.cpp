@@ -482,7 +482,7 @@ void Hub::log_in(Member& member, Login& login) {
     }
     member.name = std::move(login.name);
     if (member.seats.empty()) {
-        member.seats.push_back(Seat{.room = &lobby_});
+        member.seats.emplace_back().room = &lobby_;
     }
     // Each login's own, never an earlier refused one's.
     auto& seat = member.seats.front();
@@ -524,7 +524,8 @@ void Hub::join_room(Member& member, Join& join) {
         return;
     }
     auto& target = found != rooms_.end() ? found->second : room(join.room);
-    Seat seat{.room = &target};
+    Seat seat;
+    seat.room = &target;
     if (join.last_seen > 0 && !join.epoch.empty()) {
         seat.resume = std::make_unique<Resume>(Resume{join.last_seen, std::move(join.epoch)});
     }
