@@ -46,6 +46,11 @@ void MemoryHistory::touch(const std::string& name, Room& room) {
 void MemoryHistory::forget_quietest() {
     const auto room = rooms_.find(quiet_.begin()->second);
     quiet_.erase(quiet_.begin());
+    forget(room);
+}
+
+void MemoryHistory::forget(std::unordered_map<std::string, Room>::iterator room) {
+    // Its count outlives it: a room made again under its name counts on.
     if (const auto last_id = room->second.last_id(); last_id > 0) {
         const auto [earlier, added] = forgotten_.try_emplace(room->first, last_id);
         earlier->second = std::max(earlier->second, last_id);
@@ -59,6 +64,7 @@ void MemoryHistory::forget_quietest() {
             forgotten_order_.pop_front();
         }
     }
+    held_ -= room->second.messages.size();
     rooms_.erase(room);
     count_rooms(-1);
 }
@@ -105,8 +111,7 @@ void MemoryHistory::vacate(const std::string& room) {
         return;
     }
     if (found->second.messages.empty()) {
-        rooms_.erase(found);  // a room exists while it has users or messages
-        count_rooms(-1);
+        forget(found);  // a room exists while it has users or messages
         return;
     }
     found->second.occupied = false;
@@ -121,11 +126,28 @@ bool MemoryHistory::try_append(const std::string& room, std::uint64_t id,
         kept.first_id = id;
     }
     kept.messages.push_back(message);
-    if (kept.messages.size() > keep_) {
-        kept.messages.pop_front();
-        ++kept.first_id;
-    }
+    order_.emplace_back(room, id);
+    ++held_;
     touch(room, kept);
+    // The oldest of all go, whichever room they are in.
+    while (held_ > keep_ && !order_.empty()) {
+        const auto& [name, oldest] = order_.front();
+        if (const auto in = rooms_.find(name);
+            in != rooms_.end() && !in->second.messages.empty() && in->second.first_id == oldest) {
+            in->second.messages.pop_front();
+            ++in->second.first_id;
+            --held_;
+        }
+        order_.pop_front();
+    }
+    // Entries of forgotten rooms, skipped above only when they come first.
+    if (order_.size() > 2 * held_ + 1024) {
+        std::erase_if(order_, [this](const auto& entry) {
+            const auto in = rooms_.find(entry.first);
+            return in == rooms_.end() || in->second.messages.empty() ||
+                   entry.second < in->second.first_id;
+        });
+    }
     return true;
 }
 

@@ -164,6 +164,10 @@ void SqliteHistory::write(std::vector<Store::RoomMessage>& batch) {
         metrics_.add(metrics_.messages_stored, batch.size());
     } catch (const SQLite::Exception& error) {
         lost_ = true;
+        for (const auto& message : batch) {
+            auto& last = unwritten_[message.room];
+            last = std::max(last, message.id);
+        }
         CHAT_LOG(error) << "history: cannot write " << batch.size() << " messages in "
                         << store_.path().string() << ": " << error.what()
                         << "; they are not kept: the next start takes a new epoch";
@@ -193,13 +197,13 @@ void SqliteHistory::answer(Open& open) {
     hub::RoomStart start;
     try {
         if (const auto room = store_.find(open.room)) {
+            store_.set_occupied(open.room, true);
             start = {Outcome::opened, room->last_id, store_.newest(open.room, open.newest)};
         } else {
             // One more room: if there are as many as may be, the quietest
             // without users goes first, with its messages (rule 17).
             if (rooms_ >= max_rooms_) {
-                const auto quietest = store_.quietest(
-                    [this](std::string_view name) { return occupied_.contains(std::string(name)); });
+                const auto quietest = store_.quietest();
                 if (!quietest) {
                     hub::RoomStart refused;
                     refused.outcome = Outcome::too_many;
@@ -211,13 +215,16 @@ void SqliteHistory::answer(Open& open) {
                 CHAT_LOG(debug) << "history: " << max_rooms_
                                 << " rooms exist: the quietest without users is forgotten";
             }
-            store_.create(open.room);
+            store_.create(open.room, Store::Clock::now(), true);
             count_rooms(rooms_ + 1);
             start.outcome = Outcome::opened;
             // A room of its name forgotten earlier in this epoch left its count.
             start.last_id = store_.find(open.room)->last_id;
         }
-        occupied_.insert(open.room);
+        // Ids broadcast in a batch that could not be written were given out.
+        if (const auto lost = unwritten_.find(open.room); lost != unwritten_.end()) {
+            start.last_id = std::max(start.last_id, lost->second);
+        }
     } catch (const SQLite::Exception& error) {
         CHAT_LOG(error) << "history: cannot open a room: " << error.what();
         start = {};
@@ -226,11 +233,11 @@ void SqliteHistory::answer(Open& open) {
 }
 
 void SqliteHistory::answer(const Vacate& vacate) {
-    occupied_.erase(vacate.room);
     try {
+        store_.set_occupied(vacate.room, false);
         // A room exists while it has users or kept messages (rule 17).
         const auto room = store_.find(vacate.room);
-        if (room && room->last_id == 0 && store_.forget(vacate.room)) {
+        if (room && !room->keeps_messages && store_.forget(vacate.room)) {
             count_rooms(rooms_ - 1);
         }
     } catch (const SQLite::Exception& error) {

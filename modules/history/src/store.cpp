@@ -45,11 +45,18 @@ constexpr std::array<std::string_view, Store::schema_version> migrations{
     "INSERT INTO messages_v2 (room, id, frame) SELECT 0, id, frame FROM messages ORDER BY id;"
     "DROP TABLE messages;"
     "ALTER TABLE messages_v2 RENAME TO messages;",
-    // 2 -> 3: the last id of each room forgotten with messages in this
-    // epoch, so that a room made again under its name counts on from there
-    // and no id names two messages within one epoch (rule 12). Emptied when
-    // the epoch changes.
-    "CREATE TABLE forgotten (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL) WITHOUT ROWID;",
+    // 2 -> 3: a room's `base`, the count it goes on from when it has no
+    // message above it; `occupied`, whether the hub holds it (it has users),
+    // indexed with `active` so that the quietest room without users is one
+    // index search; and the last id of each room forgotten in this epoch
+    // (the oldest, by rowid, folded into meta's `floor` past a bound), so
+    // that a room made again under its name counts on and no id names two
+    // messages within one epoch (rule 12).
+    "ALTER TABLE rooms ADD COLUMN base INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE rooms ADD COLUMN occupied INTEGER NOT NULL DEFAULT 0;"
+    "DROP INDEX rooms_by_activity;"
+    "CREATE INDEX rooms_by_quiet ON rooms (occupied, active);"
+    "CREATE TABLE forgotten (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL);",
 };
 
 /// The lobby's key in the rooms table (the room named "").
@@ -92,7 +99,8 @@ class ResetOnExit {
 };
 }  // namespace
 
-Store::Store(const fs::path& path, std::size_t keep) : path_(path), keep_(keep) {
+Store::Store(const fs::path& path, std::size_t keep, std::size_t forgotten_limit)
+    : path_(path), keep_(keep), forgotten_limit_(forgotten_limit) {
     try {
         if (path.has_parent_path()) {
             std::error_code ec;
@@ -136,14 +144,26 @@ Store::Store(const fs::path& path, std::size_t keep) : path_(path), keep_(keep) 
             set_meta("epoch", epoch_);
             // Ids count afresh under the new epoch: the old ones name nothing.
             db_->exec("DELETE FROM forgotten");
+            set_meta("floor", "0");
         }
+        // Nobody is in a room yet.
+        db_->exec("UPDATE rooms SET occupied = 0 WHERE occupied != 0");
         set_meta("clean_stop", "0");
         // A room exists while it has users or kept messages (rule 17), and no
         // one is in a room yet: a room the last run created for its users
-        // and never wrote a message in is gone. An index look-up per room.
+        // and never wrote a message in is gone (its count, if it went on
+        // from an earlier one's, is remembered). An index look-up per room.
+        db_->exec(
+            "INSERT INTO forgotten (name, last_id) SELECT name, base FROM rooms "
+            "WHERE key != 0 AND base > 0 AND NOT EXISTS "
+            "(SELECT 1 FROM messages WHERE messages.room = rooms.key) "
+            "ON CONFLICT (name) DO UPDATE SET last_id = max(last_id, excluded.last_id)");
         db_->exec(
             "DELETE FROM rooms WHERE key != 0 AND NOT EXISTS "
             "(SELECT 1 FROM messages WHERE messages.room = rooms.key)");
+        floor_ = static_cast<std::uint64_t>(std::stoull("0" + meta("floor")));
+        forgotten_ = static_cast<std::size_t>(
+            db_->execAndGet("SELECT count(*) FROM forgotten").getInt64());
         in_use.commit();
         db_->exec("PRAGMA synchronous=NORMAL");
 
@@ -332,29 +352,53 @@ std::vector<hub::Frame> Store::newest(std::size_t limit) {
 }
 
 std::optional<Store::Room> Store::find(std::string_view room) {
-    // Its last id is the newest of its (room, id) index: one search; or,
-    // when it has none above it, that of the room of its name forgotten
-    // earlier in this epoch (a primary key search).
+    // Its newest message is the last of its (room, id) index: one search;
+    // without one above its base, the base is its last id.
     SQLite::Statement query(*db_,
-                            "SELECT active, max((SELECT coalesce(max(id), 0) FROM messages "
-                            "WHERE messages.room = rooms.key), (SELECT coalesce(max(last_id), 0) "
-                            "FROM forgotten WHERE forgotten.name = rooms.name)) "
-                            "FROM rooms WHERE name = ?");
+                            "SELECT active, base, (SELECT max(id) FROM messages "
+                            "WHERE messages.room = rooms.key) FROM rooms WHERE name = ?");
     bind_name(query, 1, room);
     if (!query.executeStep()) {
         return std::nullopt;
     }
-    return Room{static_cast<std::uint64_t>(query.getColumn(1).getInt64()),
-                from_ms(query.getColumn(0).getInt64())};
+    const auto base = static_cast<std::uint64_t>(query.getColumn(1).getInt64());
+    const bool keeps = !query.getColumn(2).isNull();
+    const auto newest = keeps ? static_cast<std::uint64_t>(query.getColumn(2).getInt64()) : 0;
+    return Room{std::max(base, newest), from_ms(query.getColumn(0).getInt64()), keeps};
 }
 
-bool Store::create(std::string_view room, Clock::time_point at) {
+bool Store::create(std::string_view room, Clock::time_point at, bool occupied) {
+    SQLite::Transaction transaction(*db_);
+    // It counts on from a room of its name forgotten earlier in this epoch,
+    // and from every one whose name is no longer remembered.
+    auto base = floor_;
+    SQLite::Statement earlier(*db_, "SELECT last_id FROM forgotten WHERE name = ?");
+    bind_name(earlier, 1, room);
+    if (earlier.executeStep()) {
+        base = std::max(base, static_cast<std::uint64_t>(earlier.getColumn(0).getInt64()));
+    }
     SQLite::Statement insert(*db_,
-                             "INSERT INTO rooms (name, active) VALUES (?, ?) "
+                             "INSERT INTO rooms (name, active, base, occupied) VALUES (?, ?, ?, ?) "
                              "ON CONFLICT (name) DO NOTHING");
     bind_name(insert, 1, room);
     insert.bind(2, to_ms(at));
-    return insert.exec() == 1;
+    insert.bind(3, to_sql(base));
+    insert.bind(4, occupied ? 1 : 0);
+    if (insert.exec() != 1) {
+        return false;
+    }
+    SQLite::Statement remembered(*db_, "DELETE FROM forgotten WHERE name = ?");
+    bind_name(remembered, 1, room);
+    forgotten_ -= static_cast<std::size_t>(remembered.exec());
+    transaction.commit();
+    return true;
+}
+
+void Store::set_occupied(std::string_view room, bool occupied) {
+    SQLite::Statement update(*db_, "UPDATE rooms SET occupied = ? WHERE name = ?");
+    update.bind(1, occupied ? 1 : 0);
+    bind_name(update, 2, room);
+    update.exec();
 }
 
 bool Store::forget(std::string_view room) {
@@ -371,14 +415,36 @@ bool Store::forget(std::string_view room) {
     if (key == lobby_key) {
         return false;
     }
-    // Its count outlives it (schema step 2 -> 3).
-    SQLite::Statement last(*db_,
-                           "INSERT INTO forgotten (name, last_id) "
-                           "SELECT ?, max(id) FROM messages WHERE room = ? HAVING max(id) IS NOT NULL "
-                           "ON CONFLICT (name) DO UPDATE SET last_id = max(last_id, excluded.last_id)");
-    bind_name(last, 1, room);
-    last.bind(2, key);
-    last.exec();
+    // Its count outlives it (schema step 2 -> 3), within a bound.
+    {
+        SQLite::Statement known(*db_, "SELECT 1 FROM forgotten WHERE name = ?");
+        bind_name(known, 1, room);
+        const bool remembered = known.executeStep();
+        SQLite::Statement last(
+            *db_,
+            "INSERT INTO forgotten (name, last_id) SELECT name, max(base, coalesce((SELECT "
+            "max(id) FROM messages WHERE messages.room = rooms.key), 0)) FROM rooms WHERE key = ? "
+            "AND (base > 0 OR EXISTS (SELECT 1 FROM messages WHERE messages.room = rooms.key)) "
+            "ON CONFLICT (name) DO UPDATE SET last_id = max(last_id, excluded.last_id)");
+        last.bind(1, key);
+        if (last.exec() == 1 && !remembered) {
+            ++forgotten_;
+        }
+    }
+    while (forgotten_ > forgotten_limit_) {
+        // The oldest is folded into the floor every new room counts on from.
+        SQLite::Statement oldest(*db_,
+                                 "SELECT rowid, last_id FROM forgotten ORDER BY rowid LIMIT 1");
+        if (!oldest.executeStep()) {
+            break;
+        }
+        floor_ = std::max(floor_, static_cast<std::uint64_t>(oldest.getColumn(1).getInt64()));
+        set_meta("floor", std::to_string(floor_));
+        SQLite::Statement fold(*db_, "DELETE FROM forgotten WHERE rowid = ?");
+        fold.bind(1, oldest.getColumn(0).getInt64());
+        fold.exec();
+        --forgotten_;
+    }
     SQLite::Statement messages(*db_, "DELETE FROM messages WHERE room = ?");
     messages.bind(1, key);
     messages.exec();
@@ -396,17 +462,16 @@ std::size_t Store::room_count() {
     return static_cast<std::size_t>(count.getColumn(0).getInt64());
 }
 
-std::optional<std::string> Store::quietest(const std::function<bool(std::string_view)>& has_users) {
-    // In the order of rooms_by_activity, with no sort (its entries end with
-    // the key, so equals come oldest room first). The rooms with users are
-    // passed over one by one: no more than the hub holds anyway.
-    SQLite::Statement rooms(*db_, "SELECT name FROM rooms WHERE key != ? ORDER BY active, key");
+std::optional<std::string> Store::quietest() {
+    // The first of rooms_by_quiet's entries without users, with no sort
+    // (they end with the key, so equals come oldest room first): the lobby
+    // at most is passed over.
+    SQLite::Statement rooms(*db_,
+                            "SELECT name FROM rooms WHERE occupied = 0 AND key != ? "
+                            "ORDER BY active, key LIMIT 1");
     rooms.bind(1, lobby_key);
-    while (rooms.executeStep()) {
-        auto name = rooms.getColumn(0).getString();
-        if (!has_users(name)) {
-            return name;
-        }
+    if (rooms.executeStep()) {
+        return rooms.getColumn(0).getString();
     }
     return std::nullopt;
 }

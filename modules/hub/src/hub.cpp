@@ -286,7 +286,7 @@ void Hub::handle(Leave& command) {
         return;
     }
     if (!member->second.online()) {
-        reply_error(member->second, "log in first");
+        reply_error(member->second, "log in first", command.room);
         return;
     }
     const auto found = rooms_.find(command.room);
@@ -399,7 +399,8 @@ bool Hub::refill(Room& room, std::vector<Frame>& newest) {
         return true;
     }
     const auto last = id_of(newest.back());
-    if (last == 0 || !room.ring.prepend(last, std::move(newest))) {
+    // A ring that filled up meanwhile holds the newest it can: whole too.
+    if (!room.ring.full() && (last == 0 || !room.ring.prepend(last, std::move(newest)))) {
         CHAT_LOG(error) << "a room's newest messages read again do not reach those it holds";
         return false;
     }
@@ -500,7 +501,7 @@ Hub::Room& Hub::room(const std::string& name) {
 
 void Hub::join_room(Member& member, Join& join) {
     if (!member.online()) {
-        reply_error(member, "log in first");
+        reply_error(member, "log in first", join.room);
         return;
     }
     if (!sequencer_.serves_rooms()) {
@@ -552,19 +553,23 @@ void Hub::load(Room& room) {
         // Not held: the history knows where it stands (and whether one more
         // room may exist). Nothing else happens in a room without users
         // meanwhile.
-        history_.open_room(room.name, ring_capacity(), answer);
+        after_unkept([this, name = room.name, answer] {
+            history_.open_room(name, ring_capacity(), answer);
+        });
         return;
     }
     // The cache let go of its newest: read again, after every message
     // still to be handed over. Messages go on meanwhile, into the ring.
-    read_before(room.name, UINT64_MAX, ring_capacity(),
-                [answer](std::optional<std::vector<Frame>> messages) {
-                    RoomStart start;
-                    if (messages) {
-                        start = {RoomStart::Outcome::opened, 0, std::move(*messages)};
-                    }
-                    answer(std::move(start));
-                });
+    after_unkept([this, name = room.name, answer] {
+        history_.read_before(name, UINT64_MAX, ring_capacity(),
+                             [answer](std::optional<std::vector<Frame>> messages) {
+                                 RoomStart start;
+                                 if (messages) {
+                                     start = {RoomStart::Outcome::opened, 0, std::move(*messages)};
+                                 }
+                                 answer(std::move(start));
+                             });
+    });
 }
 
 void Hub::handle(RoomOpened& opened) {
@@ -624,7 +629,7 @@ void Hub::close_room(Room& room) {
         cached_.erase(room.cached);
     }
     const auto name = room.name;  // erased by a key that is not the room's own
-    history_.vacate(name);
+    after_unkept([this, name] { history_.vacate(name); });
     metrics_.add(metrics_.rooms_with_users, -1);
     rooms_.erase(name);
 }
@@ -661,7 +666,7 @@ void Hub::post_message(Member& member, const std::string& room, std::string cont
 
 Hub::Room* Hub::room_of(Member& member, const std::string& name) {
     if (!member.online()) {
-        reply_error(member, "log in first");
+        reply_error(member, "log in first", name);
         return nullptr;
     }
     if (name.empty()) {
@@ -932,13 +937,11 @@ void Hub::keep(Room& room, std::uint64_t id, const Frame& message) {
     }
 }
 
-void Hub::read_before(const std::string& room, std::uint64_t before, std::size_t limit,
-                      History::Reply reply) {
+void Hub::after_unkept(std::function<void()> call) {
     if (unkept_.empty()) {
-        history_.read_before(room, before, limit, std::move(reply));
+        call();
     } else {
-        // After the messages it may have to answer with.
-        unkept_.emplace_back(DeferredRead{room, before, limit, std::move(reply)});
+        unkept_.emplace_back(std::move(call));
     }
 }
 
@@ -947,9 +950,10 @@ awaitable<void> Hub::flush_unkept() {
     // down (no new command until these are taken) rather than lose any.
     asio::steady_timer retry(executor_);
     while (!unkept_.empty()) {
-        if (auto* read = std::get_if<DeferredRead>(&unkept_.front())) {
-            history_.read_before(read->room, read->before, read->limit, std::move(read->reply));
+        if (auto* call = std::get_if<std::function<void()>>(&unkept_.front())) {
+            const auto deferred = std::move(*call);
             unkept_.pop_front();
+            deferred();
             continue;
         }
         const auto& message = std::get<Unkept>(unkept_.front());
@@ -963,7 +967,8 @@ awaitable<void> Hub::flush_unkept() {
 }
 
 void Hub::request_history(Member& member, const std::string& room, std::uint64_t before) {
-    if (room_of(member, room) == nullptr) {
+    auto* target = room_of(member, room);
+    if (target == nullptr) {
         return;
     }
     if (!available()) {
@@ -980,18 +985,25 @@ void Hub::request_history(Member& member, const std::string& room, std::uint64_t
         return;
     }
     member.history_pending = true;
+    // The answer is for this membership of the room: one that comes after
+    // a leave (and a join again) is not sent.
+    auto& seat = *member.seat(*target);
+    seat.history_request = ++history_requests_ == 0 ? ++history_requests_ : history_requests_;
     metrics_.add(metrics_.history_requests);
     // Read off the hub's strand; the answer comes back as a command, in
     // request order. Posted first, from the store's thread: a late answer
     // (the server stopping) goes to a stopped io_context and never runs, and
     // touches nothing of the hub, which may be gone by then.
-    read_before(room, before, older_page,
-                [executor = executor_, this, peer = member.peer->id(),
-                 room](std::optional<std::vector<Frame>> messages) {
-                    asio::post(executor, [this, peer, room, messages = std::move(messages)] {
-                        enqueue(HistoryPage{peer, room, messages});
-                    });
+    after_unkept([this, room, before, peer = member.peer->id(), request = seat.history_request] {
+        history_.read_before(
+            room, before, older_page,
+            [executor = executor_, this, peer, room,
+             request](std::optional<std::vector<Frame>> messages) {
+                asio::post(executor, [this, peer, room, request, messages = std::move(messages)] {
+                    enqueue(HistoryPage{peer, room, request, messages});
                 });
+            });
+    });
 }
 
 void Hub::answer_history(HistoryPage& page) {
@@ -1001,10 +1013,11 @@ void Hub::answer_history(HistoryPage& page) {
     }
     member->second.history_pending = false;
     const auto found = rooms_.find(page.room);
-    if (found == rooms_.end() || member->second.seat(found->second) == nullptr ||
-        !member->second.seat(found->second)->in) {
+    auto* seat = found != rooms_.end() ? member->second.seat(found->second) : nullptr;
+    if (seat == nullptr || !seat->in || seat->history_request != page.request) {
         return;  // it left the room meanwhile: no frame of it follows the leave
     }
+    seat->history_request = 0;
     if (page.messages) {
         const FanOut fan_out(clock_);
         const std::array frames{history_frame(*page.messages, fan_out.stamp(), page.room)};

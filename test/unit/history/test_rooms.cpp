@@ -255,6 +255,39 @@ BOOST_AUTO_TEST_CASE(a_forgotten_room_goes_with_its_messages_and_starts_again_em
     BOOST_TEST(store.find("a")->last_id == 5u);
 }
 
+BOOST_AUTO_TEST_CASE(forgotten_counts_past_the_bound_fold_into_a_floor) {
+    Store store(path, 1000, 2);
+    store.append(in("a", 1, 3));
+    store.append(in("b", 1, 5));
+    store.append(in("c", 1, 1));
+    for (const auto* room : {"a", "b", "c"}) {
+        BOOST_TEST(store.forget(room));
+    }
+    BOOST_TEST(count(path, "SELECT count(*) FROM forgotten") == 2);  // "a" folded
+    BOOST_TEST(store.create("a"));
+    BOOST_TEST(store.find("a")->last_id == 3u);  // the floor: 3
+    BOOST_TEST(store.create("fresh"));
+    BOOST_TEST(store.find("fresh")->last_id == 3u);
+    BOOST_TEST(store.create("b"));
+    BOOST_TEST(store.find("b")->last_id == 5u);  // by name still
+    BOOST_TEST(!store.find("b")->keeps_messages);
+    BOOST_TEST(count(path, "SELECT count(*) FROM forgotten") == 1);  // "c"
+}
+
+BOOST_AUTO_TEST_CASE(a_room_made_again_and_left_without_a_message_keeps_its_count) {
+    {
+        Store store(path, 1000);
+        store.append(in("a", 1, 3));
+        BOOST_TEST(store.forget("a"));
+        BOOST_TEST(store.create("a"));
+        store.mark_clean_stop();
+    }
+    Store store(path, 1000);  // it had no message: gone at the start, its count kept
+    BOOST_TEST(!store.find("a"));
+    BOOST_TEST(store.create("a"));
+    BOOST_TEST(store.find("a")->last_id == 3u);
+}
+
 BOOST_AUTO_TEST_CASE(a_new_epoch_forgets_the_counts_of_forgotten_rooms) {
     {
         Store store(path, 1000);
@@ -277,7 +310,7 @@ BOOST_AUTO_TEST_CASE(a_new_epoch_forgets_the_counts_of_forgotten_rooms) {
 
 BOOST_AUTO_TEST_CASE(the_quietest_room_without_users_is_found) {
     Store store(path, 1000);
-    BOOST_TEST(!store.quietest([](std::string_view) { return false; }));  // only the lobby
+    BOOST_TEST(!store.quietest());  // only the lobby
     store.append(in("", 1, 1), at(0));                                    // never a candidate
     store.append(in("old", 1, 1), at(10));
     store.append(in("mid", 1, 1), at(20));
@@ -288,23 +321,28 @@ BOOST_AUTO_TEST_CASE(the_quietest_room_without_users_is_found) {
     BOOST_TEST((store.find("new")->active == at(30)));
     BOOST_TEST(store.room_count() == 4u);
 
-    const auto nobody = [](std::string_view) { return false; };
-    BOOST_TEST(store.quietest(nobody).value_or("") == "old");
-    std::set<std::string, std::less<>> with_users{"old", "mid"};
-    const auto in_use = [&](std::string_view room) { return with_users.contains(room); };
-    BOOST_TEST(store.quietest(in_use).value_or("") == "new");
-    with_users = {"old", "mid", "new", "busy"};
-    BOOST_TEST(!store.quietest(in_use));  // every room has users: "too many rooms"
+    BOOST_TEST(store.quietest().value_or("") == "old");
+    store.set_occupied("old", true);
+    store.set_occupied("mid", true);
+    BOOST_TEST(store.quietest().value_or("") == "new");
+    store.set_occupied("new", true);
+    store.set_occupied("busy", true);
+    BOOST_TEST(!store.quietest());  // every room has users: "too many rooms"
+    for (const auto* room : {"old", "mid", "new", "busy"}) {
+        store.set_occupied(room, false);
+    }
 
     // Forgetting the quietest makes way for the next.
-    BOOST_TEST(store.forget(*store.quietest(nobody)));
-    BOOST_TEST(store.quietest(nobody).value_or("") == "mid");
+    BOOST_TEST(store.forget(*store.quietest()));
+    BOOST_TEST(store.quietest().value_or("") == "mid");
     // Equals: the older room first.
     store.append(in("mid", 2, 2), at(50));
     store.append(in("later", 1, 1), at(50));
     store.append(in("new", 1, 1), at(50));
     store.append(in("busy", 3, 3), at(50));
-    BOOST_TEST(store.quietest(nobody).value_or("") == "mid");
+    BOOST_TEST(store.quietest().value_or("") == "mid");
+    // A restart: nobody is in a room.
+    store.set_occupied("mid", true);
 }
 
 BOOST_AUTO_TEST_CASE(create_makes_a_room_once_and_a_start_forgets_the_ones_without_messages) {
@@ -392,6 +430,30 @@ BOOST_AUTO_TEST_CASE(the_memory_history_opens_vacates_and_forgets_rooms) {
     metrics::Metrics counters;
     history::MemoryHistory kept({.db = {}, .keep = 1000, .max_rooms = 2}, &counters);
     rooms_run_out_and_the_quietest_without_users_goes(kept, counters);
+}
+
+BOOST_AUTO_TEST_CASE(the_memory_history_keeps_its_bound_over_all_rooms) {
+    history::MemoryHistory kept({.db = {}, .keep = 3, .max_rooms = 10});
+    open_room(kept, "a");
+    open_room(kept, "b");
+    for (std::uint64_t id = 1; id <= 2; ++id) {
+        BOOST_TEST_REQUIRE(kept.try_append("a", id, said("a", id)));
+    }
+    for (std::uint64_t id = 1; id <= 2; ++id) {
+        BOOST_TEST_REQUIRE(kept.try_append("b", id, said("b", id)));
+    }
+    // Four messages, three kept: the oldest of all (a's first) went.
+    std::promise<std::optional<std::vector<Frame>>> a;
+    kept.read_before("a", 100, 100, [&](auto frames) { a.set_value(std::move(frames)); });
+    BOOST_TEST((contents(*a.get_future().get()) == range("a", 2, 2)));
+    std::promise<std::optional<std::vector<Frame>>> b;
+    kept.read_before("b", 100, 100, [&](auto frames) { b.set_value(std::move(frames)); });
+    BOOST_TEST((contents(*b.get_future().get()) == range("b", 1, 2)));
+    // A room whose messages all went still counts on when it is made again.
+    BOOST_TEST_REQUIRE(kept.try_append("b", 3, said("b", 3)));
+    BOOST_TEST_REQUIRE(kept.try_append("b", 4, said("b", 4)));  // a's 2 goes: none left
+    kept.vacate("a");  // no message left: forgotten, its count kept
+    BOOST_TEST(open_room(kept, "a").last_id == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(the_hubs_history_is_the_lobby) {

@@ -14,8 +14,10 @@
 
 namespace chat::history {
 
-/// The newest `keep` messages of each room in memory, under a fresh epoch
-/// per process (a restart starts the count again: rule 12). Rooms follow
+/// The newest `keep` messages in memory, of all rooms together (a room's
+/// oldest go first when they are the oldest of all): memory stays bounded
+/// however many rooms there are. A fresh epoch per process (a restart starts
+/// the count again: rule 12). Rooms follow
 /// the same rules as in the SQLite file (rule 17): at most `max_rooms`
 /// besides the lobby, the quietest without users forgotten for a new one,
 /// its last id remembered so that a room made again under its name counts
@@ -50,8 +52,10 @@ class MemoryHistory final : public hub::History {
                                           std::size_t limit);
     /// Marks `room` active now (in quiet_, unless the hub holds it).
     void touch(const std::string& name, Room& room);
-    /// Forgets the quietest room without users, remembering its count.
+    /// Forgets the quietest room without users.
     void forget_quietest();
+    /// Forgets `room`, remembering its count.
+    void forget(std::unordered_map<std::string, Room>::iterator room);
 
     /// Counts `n` more rooms (or fewer) besides the lobby.
     void count_rooms(std::int64_t n) noexcept;
@@ -65,6 +69,10 @@ class MemoryHistory final : public hub::History {
     // The rooms without users by activity, quietest first: the next to forget.
     std::map<std::uint64_t, std::string> quiet_;
     std::uint64_t activity_ = 0;
+    // Every message held, oldest first: its room and id; and how many are
+    // held (entries of forgotten rooms are skipped when they come first).
+    std::deque<std::pair<std::string, std::uint64_t>> order_;
+    std::size_t held_ = 0;
     // The last ids of rooms forgotten with messages, by name, oldest first in
     // forgotten_order_; and the highest of those no longer held by name.
     std::unordered_map<std::string, std::uint64_t> forgotten_;

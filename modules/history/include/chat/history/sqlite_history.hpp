@@ -7,7 +7,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
-#include <unordered_set>
+#include <unordered_map>
 #include <variant>
 
 #include "chat/history/config.hpp"
@@ -25,9 +25,9 @@ namespace chat::history {
 /// through the same queue, so they see every message handed over before them and are answered in
 /// order, but under a bound of their own: clients asking for history never fill the room the hub's
 /// appends need (a full append queue holds the whole room back). Opening and
-/// vacating rooms (rule 17) are tasks of the same queue, so that the thread
-/// alone knows which rooms exist and which the hub holds, and forgets the
-/// quietest room without users when one more must be made.
+/// vacating rooms (rule 17) are tasks of the same queue, so that the file
+/// knows which rooms exist and which the hub holds, and the thread forgets
+/// the quietest room without users when one more must be made.
 class SqliteHistory final : public hub::History {
   public:
     /// Opens the file (throws OpenError) and starts the thread. At most
@@ -82,10 +82,11 @@ class SqliteHistory final : public hub::History {
     Store store_;  // the thread's alone once it runs
     metrics::Metrics& metrics_;
     const std::size_t max_rooms_;
-    // The thread's: the rooms the hub holds (opened and not vacated), which
-    // are never forgotten, and how many rooms exist besides the lobby.
-    std::unordered_set<std::string> occupied_;
+    // The thread's: how many rooms exist besides the lobby, and the last id
+    // of each room in a batch that could not be written (given out all the
+    // same: a room opened again counts on from it).
     std::size_t rooms_ = 0;
+    std::unordered_map<std::string, std::uint64_t> unwritten_;
     const std::size_t capacity_;       // appends queued
     const std::size_t read_capacity_;  // reads queued or being answered
     std::mutex mutex_;

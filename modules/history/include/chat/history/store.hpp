@@ -51,8 +51,10 @@ class Store {
 
     /// A room as the file keeps it.
     struct Room {
-        std::uint64_t last_id = 0;  // of its newest kept message; 0: none
+        std::uint64_t last_id = 0;  // its count goes on after it: its newest message's id, or
+                                    // that of a room of its name forgotten before; 0: none
         Clock::time_point active;   // its last message, or its creation (to the ms)
+        bool keeps_messages = false;
     };
 
     /// Opens or creates `path` and its folder, upgrades an older schema (a
@@ -61,7 +63,11 @@ class Store {
     /// one is in a room at a start: such a room no longer exists), and marks
     /// the file as in use. Throws OpenError naming the file if it is
     /// unwritable, not a database, or of a newer schema version.
-    Store(const std::filesystem::path& path, std::size_t keep);
+    /// At most `forgotten_limit` forgotten rooms' counts are remembered by
+    /// name; older ones are folded into one floor that every new room counts
+    /// on from.
+    Store(const std::filesystem::path& path, std::size_t keep,
+          std::size_t forgotten_limit = 100'000);
     ~Store();
     Store(const Store&) = delete;
     Store& operator=(const Store&) = delete;
@@ -100,9 +106,14 @@ class Store {
 
     /// The room named `room`, or nullopt when it does not exist.
     std::optional<Room> find(std::string_view room);
-    /// Creates `room` (a join that finds it missing), active since `at`;
-    /// false when it exists already (its activity is left as it is).
-    bool create(std::string_view room, Clock::time_point at = Clock::now());
+    /// Creates `room` (a join that finds it missing), active since `at`,
+    /// counting on from a room of its name forgotten in this epoch; false
+    /// when it exists already (it is left as it is).
+    bool create(std::string_view room, Clock::time_point at = Clock::now(),
+                bool occupied = false);
+    /// Whether the hub holds `room` (it has users): such a room is never the
+    /// quietest. No room is occupied after opening.
+    void set_occupied(std::string_view room, bool occupied);
     /// Forgets `room` and its kept messages; false when it does not exist.
     /// The lobby is never forgotten (false). Its last id is remembered for
     /// the rest of the epoch: a room made again under its name counts on
@@ -110,11 +121,10 @@ class Store {
     bool forget(std::string_view room);
     /// How many rooms exist besides the lobby. Counts them: O(rooms).
     std::size_t room_count();
-    /// Of the rooms besides the lobby for which `has_users` says false, the
-    /// one quiet the longest (the oldest activity; the oldest room among
-    /// equals), or nullopt when there is none. Reads the rooms from the
-    /// quietest on and stops at the first without users.
-    std::optional<std::string> quietest(const std::function<bool(std::string_view)>& has_users);
+    /// Of the rooms besides the lobby that are not occupied, the one quiet
+    /// the longest (the oldest activity; the oldest room among equals), or
+    /// nullopt when there is none. One index search.
+    std::optional<std::string> quietest();
 
     /// Records that everything is written: the next start keeps the epoch.
     void mark_clean_stop();
@@ -138,6 +148,9 @@ class Store {
     std::unique_ptr<SQLite::Statement> before_;
     std::string epoch_;
     std::uint64_t last_id_ = 0;  // the lobby's
+    std::size_t forgotten_limit_;
+    std::size_t forgotten_ = 0;  // rows of the forgotten table
+    std::uint64_t floor_ = 0;    // the highest count folded out of it
     bool clean_start_ = true;
 };
 

@@ -126,6 +126,7 @@ struct Refused {
 struct HistoryPage {
     PeerId peer = 0;
     std::string room;
+    std::uint32_t request = 0;  // which of the member's requests in that room
     std::optional<std::vector<std::shared_ptr<const std::string>>> messages;
 };
 

@@ -96,6 +96,7 @@ class MessageRing {
     std::vector<Frame> after(std::uint64_t id, std::size_t limit) const;
 
     std::size_t size() const noexcept { return messages_.size(); }
+    bool full() const noexcept { return messages_.size() >= capacity_; }
     /// The bytes of the messages it holds.
     std::size_t bytes() const noexcept { return bytes_; }
 

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <list>
 #include <memory>
 #include <set>
@@ -137,8 +138,9 @@ class Hub {
     /// A member's place in a room.
     struct Seat {
         Room* room = nullptr;
-        std::uint32_t index = 0;  // in room->online, once in
-        bool in = false;          // false: its join is on its way
+        std::uint32_t index = 0;            // in room->online, once in
+        std::uint32_t history_request = 0;  // the page asked for through it, until answered
+        bool in = false;                    // false: its join is on its way
         // Of its join (the lobby's: its login), until it is applied: the last
         // id it saw, and its epoch (rules 13, 17). Apart: most joins carry
         // none (docs/architecture.md, memory per idle connection).
@@ -276,9 +278,10 @@ class Hub {
     /// Hands a broadcast message to the history, in order, waiting for room
     /// only in run() (the store's queue full: the disk lags).
     void keep(Room& room, std::uint64_t id, const Frame& message);
-    /// Reads a page, after every message still waiting to be handed over.
-    void read_before(const std::string& room, std::uint64_t before, std::size_t limit,
-                     History::Reply reply);
+    /// Calls the history after every message still waiting to be handed
+    /// over (a read must see them, and a room opened or vacated must be
+    /// where they leave it): at once when none waits.
+    void after_unkept(std::function<void()> call);
     awaitable<void> flush_unkept();
     void leave(Members::iterator member);
     void begin_stop();
@@ -315,6 +318,7 @@ class Hub {
     std::shared_ptr<WriteScheduler> writers_;  // shared: a writer's turn may outlive the hub
     std::size_t since_idle_ = 0;  // commands handled since the writers were last all done
     std::string epoch_;           // names the history of every room
+    std::uint32_t history_requests_ = 0;  // numbers them (Seat::history_request)
     std::list<Room*> cached_;     // the rooms whose rings hold messages, the latest active first
     std::size_t cache_bytes_ = 0;  // their rings' bytes
     // The rooms with users besides the lobby, the most populated first
@@ -329,19 +333,13 @@ class Hub {
     std::set<std::pair<std::size_t, std::string_view>, Busier> busiest_;
     std::string rooms_answer_;
     // What waits for the history's queue (full: the disk lags), in order:
-    // messages offered while it was full, and reads made after them.
+    // messages offered while it was full, and the calls made after them.
     struct Unkept {
         std::string room;
         std::uint64_t id;
         Frame message;
     };
-    struct DeferredRead {
-        std::string room;
-        std::uint64_t before;
-        std::size_t limit;
-        History::Reply reply;
-    };
-    std::deque<std::variant<Unkept, DeferredRead>> unkept_;
+    std::deque<std::variant<Unkept, std::function<void()>>> unkept_;
     bool stopping_ = false;
     std::atomic<bool> available_{true};
 };
