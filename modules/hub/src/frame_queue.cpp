@@ -91,7 +91,7 @@ FrameQueue::Push FrameQueue::try_push_held(std::span<const Frame> frames, bool& 
     pending_.insert(pending_.end(), frames.begin(), frames.end());
     pending_bytes_ += bytes;
     // Holding must never be what fills the queue: half full, wake now. (The
-    // hub queues at most 64 commands' frames per round of turns, below half
+    // hub queues at most 64 frames a queue per round of turns, below half
     // of the default depth, so this is for small queues and long lines.)
     if (waiting_ && filling()) {
         return pushed(lock);

@@ -32,8 +32,10 @@ std::string rfc3339_now() {
     return std::string(text, length) + fraction;
 }
 
-/// Commands the hub runs ahead of its writers at most (see run()).
-constexpr std::size_t commands_per_round = 64;
+/// Frames a queue gets at most in one round of the hub ahead of its writers,
+/// and commands a round holds at most (see run()).
+constexpr std::uint32_t frames_per_round = 64;
+constexpr std::size_t commands_per_round = 4096;
 
 /// Messages in one answer to a history request at most (rule 14).
 constexpr std::size_t older_page = 100;
@@ -127,7 +129,7 @@ awaitable<void> Hub::run() {
             std::visit([this](auto& c) { handle(c); }, command);
             drop_slow_peers();
             more =
-                ++since_idle_ < commands_per_round &&
+                !round_full_ && ++since_idle_ < commands_per_round &&
                 commands_.try_receive([&](error_code, Command next) { command = std::move(next); });
         }
         writers_->start_turns();
@@ -138,15 +140,20 @@ awaitable<void> Hub::run() {
             commands_.close();  // the last one has left; later senders learn the hub is gone
         }
         // A new message goes out with the writers' turns already under way (a
-        // writer not yet reached takes it in its turn), but the hub runs at
-        // most commands_per_round commands ahead of its writers: then it waits
-        // until every writer it woke has written, so that no queue gathers
-        // more than that many commands' frames between two turns.
-        if (since_idle_ >= commands_per_round) {
+        // writer not yet reached takes it in its turn), but the hub runs
+        // ahead of its writers only until a queue has been given
+        // frames_per_round frames (or commands_per_round commands passed):
+        // then it waits until every writer it woke has written, so that no
+        // queue gathers more than that between two turns. In the lobby that
+        // is 64 messages; in small rooms, many more, each writer still
+        // leaving with several frames a write.
+        if (round_full_ || since_idle_ >= commands_per_round) {
             co_await wait_for_writers();
         }
         if (!writers_->busy()) {
             since_idle_ = 0;
+            round_full_ = false;
+            ++round_;
         }
     }
     // Every message goes to the history before the hub ends (rule 11: kept
@@ -1116,6 +1123,9 @@ void Hub::reply_error(Member& member, const std::string& reason, const std::stri
 }
 
 void Hub::deliver(const std::shared_ptr<Peer>& peer, std::span<const Frame> frames) {
+    if (peer->queued_in_round(round_, frames.size()) >= frames_per_round) {
+        round_full_ = true;
+    }
     bool ring_owed = false;
     if (peer->frames().try_push_held(frames, ring_owed) == FrameQueue::Push::full) {
         too_slow_.push_back(peer->id());

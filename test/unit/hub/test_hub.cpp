@@ -127,7 +127,7 @@ BOOST_AUTO_TEST_CASE(an_unregister_with_a_code_closes_the_queue_after_what_came_
     });
 }
 
-BOOST_AUTO_TEST_CASE(the_hub_runs_at_most_64_commands_ahead_of_its_writers) {
+BOOST_AUTO_TEST_CASE(the_hub_queues_at_most_64_frames_for_a_writer_ahead_of_it) {
     hub_test([](HubTest& h) -> awaitable<void> {
         const auto executor = co_await asio::this_coro::executor;
         const auto settle = [&]() -> awaitable<void> {
@@ -147,17 +147,17 @@ BOOST_AUTO_TEST_CASE(the_hub_runs_at_most_64_commands_ahead_of_its_writers) {
             co_await h.say(*ann, std::to_string(i));
         }
         co_await settle();
-        // The hub handles commands_per_round (64, modules/hub/src/hub.cpp)
-        // commands after the last round of its that ended with every writer
-        // done, then waits for them. None has so far: the round of ann's
-        // Register and Login ended with her writer woken for her welcome, the
-        // round of bob's with his. Those four commands count, so exactly 60
-        // messages go out before the hub waits for bob; the other 40 wait in
+        // The hub goes on until a queue has been given frames_per_round (64,
+        // modules/hub/src/hub.cpp) frames since every writer was last done,
+        // then waits for them. None has been so far: the logins' rounds ended
+        // with writers woken for the welcomes. ann's queue has had 3 frames
+        // (her welcome and its history, bob's login notice), so exactly 61
+        // messages go out before the hub waits for bob; the other 39 wait in
         // the channel.
-        constexpr std::uint64_t commands_per_round = 64;
-        constexpr std::uint64_t logins = 4;  // Register and Login, for ann and for bob
+        constexpr std::uint64_t frames_per_round = 64;
+        constexpr std::uint64_t before = 3;  // ann's welcome, her history, bob's login
         const auto broadcast = h.metrics.messages_broadcast.load();
-        BOOST_TEST(broadcast == commands_per_round - logins);
+        BOOST_TEST(broadcast == frames_per_round - before);
         BOOST_TEST(held->size() == broadcast);  // taken in bob's turn, which he keeps
         bob->end_turn();                        // written: the hub goes on
         while (h.metrics.messages_broadcast.load() < 100u) {

@@ -74,9 +74,10 @@ struct HubLimits {
 /// A system call costs more than everything else a delivery does, so the hub
 /// does not wake a writer per frame: writers it owes a ring take turns in its
 /// WriteScheduler, at most `writers_awake` at once, and each leaves with all that
-/// was queued for it meanwhile, in one write. The hub runs at most 64 commands
-/// ahead of its writers, then waits until every writer it woke has written:
-/// outrunning them would fill queues and drop clients that read fine. That
+/// was queued for it meanwhile, in one write. The hub runs ahead of its writers
+/// until one queue has been given 64 frames (or 4096 commands passed), then
+/// waits until every writer it woke has written: outrunning them would fill
+/// queues and drop clients that read fine. That
 /// wait is bounded by `turn_limit`: no single writer can hold the hub.
 ///
 /// The hub holds the lobby and every room with users (rule 17), each a Room
@@ -317,6 +318,8 @@ class Hub {
     std::vector<PeerId> too_slow_;             // full queues met during a fan-out
     std::shared_ptr<WriteScheduler> writers_;  // shared: a writer's turn may outlive the hub
     std::size_t since_idle_ = 0;  // commands handled since the writers were last all done
+    std::uint32_t round_ = 1;     // numbers the rounds between two such moments
+    bool round_full_ = false;     // a queue got frames_per_round frames in this round
     std::string epoch_;           // names the history of every room
     std::uint32_t history_requests_ = 0;  // numbers them (Seat::history_request)
     std::list<Room*> cached_;     // the rooms whose rings hold messages, the latest active first

@@ -35,6 +35,17 @@ class Peer {
     /// one atomic exchange when it holds none.
     void end_turn() noexcept;
 
+    /// Hub strand only: `frames` more were queued for it in the hub's round
+    /// `round` (Hub::run); how many it got in that round.
+    std::uint32_t queued_in_round(std::uint32_t round, std::size_t frames) noexcept {
+        if (round_ != round) {
+            round_ = round;
+            in_round_ = 0;
+        }
+        in_round_ += static_cast<std::uint32_t>(frames);
+        return in_round_;
+    }
+
   protected:
     /// Its queue holds `queue_depth` frames and `queue_bytes` bytes at most
     /// (rule 9); its turns come from `scheduler` (the hub's writers(); none:
@@ -50,6 +61,8 @@ class Peer {
     FrameQueue frames_;
     const std::shared_ptr<WriteScheduler> scheduler_;
     std::atomic<std::uint64_t> turn_{0};  // the turn its writer holds; 0: none
+    std::uint32_t round_ = 0;             // the hub's, when it was last queued for
+    std::uint32_t in_round_ = 0;          // frames queued for it in that round
 };
 
 }  // namespace chat::hub

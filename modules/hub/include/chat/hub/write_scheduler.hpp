@@ -32,8 +32,8 @@ class Peer;
 ///
 /// A turn rings the writer's queue; the writer holds it until its write has
 /// left, or until its socket is full (Peer::end_turn()), and its place goes to
-/// the next in line. The hub runs at most so many commands ahead of its
-/// writers, then waits until every turn has ended (until_idle()). A turn that
+/// the next in line. The hub runs at most so many frames a queue ahead of
+/// its writers, then waits until every turn has ended (until_idle()). A turn that
 /// is never given back (a writer stuck by a bug) would hold its place for
 /// good: until_idle() takes such places back and names their writers.
 ///
