@@ -36,6 +36,8 @@ std::string rfc3339_now() {
 /// and commands a round holds at most (see run()).
 constexpr std::uint32_t frames_per_round = 64;
 constexpr std::size_t commands_per_round = 4096;
+/// Commands handled at most before the writers' turns are started again.
+constexpr std::size_t commands_per_batch = 64;
 
 /// Messages in one answer to a history request at most (rule 14).
 constexpr std::size_t older_page = 100;
@@ -122,14 +124,16 @@ awaitable<void> Hub::run() {
             break;  // closed by the last Unregister after stop()
         }
         // Then what else is waiting, without a trip through the scheduler's
-        // queue for each.
+        // queue for each, up to a batch: then the writers' turns start (a
+        // long batch would hold back what it queued).
         Command command = std::move(received);
         bool more = true;
-        while (more) {
+        for (std::size_t batch = 1; more; ++batch) {
             std::visit([this](auto& c) { handle(c); }, command);
             drop_slow_peers();
+            ++since_idle_;
             more =
-                !round_full_ && ++since_idle_ < commands_per_round &&
+                !round_full_ && batch < commands_per_batch && since_idle_ < commands_per_round &&
                 commands_.try_receive([&](error_code, Command next) { command = std::move(next); });
         }
         writers_->start_turns();
