@@ -250,12 +250,10 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
             integer_option<std::size_t>(vm, "welcome-list-limit", 1, 100'000'000);
         options.history.db = vm["history-db"].as<std::string>();
         options.history.keep = integer_option<std::size_t>(vm, "history-keep", 1, 1'000'000'000);
-        options.history.max_rooms =
-            integer_option<std::size_t>(vm, "max-rooms", 0, 1'000'000'000);
+        options.history.max_rooms = integer_option<std::size_t>(vm, "max-rooms", 0, 1'000'000'000);
         server.max_rooms_per_user =
             integer_option<std::size_t>(vm, "max-rooms-per-user", 0, 1'000'000);
-        server.room_cache_bytes =
-            integer_option<std::size_t>(vm, "room-cache-bytes", 0, 1LL << 40);
+        server.room_cache_bytes = integer_option<std::size_t>(vm, "room-cache-bytes", 0, 1LL << 40);
 
         if (const auto url = vm["redis"].as<std::string>(); !url.empty()) {
             cluster::Config cluster;

@@ -289,8 +289,7 @@ void Client::on_frame(const FrameView& view, Histogram& histogram) {
     std::from_chars(view.content.data() + colon + 1, view.content.data() + semicolon, sent_at);
     if (room_ >= 0) {
         auto& rooms = run_.rooms;
-        if (sender < 0 || sender >= run_.options.clients ||
-            run_.options.room_of(sender) != room_) {
+        if (sender < 0 || sender >= run_.options.clients || run_.options.room_of(sender) != room_) {
             rooms.fault(room_, rooms.wrong_room);  // another room's message, labelled as ours
             return;
         }
@@ -312,8 +311,8 @@ void Client::on_frame(const FrameView& view, Histogram& histogram) {
         // Every client has it: in a room, every member (ids count per room).
         auto& receipts = room_ >= 0 ? run_.rooms.receipt(room_, view.id)
                                     : run_.ack_all.receipts[view.id % RunState::AckAll::slots];
-        const int all = room_ >= 0 ? run_.rooms.room(room_).members.load()
-                                   : run_.logins.connected.load();
+        const int all =
+            room_ >= 0 ? run_.rooms.room(room_).members.load() : run_.logins.connected.load();
         if (receipts.fetch_add(1) + 1 == all) {
             receipts = 0;  // the slot is free again
             acknowledge(sender);
@@ -355,8 +354,7 @@ bool Client::on_room_frame(const FrameView& view) {
         }
         return false;
     }
-    const bool inside =
-        room_state_ == RoomState::welcomed || room_state_ == RoomState::joined;
+    const bool inside = room_state_ == RoomState::welcomed || room_state_ == RoomState::joined;
     if (!mine || !inside) {
         if (mine && room_state_ == RoomState::joining && view.type == "join" &&
             view.user_name == name_) {

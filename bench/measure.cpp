@@ -44,11 +44,10 @@ void setup_rooms(RunState& run) {
     rooms.rooms.reset(new RunState::Rooms::Room[count]);
     if (o.ack_all) {
         const auto senders_per_room = static_cast<std::size_t>((o.senders + o.rooms - 1) / o.rooms);
-        const auto least = std::bit_ceil(std::max<std::size_t>(
-            2 * senders_per_room * static_cast<std::size_t>(o.window), 2));
-        const auto share =
-            std::min<std::size_t>(RunState::AckAll::slots,
-                                  std::bit_floor(std::max<std::size_t>(1, (1u << 20) / count)));
+        const auto least = std::bit_ceil(
+            std::max<std::size_t>(2 * senders_per_room * static_cast<std::size_t>(o.window), 2));
+        const auto share = std::min<std::size_t>(
+            RunState::AckAll::slots, std::bit_floor(std::max<std::size_t>(1, (1u << 20) / count)));
         rooms.ack_slots = std::max(least, share);
         rooms.receipts.reset(new std::atomic<int>[count * rooms.ack_slots] {});
     }
@@ -109,8 +108,7 @@ awaitable<void> join_rooms(RunState& run, std::vector<std::shared_ptr<Client>>& 
         co_await pause(20ms);
         if (Clock::now() - last_progress >= 1s) {
             last_progress = Clock::now();
-            std::cerr << "joining: " << rooms.joined.load() << " of " << report.joins_asked
-                      << "\n";
+            std::cerr << "joining: " << rooms.joined.load() << " of " << report.joins_asked << "\n";
         }
     }
     if (rooms.joined.load() > 0) {

@@ -209,9 +209,8 @@ void print_rooms_text(const RunState& run, const Report& r, const Figures& f) {
     const auto& o = run.options;
     const auto& rooms = run.rooms;
     std::cout << std::setprecision(3) << "rooms          " << rooms.joined.load() << " of "
-              << r.joins_asked << " joined " << o.rooms << " rooms in " << r.join_seconds
-              << " s (" << rooms.join_failed.load() << " failed); " << f.rooms_full
-              << " rooms complete\n";
+              << r.joins_asked << " joined " << o.rooms << " rooms in " << r.join_seconds << " s ("
+              << rooms.join_failed.load() << " failed); " << f.rooms_full << " rooms complete\n";
     if (!o.idle) {
         std::cout << "room loss      " << f.rooms_with_loss << " rooms lost messages, at most "
                   << f.worst_room_lost << " deliveries in one\n";

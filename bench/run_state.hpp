@@ -94,18 +94,19 @@ struct RunState {
 
         // The join phase: from the first join sent to the last history received.
         std::atomic<int> joined{0};
-        std::atomic<int> join_failed{0};  // an error instead of the welcome, or the connection ended
+        std::atomic<int> join_failed{
+            0};  // an error instead of the welcome, or the connection ended
         std::atomic<std::int64_t> first_join_ns{0};
         std::atomic<std::int64_t> last_joined_ns{0};
 
         // Faults (each also counted in its room's `faults`, but gaps):
         std::atomic<std::uint64_t> order_faults{0};  // a message id not above the room's last, or
                                                      // one sender's messages out of their order
-        std::atomic<std::uint64_t> gaps{0};        // an id above the last + 1 (shows as loss too)
-        std::atomic<std::uint64_t> wrong_room{0};  // a frame of a room the client is not in, or a
-                                                   // message of ours in the lobby (room runs)
-        std::atomic<std::uint64_t> join_order{0};  // something between a welcome and its history,
-                                                   // or a second history of the room
+        std::atomic<std::uint64_t> gaps{0};          // an id above the last + 1 (shows as loss too)
+        std::atomic<std::uint64_t> wrong_room{0};    // a frame of a room the client is not in, or a
+                                                     // message of ours in the lobby (room runs)
+        std::atomic<std::uint64_t> join_order{0};    // something between a welcome and its history,
+                                                     // or a second history of the room
 
         Room& room(int index) { return rooms[static_cast<std::size_t>(index)]; }
         const Room& room(int index) const { return rooms[static_cast<std::size_t>(index)]; }

@@ -104,8 +104,7 @@ void a_failing_connection_leaves_the_room_intact(FaultPoint point, int nth, Trig
 class FailingHistory final : public hub::History {
   public:
     Start start(std::size_t /*newest*/) override { return {"failing", 0, {}}; }
-    void open_room(const std::string& /*room*/, std::size_t /*newest*/,
-                   RoomReply reply) override {
+    void open_room(const std::string& /*room*/, std::size_t /*newest*/, RoomReply reply) override {
         reply(hub::RoomStart{});
     }
     void vacate(const std::string& /*room*/) override {}
@@ -113,8 +112,8 @@ class FailingHistory final : public hub::History {
                     const hub::Frame& /*message*/) override {
         throw std::runtime_error("injected store failure");
     }
-    void read_before(const std::string& /*room*/, std::uint64_t /*before*/,
-                     std::size_t /*limit*/, Reply reply) override {
+    void read_before(const std::string& /*room*/, std::uint64_t /*before*/, std::size_t /*limit*/,
+                     Reply reply) override {
         reply(std::nullopt);
     }
     void stopped(bool /*all_handed_over*/) override {}

@@ -172,8 +172,8 @@ BOOST_AUTO_TEST_CASE(rule_17_bad_rooms_and_requests_about_rooms_one_is_not_in) {
             co_await ann.login("ann");
 
             const std::string long_name(65, 'x');
-            for (const auto& bad : {std::string(" \t "), std::string("@home"),
-                                          std::string("tab\there"), long_name}) {
+            for (const auto& bad :
+                 {std::string(" \t "), std::string("@home"), std::string("tab\there"), long_name}) {
                 for (const auto* type : {"join", "leave", "message", "history"}) {
                     auto request = in_room(type, bad, "text");
                     request.set_id(5);

@@ -38,8 +38,7 @@ class HeldHistory final : public hub::History {
         kept_.open_room(room, newest, std::move(reply));
     }
     void vacate(const std::string& room) override { kept_.vacate(room); }
-    bool try_append(const std::string& room, std::uint64_t id,
-                    const hub::Frame& message) override {
+    bool try_append(const std::string& room, std::uint64_t id, const hub::Frame& message) override {
         return kept_.try_append(room, id, message);
     }
     void read_before(const std::string& room, std::uint64_t before, std::size_t limit,

@@ -22,7 +22,8 @@ session::Config test_config() {
 
 TestServer::TestServer(session::Config config, std::unique_ptr<hub::History> history)
     : io_(static_cast<int>(config.threads)),
-      history_(history ? std::move(history) : std::make_unique<history::MemoryHistory>(history::Config{.db = {}})),
+      history_(history ? std::move(history)
+                       : std::make_unique<history::MemoryHistory>(history::Config{.db = {}})),
       server_(io_, config, metrics_, *history_),
       port_(server_.local_endpoint().port()) {
     server_.start();

@@ -612,8 +612,8 @@ awaitable<void> RedisCluster::say_goodbye() {
     backoff_timer_.cancel();
 }
 
-void RedisHistory::read_before(const std::string& /*room*/, std::uint64_t before,
-                               std::size_t limit, Reply reply) {
+void RedisHistory::read_before(const std::string& /*room*/, std::uint64_t before, std::size_t limit,
+                               Reply reply) {
     cluster_.read_page(before, limit, std::move(reply));
 }
 

@@ -5,7 +5,10 @@
 namespace chat::history {
 
 MemoryHistory::MemoryHistory(const Config& config, metrics::Metrics* metrics)
-    : keep_(config.keep), max_rooms_(config.max_rooms), metrics_(metrics), epoch_(hub::new_epoch()) {
+    : keep_(config.keep),
+      max_rooms_(config.max_rooms),
+      metrics_(metrics),
+      epoch_(hub::new_epoch()) {
     rooms_.try_emplace("");
 }
 

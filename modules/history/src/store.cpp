@@ -164,8 +164,8 @@ Store::Store(const fs::path& path, std::size_t keep, std::size_t forgotten_limit
         // Not "0" + text: g++ 12 warns about that concatenation (-Wrestrict).
         const auto floor = meta("floor");
         floor_ = floor.empty() ? 0 : static_cast<std::uint64_t>(std::stoull(floor));
-        forgotten_ = static_cast<std::size_t>(
-            db_->execAndGet("SELECT count(*) FROM forgotten").getInt64());
+        forgotten_ =
+            static_cast<std::size_t>(db_->execAndGet("SELECT count(*) FROM forgotten").getInt64());
         in_use.commit();
         db_->exec("PRAGMA synchronous=NORMAL");
 

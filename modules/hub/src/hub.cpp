@@ -773,9 +773,9 @@ void Hub::apply_join(Event& join) {
             CHAT_LOG_CONN(info, join.local)
                 << "login \"" << member.name << "\" (" << lobby_.users.size() << " online)";
         } else {
-            CHAT_LOG_CONN(debug, join.local) << "joined a room (" << target.users.size()
-                                             << " users in it, " << rooms_.size() - 1
-                                             << " rooms with users)";
+            CHAT_LOG_CONN(debug, join.local)
+                << "joined a room (" << target.users.size() << " users in it, " << rooms_.size() - 1
+                << " rooms with users)";
         }
         welcome(member, target, join);
     } else if (join.local != 0) {

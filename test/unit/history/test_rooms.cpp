@@ -11,8 +11,8 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include "chat/chat.pb.h"
-#include "chat/history/open.hpp"
 #include "chat/history/memory_history.hpp"
+#include "chat/history/open.hpp"
 #include "chat/history/sqlite_history.hpp"
 #include "chat/history/store.hpp"
 #include "message_frames.hpp"
@@ -310,8 +310,8 @@ BOOST_AUTO_TEST_CASE(a_new_epoch_forgets_the_counts_of_forgotten_rooms) {
 
 BOOST_AUTO_TEST_CASE(the_quietest_room_without_users_is_found) {
     Store store(path, 1000);
-    BOOST_TEST(!store.quietest());  // only the lobby
-    store.append(in("", 1, 1), at(0));                                    // never a candidate
+    BOOST_TEST(!store.quietest());      // only the lobby
+    store.append(in("", 1, 1), at(0));  // never a candidate
     store.append(in("old", 1, 1), at(10));
     store.append(in("mid", 1, 1), at(20));
     BOOST_TEST(store.create("new", at(30)));  // a join, no message yet
@@ -390,7 +390,7 @@ BOOST_AUTO_TEST_CASE(a_failed_batch_keeps_none_of_its_messages_and_creates_no_ro
 
 /// Both histories the hub can have follow rule 17's rooms alike.
 void rooms_run_out_and_the_quietest_without_users_goes(hub::History& history,
-                                                        const metrics::Metrics& counters) {
+                                                       const metrics::Metrics& counters) {
     using Outcome = hub::RoomStart::Outcome;
     const auto a = open_room(history, "a");
     BOOST_TEST((a.outcome == Outcome::opened));
@@ -406,7 +406,7 @@ void rooms_run_out_and_the_quietest_without_users_goes(hub::History& history,
     // Every room has users now.
     BOOST_TEST((open_room(history, "d").outcome == Outcome::too_many));
     // "a" again is a new room whose count goes on (rule 12).
-    history.vacate("b");  // no messages: gone at once
+    history.vacate("b");                         // no messages: gone at once
     const auto again = open_room(history, "a");  // after the vacate, in order
     BOOST_TEST(counters.rooms_kept.load() == 2);
     BOOST_TEST((again.outcome == Outcome::opened));

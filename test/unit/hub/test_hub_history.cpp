@@ -17,8 +17,7 @@ namespace {
 /// disk lags: the hub keeps the rest.
 struct LaggingHistory final : hub::History {
     Start start(std::size_t /*newest*/) override { return {"lagging", 0, {}}; }
-    void open_room(const std::string& /*room*/, std::size_t /*newest*/,
-                   RoomReply reply) override {
+    void open_room(const std::string& /*room*/, std::size_t /*newest*/, RoomReply reply) override {
         reply(hub::RoomStart{});
     }
     void vacate(const std::string& /*room*/) override {}
@@ -31,8 +30,8 @@ struct LaggingHistory final : hub::History {
         kept = id;
         return true;
     }
-    void read_before(const std::string& /*room*/, std::uint64_t /*before*/,
-                     std::size_t /*limit*/, Reply reply) override {
+    void read_before(const std::string& /*room*/, std::uint64_t /*before*/, std::size_t /*limit*/,
+                     Reply reply) override {
         reply(std::nullopt);
     }
     void stopped(bool all_handed_over) override {

@@ -35,8 +35,7 @@ class RedisHistory final : public hub::History {
   public:
     explicit RedisHistory(RedisCluster& cluster) : cluster_(cluster) {}
     Start start(std::size_t /*newest*/) override { return {}; }
-    void open_room(const std::string& /*room*/, std::size_t /*newest*/,
-                   RoomReply reply) override {
+    void open_room(const std::string& /*room*/, std::size_t /*newest*/, RoomReply reply) override {
         reply(hub::RoomStart{});  // failed: not served
     }
     void vacate(const std::string& /*room*/) override {}

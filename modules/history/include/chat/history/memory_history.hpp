@@ -32,8 +32,7 @@ class MemoryHistory final : public hub::History {
     Start start(std::size_t newest) override;
     void open_room(const std::string& room, std::size_t newest, RoomReply reply) override;
     void vacate(const std::string& room) override;
-    bool try_append(const std::string& room, std::uint64_t id,
-                    const hub::Frame& message) override;
+    bool try_append(const std::string& room, std::uint64_t id, const hub::Frame& message) override;
     void read_before(const std::string& room, std::uint64_t before, std::size_t limit,
                      Reply reply) override;
     /// Nothing to record: the next process starts a new epoch anyway.

@@ -44,8 +44,7 @@ class SqliteHistory final : public hub::History {
     /// Counts against the reads' bound; over it, answered `failed`.
     void open_room(const std::string& room, std::size_t newest, RoomReply reply) override;
     void vacate(const std::string& room) override;
-    bool try_append(const std::string& room, std::uint64_t id,
-                    const hub::Frame& message) override;
+    bool try_append(const std::string& room, std::uint64_t id, const hub::Frame& message) override;
     void read_before(const std::string& room, std::uint64_t before, std::size_t limit,
                      Reply reply) override;
     void stopped(bool all_handed_over) override;
@@ -96,9 +95,9 @@ class SqliteHistory final : public hub::History {
     std::size_t reads_ = 0;           // in tasks_ or being answered
     bool stopping_ = false;
     bool all_handed_over_ = true;  // the hub's word, once it has stopped
-    bool lost_ = false;    // a batch was given up (the thread's, then the destructor's)
-    bool idle_ = false;    // the thread waits for a first task
-    std::jthread thread_;  // started in the constructor, once the rest exists
+    bool lost_ = false;            // a batch was given up (the thread's, then the destructor's)
+    bool idle_ = false;            // the thread waits for a first task
+    std::jthread thread_;          // started in the constructor, once the rest exists
 };
 
 }  // namespace chat::history

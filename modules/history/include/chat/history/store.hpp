@@ -109,8 +109,7 @@ class Store {
     /// Creates `room` (a join that finds it missing), active since `at`,
     /// counting on from a room of its name forgotten in this epoch; false
     /// when it exists already (it is left as it is).
-    bool create(std::string_view room, Clock::time_point at = Clock::now(),
-                bool occupied = false);
+    bool create(std::string_view room, Clock::time_point at = Clock::now(), bool occupied = false);
     /// Whether the hub holds `room` (it has users): such a room is never the
     /// quietest. No room is occupied after opening.
     void set_occupied(std::string_view room, bool occupied);

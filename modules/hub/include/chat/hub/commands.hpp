@@ -139,7 +139,7 @@ struct RoomStart {
         failed,    // the store could not answer (busy, or a read failed)
     };
     Outcome outcome = Outcome::failed;
-    std::uint64_t last_id = 0;  // its count goes on after it
+    std::uint64_t last_id = 0;                               // its count goes on after it
     std::vector<std::shared_ptr<const std::string>> newest;  // its newest messages, oldest first
 };
 

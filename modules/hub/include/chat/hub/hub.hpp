@@ -177,7 +177,7 @@ class Hub {
     struct Room {
         Room(std::string room_name, std::size_t welcome_list_limit, std::size_t ring_capacity)
             : name(std::move(room_name)), welcome_list(welcome_list_limit), ring(ring_capacity) {}
-        std::string name;  // "" is the lobby
+        std::string name;                                 // "" is the lobby
         std::unordered_map<std::string, RoomUser> users;  // of every node, by name
         WelcomeList welcome_list;                         // the latest of them to join, serialised
         std::unordered_map<std::string, PresenceChange> presence;  // for its next presence frame
@@ -188,9 +188,9 @@ class Hub {
         // it can: a join is answered from it. False once the cache let go
         // of some of it.
         bool ring_whole = true;
-        bool opened = false;          // the history was told it has users
-        bool loading = false;         // what it holds is being read from the history
-        std::vector<PeerId> waiting;  // those whose joins wait for it to load
+        bool opened = false;                // the history was told it has users
+        bool loading = false;               // what it holds is being read from the history
+        std::vector<PeerId> waiting;        // those whose joins wait for it to load
         bool in_cache = false;              // its ring holds messages: it is in cached_
         std::list<Room*>::iterator cached;  // where, then
     };
@@ -310,19 +310,19 @@ class Hub {
     Sequencer& sequencer_;  // local_, or the one shared with other nodes
     asio::experimental::concurrent_channel<void(error_code, Command)> commands_;
 
-    Members members_;  // every registered connection
+    Members members_;                              // every registered connection
     std::unordered_map<std::string, Room> rooms_;  // the lobby, and the rooms with users
     Room& lobby_;
     std::vector<std::string> presence_due_;  // rooms with changes for the next presence frame
     asio::steady_timer presence_timer_;
     std::vector<PeerId> too_slow_;             // full queues met during a fan-out
     std::shared_ptr<WriteScheduler> writers_;  // shared: a writer's turn may outlive the hub
-    std::size_t since_idle_ = 0;  // commands handled since the writers were last all done
-    std::uint32_t round_ = 1;     // numbers the rounds between two such moments
-    bool round_full_ = false;     // a queue got frames_per_round frames in this round
-    std::string epoch_;           // names the history of every room
+    std::size_t since_idle_ = 0;          // commands handled since the writers were last all done
+    std::uint32_t round_ = 1;             // numbers the rounds between two such moments
+    bool round_full_ = false;             // a queue got frames_per_round frames in this round
+    std::string epoch_;                   // names the history of every room
     std::uint32_t history_requests_ = 0;  // numbers them (Seat::history_request)
-    std::list<Room*> cached_;     // the rooms whose rings hold messages, the latest active first
+    std::list<Room*> cached_;      // the rooms whose rings hold messages, the latest active first
     std::size_t cache_bytes_ = 0;  // their rings' bytes
     // The rooms with users besides the lobby, the most populated first
     // (names: the rooms' own), and the `rooms` answer made from them, until
