@@ -91,56 +91,51 @@ std::string_view trim_white_space(std::string_view text) {
 
 namespace {
 
-enum class NameFault { none, invalid_utf8, control, empty, too_long };
+/// What a name of each kind (a user's, a room's) is refused with.
+struct NameReasons {
+    std::string_view invalid_utf8;
+    std::string_view control;
+    std::string_view empty;
+    std::string_view too_long;
+};
 
-/// What is wrong with a name of at most `max_code_points` after trimming.
-NameFault name_fault(std::string_view name, std::size_t max_code_points) {
+/// Why `name` is not a name of at most `max_code_points` after trimming.
+std::optional<std::string_view> name_fault(std::string_view name, std::size_t max_code_points,
+                                           const NameReasons& reasons) {
     if (!is_valid_utf8(name)) {
-        return NameFault::invalid_utf8;
+        return reasons.invalid_utf8;
     }
     const auto trimmed = trim_white_space(name);
     std::size_t code_points = 0;
     for (std::size_t pos = 0; pos < trimmed.size(); ++code_points) {
         if (is_control(*decode(trimmed, pos))) {
-            return NameFault::control;
+            return reasons.control;
         }
     }
     if (code_points == 0) {
-        return NameFault::empty;
+        return reasons.empty;
     }
-    return code_points > max_code_points ? NameFault::too_long : NameFault::none;
+    if (code_points > max_code_points) {
+        return reasons.too_long;
+    }
+    return std::nullopt;
 }
 
 }  // namespace
 
 std::optional<std::string_view> name_error(std::string_view name) {
-    switch (name_fault(name, max_name_code_points)) {
-        case NameFault::none:
-            return std::nullopt;
-        case NameFault::invalid_utf8:
-            return "invalid name: not valid UTF-8";
-        case NameFault::control:
-            return "invalid name: control characters are not allowed";
-        case NameFault::empty:
-            return "invalid name: empty";
-        case NameFault::too_long:
-            return "invalid name: longer than 32 characters";
-    }
-    return std::nullopt;
+    return name_fault(
+        name, max_name_code_points,
+        {"invalid name: not valid UTF-8", "invalid name: control characters are not allowed",
+         "invalid name: empty", "invalid name: longer than 32 characters"});
 }
 
 std::optional<std::string_view> room_error(std::string_view room) {
-    switch (name_fault(room, max_room_code_points)) {
-        case NameFault::none:
-            break;
-        case NameFault::invalid_utf8:
-            return "bad room: not valid UTF-8";
-        case NameFault::control:
-            return "bad room: control characters are not allowed";
-        case NameFault::empty:
-            return "bad room: the name is empty";
-        case NameFault::too_long:
-            return "bad room: longer than 64 characters";
+    if (const auto fault =
+            name_fault(room, max_room_code_points,
+                       {"bad room: not valid UTF-8", "bad room: control characters are not allowed",
+                        "bad room: the name is empty", "bad room: longer than 64 characters"})) {
+        return fault;
     }
     if (trim_white_space(room).starts_with('@')) {
         return "bad room: names beginning with @ are reserved";

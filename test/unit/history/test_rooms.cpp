@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <future>
-#include <set>
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
