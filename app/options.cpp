@@ -281,6 +281,7 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
             cluster.messages_in_flight =
                 integer_option<std::size_t>(vm, "redis-in-flight", 1, 1'000'000);
             cluster.keep = options.history.keep;
+            cluster.max_rooms = options.history.max_rooms;
             cluster.newest = std::max(server.history_on_join, server.resume_limit);
             options.cluster = std::move(cluster);
         }

@@ -57,6 +57,7 @@ std::optional<StreamEvent> decode_event(const redisReply& entry) {
     StreamEvent event;
     event.entry = text(*parts[0]);
     event.seq = to_number(field(fields, "s"));
+    event.global = to_number(field(fields, "g"));
     const auto kind = field(fields, "k");
     if (kind == "j") {
         event.kind = hub::Event::Kind::join;
@@ -98,27 +99,34 @@ std::optional<KeptMessage> decode_message(const redisReply& entry) {
     return message;
 }
 
-std::optional<RoomSnapshot> decode_room_state(const redisReply& reply) {
-    // {epoch, last entry, last event number, last message id, stamp,
-    //  users (name, owner tag, ...), newest messages (newest first)}
-    const auto parts = elements(reply);
+std::optional<RoomSnapshot> decode_room_state(const redisReply& reply, bool with_epoch) {
+    // {[epoch,] last entry, last event number, last message id, stamp,
+    //  users (name, owner tag, ...), newest messages (newest first), gseq}
+    auto parts = elements(reply);
+    RoomSnapshot room;
+    if (with_epoch) {
+        if (parts.empty() || text(*parts[0]).empty()) {
+            return std::nullopt;
+        }
+        room.epoch = text(*parts[0]);
+        parts = parts.subspan(1);
+    }
     if (parts.size() != 7 || text(*parts[0]).empty()) {
         return std::nullopt;
     }
-    RoomSnapshot room;
-    room.epoch = text(*parts[0]);
-    room.last_entry = text(*parts[1]);
-    room.last_seq = to_number(text(*parts[2]));
-    room.last_id = to_number(text(*parts[3]));
-    room.stamp = static_cast<std::int64_t>(to_number(text(*parts[4])));
-    const auto users = elements(*parts[5]);
+    room.last_entry = text(*parts[0]);
+    room.last_seq = to_number(text(*parts[1]));
+    room.last_id = to_number(text(*parts[2]));
+    room.stamp = static_cast<std::int64_t>(to_number(text(*parts[3])));
+    room.global = to_number(text(*parts[6]));
+    const auto users = elements(*parts[4]);
     for (std::size_t i = 0; i + 1 < users.size(); i += 2) {
         if (const auto owner = parse_owner(text(*users[i + 1]))) {
             room.users.push_back({text(*users[i]), *owner});
         }
     }
     auto expected = room.last_id;
-    for (const auto* entry : elements(*parts[6])) {
+    for (const auto* entry : elements(*parts[5])) {
         const auto message = decode_message(*entry);
         if (!message || message->id != expected) {
             break;
@@ -130,11 +138,16 @@ std::optional<RoomSnapshot> decode_room_state(const redisReply& reply) {
     return room;
 }
 
-std::span<redisReply* const> stream_entries(const redisReply& reply) {
-    // [[stream name, [entry, ...]]]
-    const auto streams = elements(reply);
-    const auto stream = streams.empty() ? std::span<redisReply* const>{} : elements(*streams[0]);
-    return stream.size() == 2 ? elements(*stream[1]) : std::span<redisReply* const>{};
+std::vector<StreamEntries> stream_entries(const redisReply& reply) {
+    // [[stream name, [entry, ...]], ...]
+    std::vector<StreamEntries> streams;
+    for (const auto* stream : elements(reply)) {
+        const auto parts = elements(*stream);
+        if (parts.size() == 2) {
+            streams.push_back({text(*parts[0]), elements(*parts[1])});
+        }
+    }
+    return streams;
 }
 
 }  // namespace chat::cluster

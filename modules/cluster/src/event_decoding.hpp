@@ -26,8 +26,9 @@ std::optional<OwnerTag> parse_owner(std::string_view tag);
 
 /// One entry of the events stream. The views point into the reply.
 struct StreamEvent {
-    std::string_view entry;  // the stream entry's id, to read on from
-    std::uint64_t seq = 0;   // the event's number: consecutive, or events were missed
+    std::string_view entry;    // the stream entry's id, to read on from
+    std::uint64_t seq = 0;     // its number in its room: consecutive, or events were missed
+    std::uint64_t global = 0;  // its number among every room's events
     hub::Event::Kind kind = hub::Event::Kind::message;
     std::string_view name;
     std::string_view text;
@@ -50,7 +51,8 @@ struct KeptMessage {
 /// not shaped like one.
 std::optional<KeptMessage> decode_message(const redisReply& entry);
 
-/// Where a node joins the room: the sync script's answer (scripts.hpp).
+/// Where a node joins the lobby (the sync script's answer) or opens a room
+/// (the open script's; no epoch): scripts.hpp.
 struct RoomSnapshot {
     struct User {
         std::string_view name;
@@ -65,12 +67,19 @@ struct RoomSnapshot {
     /// The newest kept messages, oldest first, consecutive up to last_id
     /// (any older than a gap left out: a join is answered with no hole).
     std::vector<KeptMessage> newest;
+    std::uint64_t global = 0;  // the last event's number among all (gseq)
 };
-/// Nullopt when the reply is not shaped like the sync script's.
-std::optional<RoomSnapshot> decode_room_state(const redisReply& reply);
+/// Nullopt when the reply is not shaped like the sync script's (`with_epoch`)
+/// or the open script's.
+std::optional<RoomSnapshot> decode_room_state(const redisReply& reply, bool with_epoch);
 
-/// The entries of an XREAD reply over one stream ({} when it is nil).
-std::span<redisReply* const> stream_entries(const redisReply& reply);
+/// One stream of an XREAD reply: its key and its entries.
+struct StreamEntries {
+    std::string_view stream;
+    std::span<redisReply* const> entries;
+};
+/// The streams of an XREAD reply ({} when it is nil).
+std::vector<StreamEntries> stream_entries(const redisReply& reply);
 
 /// A decimal counter as Redis returns it; 0 when it is not one.
 std::uint64_t to_number(std::string_view text);

@@ -26,11 +26,22 @@ using namespace std::chrono_literals;
 
 namespace {
 
-enum Script : std::size_t { join, message, leave, lease, goodbye, sync, probe, script_count };
+enum Script : std::size_t {
+    join,
+    message,
+    leave,
+    open,
+    vacate,
+    lease,
+    goodbye,
+    sync,
+    probe,
+    script_count
+};
 
 constexpr std::array<const char*, script_count> script_text{
-    scripts::join,    scripts::message, scripts::leave, scripts::lease,
-    scripts::goodbye, scripts::sync,    scripts::probe};
+    scripts::join,  scripts::message, scripts::leave, scripts::open, scripts::vacate,
+    scripts::lease, scripts::goodbye, scripts::sync,  scripts::probe};
 
 /// How long one XREAD waits for events; then the node asks for a stamp.
 constexpr auto read_block = 1000ms;
@@ -43,6 +54,7 @@ constexpr auto first_backoff = 100ms;
 const char* const unavailable_login = "unavailable: the room cannot be reached, try again";
 const char* const unavailable_message = "unavailable: the room cannot be reached, message not sent";
 const char* const busy_message = "unavailable: the room is overloaded, message not sent";
+const char* const unavailable_join = "unavailable: the room cannot be reached, try again";
 
 /// A random token that names this process among those that ever used its
 /// node id.
@@ -61,6 +73,36 @@ hub::Frame message_frame(const KeptMessage& kept) {
     return std::make_shared<const std::string>(message.SerializeAsString());
 }
 
+/// `peer` of `owner_node`/`owner_incarnation` as a connection of this
+/// process (`node`, `incarnation`), or 0 for another node's (or an earlier
+/// process's under this node's id).
+hub::PeerId peer_on(std::string_view node, std::string_view incarnation,
+                    std::string_view owner_node, std::string_view owner_incarnation,
+                    std::string_view peer) {
+    return owner_node == node && owner_incarnation == incarnation ? to_number(peer) : 0;
+}
+
+std::vector<hub::RoomState::User> users_of(const RoomSnapshot& room, std::string_view node,
+                                           std::string_view incarnation) {
+    std::vector<hub::RoomState::User> users;
+    users.reserve(room.users.size());
+    for (const auto& user : room.users) {
+        users.push_back({std::string(user.name), std::string(user.owner.joined),
+                         peer_on(node, incarnation, user.owner.node, user.owner.incarnation,
+                                 user.owner.connection)});
+    }
+    return users;
+}
+
+std::vector<hub::Frame> newest_of(const RoomSnapshot& room) {
+    std::vector<hub::Frame> newest;
+    newest.reserve(room.newest.size());
+    for (const auto& message : room.newest) {
+        newest.push_back(message_frame(message));
+    }
+    return newest;
+}
+
 }  // namespace
 
 RedisCluster::RedisCluster(const asio::any_io_executor& executor, Config config,
@@ -75,7 +117,10 @@ RedisCluster::RedisCluster(const asio::any_io_executor& executor, Config config,
       leases_(std::make_unique<RedisConnection>(strand_, config_.node_id + ":leases")),
       lease_timer_(strand_),
       backoff_timer_(strand_),
-      random_(std::random_device{}()) {}
+      unblock_timer_(strand_),
+      random_(std::random_device{}()) {
+    reading_.emplace("", Reading{room_key({}, "events")});
+}
 
 RedisCluster::~RedisCluster() = default;
 
@@ -115,6 +160,14 @@ awaitable<void> RedisCluster::run() {
             if (joined) {
                 first = false;
                 backoff = first_backoff;
+            }
+            // Rooms opened that the reader did not hand over: their joins
+            // are refused now rather than wait for Redis, and the rooms owed.
+            for (auto& opened : std::exchange(opened_, {})) {
+                reading_.erase(opened.opened.room);
+                owed_.push_back(Owed{0, {}, opened.opened.room});
+                hub::Command failed = hub::RoomOpened{std::move(opened.opened.room), {}};
+                co_await to_hub(std::move(failed));
             }
             const bool was_up = std::exchange(up_, false);
             metrics_.redis_up = 0;
@@ -170,6 +223,14 @@ awaitable<bool> RedisCluster::connect() {
             shas_.emplace_back(text(*reply));
         }
     }
+    if (!ec) {
+        // The reader's id: a room more to read ends its XREAD early.
+        auto [id_error, id] = co_await events_->call({"CLIENT", "ID"}, timing_.call_limit);
+        ec = id_error ? id_error : is_error(*id) ? asio::error::invalid_argument : error_code{};
+        if (!ec) {
+            reader_id_ = std::to_string(id->integer);
+        }
+    }
     if (ec) {
         lost("cannot connect", ec);
         co_return false;
@@ -188,7 +249,7 @@ awaitable<bool> RedisCluster::join_room(bool first) {
         // Is the room still the one this node left? The probe also notices a
         // Redis that came back with older state than this node saw, and
         // gives the room a new epoch then.
-        const auto ask = script_call(probe, script_args());
+        const auto ask = probe_call();
         auto [ec, reply] = co_await commands_->call(ask, timing_.call_limit);
         if (ec || is_error(*reply)) {
             lost("cannot read the epoch", ec ? ec : asio::error::invalid_argument);
@@ -204,10 +265,10 @@ awaitable<bool> RedisCluster::join_room(bool first) {
     }
     up_ = true;
     said_down_ = false;
-    // Leaves that could not be sent while Redis was away: the users are gone.
-    auto leaves = std::exchange(unsent_leaves_, {});
-    for (auto& owed : leaves) {
-        send_leave(std::move(owed));
+    // Leaves (and rooms let go of) that could not be sent while Redis was
+    // away: the users are gone.
+    for (auto& owed : std::exchange(owed_, {})) {
+        send_owed(std::move(owed));
     }
     metrics_.redis_up = 1;
     if (first) {
@@ -228,31 +289,31 @@ awaitable<bool> RedisCluster::join_room(bool first) {
 }
 
 awaitable<std::optional<hub::RoomState>> RedisCluster::sync(bool new_epoch) {
+    // The script lets go of this node's rooms and users: whatever it read
+    // of its rooms is over, and rooms still being opened are refused.
+    ++generation_;
+    std::erase_if(reading_, [](const auto& room) { return !room.first.empty(); });
     const auto call = script_call(
         Script::sync,
         script_args({hub::new_epoch(), std::to_string(config_.newest), new_epoch ? "1" : "0"}));
     auto [ec, reply] = co_await commands_->call(call, timing_.call_limit);
-    const auto room = ec ? std::nullopt : decode_room_state(*reply);
+    const auto room = ec ? std::nullopt : decode_room_state(*reply, true);
     if (!room) {
         lost("cannot read the room's state", ec ? ec : asio::error::invalid_argument);
         co_return std::nullopt;
     }
     hub::RoomState state;
     state.epoch = room->epoch;
-    last_entry_ = room->last_entry;
-    last_seq_ = room->last_seq;
+    auto& lobby = reading_.at("");
+    lobby.last_entry = room->last_entry;
+    lobby.last_seq = room->last_seq;
     state.last_id = room->last_id;
     state.stamp = room->stamp;
-    for (const auto& user : room->users) {
-        state.users.push_back(
-            {std::string(user.name), std::string(user.owner.joined),
-             local_peer(user.owner.node, user.owner.incarnation, user.owner.connection)});
-    }
-    for (const auto& message : room->newest) {
-        state.newest.push_back(message_frame(message));
-    }
+    state.users = users_of(*room, config_.node_id, incarnation_);
+    state.newest = newest_of(*room);
     epoch_ = state.epoch;
     last_id_ = state.last_id;
+    last_global_ = room->global;
     co_return state;
 }
 
@@ -276,27 +337,36 @@ awaitable<bool> RedisCluster::start_afresh(const char* why, bool new_epoch) {
 awaitable<void> RedisCluster::read_events() {
     const auto block = std::to_string(read_block.count());
     for (;;) {
-        const std::vector<std::string> xread{"XREAD",
-                                             "COUNT",
-                                             read_count,
-                                             "BLOCK",
-                                             block,
-                                             "STREAMS",
-                                             config_.key_prefix + "events",
-                                             last_entry_};
+        // Rooms opened go to the hub before any of their events.
+        if (!co_await hand_over_opened()) {
+            co_return;
+        }
+        std::vector<std::string> xread{"XREAD", "COUNT", read_count, "BLOCK", block, "STREAMS"};
+        xread.reserve(xread.size() + 2 * reading_.size());
+        for (const auto& [room, at] : reading_) {
+            xread.push_back(at.stream);
+        }
+        for (const auto& [room, at] : reading_) {
+            xread.push_back(at.last_entry);
+        }
+        xread_version_ = reading_version_;
+        xread_in_flight_ = true;
         auto [ec, reply] = co_await events_->call(xread, read_block + timing_.call_limit);
+        xread_in_flight_ = false;
         metrics_.add(metrics_.redis_calls);
         if (ec || is_error(*reply)) {
             lost("reading events failed", ec ? ec : asio::error::invalid_argument);
             co_return;
+        }
+        if (is_nil(*reply) && xread_version_ != reading_version_) {
+            continue;  // ended early: a room more to read
         }
         if (is_nil(*reply)) {
             // Nothing happened for a while: the sequencer's time, so that this
             // node's own frames keep a fresh stamp below every event to come.
             // The probe also notices a room that is no longer this node's
             // (flushed, or rolled back to older state).
-            const auto ask = script_call(probe, script_args());
-            auto [probe_error, stamp] = co_await events_->call(ask, timing_.call_limit);
+            auto [probe_error, stamp] = co_await events_->call(probe_call(), timing_.call_limit);
             if (probe_error || is_error(*stamp)) {
                 lost("reading events failed",
                      probe_error ? probe_error : asio::error::invalid_argument);
@@ -313,37 +383,49 @@ awaitable<void> RedisCluster::read_events() {
             }
             continue;
         }
-        const auto entries = stream_entries(*reply);
         hub::Sequenced batch;
-        batch.events.reserve(entries.size());
         bool gap = false;
         bool went_back = false;
-        for (const auto* entry : entries) {
-            const auto decoded = decode_event(*entry);
-            if (decoded && decoded->seq <= last_seq_) {
-                // Numbers this node has applied already, for other events:
-                // Redis came back with older state, and other nodes went on
-                // from it. Ids may repeat: a new epoch.
-                went_back = true;
+        for (const auto& [stream, entries] : stream_entries(*reply)) {
+            const auto room = room_of_stream(stream);
+            const auto at = room ? reading_.find(*room) : reading_.end();
+            if (at == reading_.end() || at->second.since > xread_version_) {
+                continue;  // let go of meanwhile, or read from a new start since
+            }
+            auto& reading = at->second;
+            for (const auto* entry : entries) {
+                const auto decoded = decode_event(*entry);
+                if (decoded && decoded->seq <= reading.last_seq) {
+                    // Numbers this node has applied already, for other events:
+                    // Redis came back with older state, and other nodes went
+                    // on from it. Ids may repeat: a new epoch.
+                    went_back = true;
+                    break;
+                }
+                if (!decoded || decoded->seq != reading.last_seq + 1) {
+                    gap = true;  // trimmed while this node was away
+                    break;
+                }
+                reading.last_seq = decoded->seq;
+                reading.last_entry = decoded->entry;
+                if (room->empty()) {
+                    last_id_ = std::max(last_id_, decoded->id);
+                }
+                last_global_ = std::max(last_global_, decoded->global);
+                hub::Event event{decoded->kind,
+                                 std::string(decoded->name),
+                                 std::string(decoded->text),
+                                 decoded->id,
+                                 decoded->stamp,
+                                 local_peer(decoded->owner.node, decoded->owner.incarnation,
+                                            decoded->owner.connection),
+                                 *room};
+                batch.now = std::max(batch.now, event.stamp);
+                batch.events.push_back(std::move(event));
+            }
+            if (gap || went_back) {
                 break;
             }
-            if (!decoded || decoded->seq != last_seq_ + 1) {
-                gap = true;  // trimmed while this node was away
-                break;
-            }
-            last_seq_ = decoded->seq;
-            last_entry_ = decoded->entry;
-            last_id_ = std::max(last_id_, decoded->id);
-            hub::Event event{decoded->kind,
-                             std::string(decoded->name),
-                             std::string(decoded->text),
-                             decoded->id,
-                             decoded->stamp,
-                             local_peer(decoded->owner.node, decoded->owner.incarnation,
-                                        decoded->owner.connection),
-                             {}};  // the lobby: the only room a cluster serves yet
-            batch.now = std::max(batch.now, event.stamp);
-            batch.events.push_back(std::move(event));
         }
         metrics_.add(metrics_.events_sequenced, batch.events.size());
         if (!batch.events.empty()) {
@@ -359,6 +441,52 @@ awaitable<void> RedisCluster::read_events() {
             co_return;
         }
     }
+}
+
+awaitable<bool> RedisCluster::hand_over_opened() {
+    for (auto& opened : std::exchange(opened_, {})) {
+        if (opened.generation != generation_) {
+            opened.opened.start = {};  // failed: the node started afresh since
+        }
+        hub::Command command = std::move(opened.opened);
+        if (!co_await to_hub(std::move(command))) {
+            co_return false;
+        }
+    }
+    co_return true;
+}
+
+std::vector<std::string> RedisCluster::probe_call() const {
+    auto args = script_args();
+    for (const auto& [room, at] : reading_) {
+        args.push_back(room);
+        args.push_back(std::to_string(at.last_seq));
+    }
+    return script_call(probe, std::move(args));
+}
+
+void RedisCluster::unblock_reader() {
+    if (!xread_in_flight_ || xread_version_ == reading_version_ || unblocking_ ||
+        reader_id_.empty() || !commands_->is_open()) {
+        return;
+    }
+    unblocking_ = true;
+    metrics_.add(metrics_.redis_calls);
+    commands_->send({"CLIENT", "UNBLOCK", reader_id_}, timing_.call_limit,
+                    [this](error_code ec, const cluster::Reply& reply) {
+                        unblocking_ = false;
+                        if (ec || is_error(*reply) || reply->integer != 0) {
+                            return;  // ended, or the connections are going
+                        }
+                        // The XREAD had not blocked yet (or had just ended):
+                        // again shortly, while it is still the older one.
+                        unblock_timer_.expires_after(1ms);
+                        unblock_timer_.async_wait([this](error_code wait_error) {
+                            if (!wait_error) {
+                                unblock_reader();
+                            }
+                        });
+                    });
 }
 
 awaitable<void> RedisCluster::keep_lease() {
@@ -427,13 +555,39 @@ awaitable<bool> RedisCluster::renew_lease(bool sweep) {
 std::vector<std::string> RedisCluster::script_args(std::initializer_list<std::string> more) const {
     std::vector<std::string> args{config_.key_prefix,
                                   epoch_,
-                                  std::to_string(last_seq_),
+                                  std::to_string(reading_.at("").last_seq),
                                   std::to_string(last_id_),
                                   std::to_string(config_.events_kept),
                                   config_.node_id,
-                                  incarnation_};
+                                  incarnation_,
+                                  std::to_string(last_global_)};
     args.insert(args.end(), more.begin(), more.end());
     return args;
+}
+
+std::string RedisCluster::room_key(const std::string& room, std::string_view key) const {
+    if (room.empty()) {
+        return config_.key_prefix + std::string(key);
+    }
+    return config_.key_prefix + "{r:" + room + "}:" + std::string(key);
+}
+
+std::optional<std::string> RedisCluster::room_of_stream(std::string_view stream) const {
+    const std::string_view prefix = config_.key_prefix;
+    if (!stream.starts_with(prefix)) {
+        return std::nullopt;
+    }
+    stream.remove_prefix(prefix.size());
+    if (stream == "events") {
+        return std::string();
+    }
+    constexpr std::string_view open = "{r:";
+    constexpr std::string_view close = "}:events";
+    if (!stream.starts_with(open) || !stream.ends_with(close) ||
+        stream.size() <= open.size() + close.size()) {
+        return std::nullopt;
+    }
+    return std::string(stream.substr(open.size(), stream.size() - open.size() - close.size()));
 }
 
 awaitable<bool> RedisCluster::to_hub(hub::Command command) {
@@ -443,9 +597,13 @@ awaitable<bool> RedisCluster::to_hub(hub::Command command) {
     co_return co_await hub_->send(std::move(command));
 }
 
-void RedisCluster::refuse(hub::PeerId peer, bool login, std::string reason) {
-    hub::Command refused = hub::Refused{peer, login, std::move(reason)};
-    asio::co_spawn(strand_, to_hub(std::move(refused)), asio::detached);
+void RedisCluster::tell_hub(hub::Command command) {
+    asio::co_spawn(strand_, to_hub(std::move(command)), asio::detached);
+}
+
+void RedisCluster::refuse(hub::PeerId peer, hub::Refused::Request request, std::string reason,
+                          std::string room) {
+    tell_hub(hub::Refused{peer, request, std::move(reason), std::move(room)});
 }
 
 std::vector<std::string> RedisCluster::script_call(std::size_t script,
@@ -456,7 +614,7 @@ std::vector<std::string> RedisCluster::script_call(std::size_t script,
 }
 
 void RedisCluster::send_script(std::size_t script, std::vector<std::string> args,
-                               std::function<void(error_code, std::string_view)> done) {
+                               std::function<void(error_code, const redisReply*)> done) {
     metrics_.add(metrics_.redis_calls);
     commands_->send(script_call(script, std::move(args)), timing_.call_limit,
                     [this, done = std::move(done)](error_code ec, const cluster::Reply& reply) {
@@ -470,48 +628,57 @@ void RedisCluster::send_script(std::size_t script, std::vector<std::string> args
                             // every request refused.
                             lost("a call failed", ec);
                         }
-                        done(ec, ec ? std::string_view{} : text(*reply));
+                        done(ec, ec ? nullptr : reply.get());
                     });
 }
 
-hub::Sequencer::Placed RedisCluster::join(hub::PeerId peer, const std::string& /*room*/,
+hub::Sequencer::Placed RedisCluster::join(hub::PeerId peer, const std::string& room,
                                           const std::string& name, const std::string& joined) {
-    asio::post(strand_, [this, peer, name, joined] {
+    asio::post(strand_, [this, peer, room, name, joined] {
+        const auto request =
+            room.empty() ? hub::Refused::Request::login : hub::Refused::Request::join;
+        const char* const unavailable = room.empty() ? unavailable_login : unavailable_join;
         if (!up_) {
-            refuse(peer, true, unavailable_login);
+            refuse(peer, request, unavailable, room);
             return;
         }
-        send_script(Script::join, script_args({std::to_string(peer), name, joined}),
-                    [this, peer](error_code ec, std::string_view outcome) {
-                        if (outcome == "ok") {
-                            return;  // the join comes back with the events
-                        }
-                        if (outcome == "taken") {
-                            refuse(peer, true, "name taken");
-                            return;
-                        }
-                        refuse(peer, true, unavailable_login);
-                        if (!ec) {
-                            room_moved(outcome);
-                        }
-                    });
+        send_script(
+            Script::join, script_args({std::to_string(peer), name, joined, room}),
+            [this, peer, request, unavailable, room](error_code ec, const redisReply* reply) {
+                const auto outcome = ec ? std::string_view{} : text(*reply);
+                if (outcome == "ok") {
+                    return;  // the join comes back with the events
+                }
+                if (outcome == "taken") {
+                    refuse(peer, request, "name taken", room);
+                    return;
+                }
+                // "gone": the others announced this user gone (its
+                // leave is on its way); "closed": the room was let go
+                // of meanwhile. Either way the client may try again.
+                refuse(peer, request, unavailable, room);
+                if (!ec) {
+                    room_moved(outcome);
+                }
+            });
     });
     return std::nullopt;  // the join comes back with the events
 }
 
-hub::Sequencer::Placed RedisCluster::say(hub::PeerId peer, const std::string& /*room*/,
+hub::Sequencer::Placed RedisCluster::say(hub::PeerId peer, const std::string& room,
                                          const std::string& name, std::string content) {
     // The content is moved, not copied, all the way to the command's encoding.
-    asio::post(strand_, [this, peer, name, content = std::move(content)]() mutable {
+    asio::post(strand_, [this, peer, room, name, content = std::move(content)]() mutable {
+        constexpr auto request = hub::Refused::Request::message;
         if (!up_) {
-            refuse(peer, false, unavailable_message);
+            refuse(peer, request, unavailable_message, room);
             return;
         }
         const auto bytes = content.size();
         if (messages_in_flight_ >= config_.messages_in_flight ||
             bytes_in_flight_ + bytes > config_.bytes_in_flight) {
             metrics_.add(metrics_.redis_calls_refused);
-            refuse(peer, false, busy_message);
+            refuse(peer, request, busy_message, room);
             return;
         }
         ++messages_in_flight_;
@@ -519,14 +686,16 @@ hub::Sequencer::Placed RedisCluster::say(hub::PeerId peer, const std::string& /*
         auto args = script_args({std::to_string(peer), name});
         args.push_back(std::move(content));
         args.push_back(std::to_string(config_.keep));
+        args.push_back(room);
         send_script(Script::message, std::move(args),
-                    [this, peer, bytes](error_code ec, std::string_view outcome) {
+                    [this, peer, bytes, room](error_code ec, const redisReply* reply) {
                         --messages_in_flight_;
                         bytes_in_flight_ -= bytes;
+                        const auto outcome = ec ? std::string_view{} : text(*reply);
                         if (outcome == "ok") {
                             return;
                         }
-                        refuse(peer, false, unavailable_message);
+                        refuse(peer, request, unavailable_message, room);
                         if (!ec) {
                             room_moved(outcome);
                         }
@@ -535,28 +704,118 @@ hub::Sequencer::Placed RedisCluster::say(hub::PeerId peer, const std::string& /*
     return std::nullopt;  // the message comes back with the events
 }
 
-hub::Sequencer::Placed RedisCluster::leave(hub::PeerId peer, const std::string& /*room*/,
+hub::Sequencer::Placed RedisCluster::leave(hub::PeerId peer, const std::string& room,
                                            const std::string& name) {
     asio::post(strand_,
-               [this, owed = Leave{peer, name}]() mutable { send_leave(std::move(owed)); });
+               [this, owed = Owed{peer, name, room}]() mutable { send_owed(std::move(owed)); });
     return std::nullopt;
 }
 
-void RedisCluster::send_leave(Leave owed) {
+void RedisCluster::send_owed(Owed owed) {
     if (!up_) {
-        unsent_leaves_.push_back(std::move(owed));
+        owed_.push_back(std::move(owed));
         return;
     }
     // The arguments first, in a statement of their own: the callback below
     // takes `owed`, and the order in which a call's arguments are evaluated
     // is the compiler's (g++ moved it away before the name was read).
-    auto args = script_args({std::to_string(owed.peer), owed.name});
-    send_script(Script::leave, std::move(args),
-                [this, owed = std::move(owed)](error_code ec, std::string_view) mutable {
+    const auto script = owed.peer != 0 ? Script::leave : Script::vacate;
+    auto args = owed.peer != 0 ? script_args({std::to_string(owed.peer), owed.name, owed.room})
+                               : script_args({owed.room});
+    send_script(script, std::move(args),
+                [this, owed = std::move(owed)](error_code ec, const redisReply*) mutable {
                     if (ec && !detached_) {
-                        unsent_leaves_.push_back(std::move(owed));  // sent again when Redis is back
+                        owed_.push_back(std::move(owed));  // sent again when Redis is back
                     }
                 });
+}
+
+bool RedisCluster::count_rooms(hub::PeerId peer) {
+    asio::post(strand_, [this, peer] {
+        if (!up_ || reads_in_flight_ >= config_.reads_in_flight) {
+            tell_hub(hub::RoomsCounted{peer, std::nullopt});
+            return;
+        }
+        ++reads_in_flight_;
+        metrics_.add(metrics_.redis_calls);
+        // The busiest 1,000 (rule 17), of every node (rule 18).
+        commands_->send({"ZREVRANGE", room_key({}, "busy"), "0", "999", "WITHSCORES"},
+                        timing_.call_limit,
+                        [this, peer](error_code ec, const cluster::Reply& reply) {
+                            --reads_in_flight_;
+                            if (ec) {
+                                lost("counting the rooms failed", ec);
+                            }
+                            hub::RoomsCounted counted{peer, std::nullopt};
+                            if (!ec && !is_error(*reply)) {
+                                const auto found = elements(*reply);
+                                counted.rooms.emplace();
+                                for (std::size_t i = 0; i + 1 < found.size(); i += 2) {
+                                    counted.rooms->emplace_back(std::string(text(*found[i])),
+                                                                to_number(text(*found[i + 1])));
+                                }
+                            }
+                            tell_hub(std::move(counted));
+                        });
+    });
+    return true;
+}
+
+void RedisCluster::open_room(const std::string& room, std::size_t newest) {
+    asio::post(strand_, [this, room, newest] {
+        if (!up_) {
+            tell_hub(hub::RoomOpened{room, {}});
+            return;
+        }
+        const auto generation = generation_;
+        send_script(Script::open,
+                    script_args({room, std::to_string(newest), std::to_string(config_.max_rooms)}),
+                    [this, room, generation](error_code ec, const redisReply* reply) {
+                        hub::RoomOpened opened{room, {}};
+                        const auto outcome = ec ? std::string_view{} : text(*reply);
+                        if (outcome == "too_many") {
+                            opened.start.outcome = hub::RoomStart::Outcome::too_many;
+                        } else if (!ec && outcome.empty() && generation == generation_) {
+                            if (auto started = start_reading(room, *reply)) {
+                                // Handed over by the reader, ahead of the room's events.
+                                opened_.push_back({generation, std::move(*started)});
+                                unblock_reader();
+                                return;
+                            }
+                            CHAT_LOG(error) << "redis: a room's state could not be read";
+                        } else if (!ec) {
+                            room_moved(outcome);
+                        }
+                        tell_hub(std::move(opened));
+                    });
+    });
+}
+
+std::optional<hub::RoomOpened> RedisCluster::start_reading(const std::string& room,
+                                                           const redisReply& reply) {
+    const auto state = decode_room_state(reply, false);
+    if (!state) {
+        return std::nullopt;
+    }
+    reading_.insert_or_assign(
+        room, Reading{room_key(room, "events"), std::string(state->last_entry), state->last_seq,
+                      ++reading_version_});
+    last_global_ = std::max(last_global_, state->global);
+    hub::RoomOpened opened{room, {}};
+    auto& start = opened.start;
+    start.outcome = hub::RoomStart::Outcome::opened;
+    start.last_id = state->last_id;
+    start.newest = newest_of(*state);
+    start.users = users_of(*state, config_.node_id, incarnation_);
+    start.stamp = state->stamp;
+    return opened;
+}
+
+void RedisCluster::vacate(const std::string& room) {
+    asio::post(strand_, [this, room] {
+        reading_.erase(room);  // the XREAD in flight may still read it: skipped
+        send_owed(Owed{0, {}, room});
+    });
 }
 
 void RedisCluster::room_moved(std::string_view outcome) {
@@ -583,7 +842,7 @@ void RedisCluster::lost(const char* what, error_code ec) {
 
 hub::PeerId RedisCluster::local_peer(std::string_view node, std::string_view incarnation,
                                      std::string_view peer) const {
-    return node == config_.node_id && incarnation == incarnation_ ? to_number(peer) : 0;
+    return peer_on(config_.node_id, incarnation_, node, incarnation, peer);
 }
 
 awaitable<void> RedisCluster::detach() {
@@ -612,22 +871,33 @@ awaitable<void> RedisCluster::say_goodbye() {
     backoff_timer_.cancel();
 }
 
-void RedisHistory::read_before(const std::string& /*room*/, std::uint64_t before, std::size_t limit,
-                               Reply reply) {
-    cluster_.read_page(before, limit, std::move(reply));
+void RedisHistory::open_room(const std::string& room, std::size_t newest, RoomReply /*reply*/) {
+    cluster_.open_room(room, newest);
 }
 
-void RedisCluster::read_page(std::uint64_t before, std::size_t limit, hub::History::Reply reply) {
-    asio::post(strand_, [this, before, limit, reply = std::move(reply)]() mutable {
+void RedisHistory::vacate(const std::string& room) {
+    cluster_.vacate(room);
+}
+
+void RedisHistory::read_before(const std::string& room, std::uint64_t before, std::size_t limit,
+                               Reply reply) {
+    cluster_.read_page(room, before, limit, std::move(reply));
+}
+
+void RedisCluster::read_page(const std::string& room, std::uint64_t before, std::size_t limit,
+                             hub::History::Reply reply) {
+    asio::post(strand_, [this, room, before, limit, reply = std::move(reply)]() mutable {
         if (!up_ || before == 0 || reads_in_flight_ >= config_.reads_in_flight) {
             reply(std::nullopt);
             return;
         }
         ++reads_in_flight_;
         metrics_.add(metrics_.redis_calls);
+        // UINT64_MAX: the newest (a ring read again after the cache let go).
+        const auto end =
+            before == UINT64_MAX ? std::string("+") : std::to_string(before - 1) + "-1";
         commands_->send(
-            {"XREVRANGE", config_.key_prefix + "messages", std::to_string(before - 1) + "-1", "-",
-             "COUNT", std::to_string(limit)},
+            {"XREVRANGE", room_key(room, "messages"), end, "-", "COUNT", std::to_string(limit)},
             timing_.call_limit,
             [this, reply = std::move(reply)](error_code ec, const cluster::Reply& found) {
                 --reads_in_flight_;

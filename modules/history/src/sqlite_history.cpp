@@ -198,7 +198,7 @@ void SqliteHistory::answer(Open& open) {
     try {
         if (const auto room = store_.find(open.room)) {
             store_.set_occupied(open.room, true);
-            start = {Outcome::opened, room->last_id, store_.newest(open.room, open.newest)};
+            start = {Outcome::opened, room->last_id, store_.newest(open.room, open.newest), {}, 0};
         } else {
             // One more room: if there are as many as may be, the quietest
             // without users goes first, with its messages (rule 17).

@@ -326,6 +326,24 @@ void Hub::handle(HistoryPage& command) {
     answer_history(command);
 }
 
+void Hub::handle(RoomsCounted& command) {
+    const auto member = members_.find(command.peer);
+    if (member == members_.end() || !member->second.online()) {
+        return;
+    }
+    if (!command.rooms) {
+        reply_error(member->second, "unavailable: the rooms cannot be counted now, try again");
+        return;
+    }
+    ChatRequest answer;
+    answer.set_type("rooms");
+    auto& rooms = *answer.mutable_rooms();
+    for (auto& [name, users] : *command.rooms) {
+        rooms[std::move(name)] = users;
+    }
+    send_to(member->second, answer);
+}
+
 void Hub::handle(PresenceDue& /*command*/) {
     auto due = std::move(presence_due_);
     presence_due_.clear();
@@ -352,15 +370,30 @@ void Hub::handle(Refused& command) {
     if (member == members_.end()) {
         return;
     }
-    if (command.login && member->second.online()) {
-        return;  // its answer was lost, but the join came through
+    auto& refused = member->second;
+    switch (command.request) {
+        case Refused::Request::login:
+            if (refused.online()) {
+                return;  // its answer was lost, but the join came through
+            }
+            // The client may try again. Its resume point stays: a join whose
+            // answer was lost may still come through, and is resumed from it.
+            refused.name.clear();
+            break;
+        case Refused::Request::join: {
+            const auto found = rooms_.find(command.room);
+            auto* seat = found != rooms_.end() ? refused.seat(found->second) : nullptr;
+            if (seat == nullptr || seat->in) {
+                return;  // it left meanwhile, or the join came through after all
+            }
+            unseat(refused, *seat);
+            close_if_unseated(command.room);
+            break;
+        }
+        case Refused::Request::message:
+            break;
     }
-    if (command.login) {
-        // The client may try again. Its resume point stays: a join whose
-        // answer was lost may still come through, and is resumed from it.
-        member->second.name.clear();
-    }
-    reply_error(member->second, command.reason);
+    reply_error(refused, command.reason, command.room);
 }
 
 void Hub::handle(Reachability& command) {
@@ -385,13 +418,17 @@ void Hub::adopt(RoomState& state) {
     lobby_.users.clear();
     lobby_.welcome_list.clear();
     lobby_.presence.clear();
-    // The room's order of joins is not in its state: by join time, then.
-    std::sort(state.users.begin(), state.users.end(),
-              [](const auto& a, const auto& b) { return a.joined < b.joined; });
-    for (auto& user : state.users) {
-        enter_room(lobby_, std::move(user.name), std::move(user.joined), user.local);
-    }
+    enter_users(lobby_, state.users);
     clock_.advance(state.stamp);
+}
+
+void Hub::enter_users(Room& room, std::vector<RoomState::User>& users) {
+    // The room's order of joins is not in its state: by join time, then.
+    std::sort(users.begin(), users.end(),
+              [](const auto& a, const auto& b) { return a.joined < b.joined; });
+    for (auto& user : users) {
+        enter_room(room, std::move(user.name), std::move(user.joined), user.local);
+    }
 }
 
 void Hub::restart_ring(Room& room, std::uint64_t last_id, std::vector<Frame>& newest) {
@@ -462,10 +499,25 @@ void Hub::restart_clients(const char* why) {
                       << " users' connections with 1012: " << why;
     for (auto& [id, member] : members_) {
         member.peer->close(proto::CloseCode::service_restart);
+        // Out of every room at once: the sequencer let go of this node's
+        // users and rooms (its state is a new start), and a room must not
+        // stay held by clients that are only closing.
+        while (member.seats.size() > 1) {
+            leave_seat(member, *member.seats.back().room);
+        }
         if (member.online()) {
             // Its name, if any, is still left on unregister.
             leave_seat(member, lobby_);
         }
+    }
+    std::vector<std::string> held;
+    for (const auto& [name, room] : rooms_) {
+        if (&room != &lobby_) {
+            held.push_back(name);
+        }
+    }
+    for (const auto& name : held) {
+        close_if_unseated(name);
     }
 }
 
@@ -515,12 +567,12 @@ void Hub::join_room(Member& member, Join& join) {
         reply_error(member, "log in first", join.room);
         return;
     }
-    if (!sequencer_.serves_rooms()) {
-        reply_error(member, "unavailable: rooms are not served in a cluster yet", join.room);
-        return;
-    }
     if (stopping_) {
         reply_error(member, "unavailable: the server is shutting down", join.room);
+        return;
+    }
+    if (!available()) {
+        reply_error(member, "unavailable: the room cannot be reached, try again", join.room);
         return;
     }
     const auto found = rooms_.find(join.room);
@@ -542,6 +594,7 @@ void Hub::join_room(Member& member, Join& join) {
         seat.resume = std::make_unique<Resume>(Resume{join.last_seen, std::move(join.epoch)});
     }
     member.seats.push_back(std::move(seat));
+    ++target.seated;
     if (!target.loading && (!target.opened || !target.ring_whole)) {
         load(target);
     }
@@ -572,14 +625,15 @@ void Hub::load(Room& room) {
     // The cache let go of its newest: read again, after every message
     // still to be handed over. Messages go on meanwhile, into the ring.
     after_unkept([this, name = room.name, answer] {
-        history_.read_before(name, UINT64_MAX, ring_capacity(),
-                             [answer](std::optional<std::vector<Frame>> messages) {
-                                 RoomStart start;
-                                 if (messages) {
-                                     start = {RoomStart::Outcome::opened, 0, std::move(*messages)};
-                                 }
-                                 answer(std::move(start));
-                             });
+        history_.read_before(
+            name, UINT64_MAX, ring_capacity(),
+            [answer](std::optional<std::vector<Frame>> messages) {
+                RoomStart start;
+                if (messages) {
+                    start = {RoomStart::Outcome::opened, 0, std::move(*messages), {}, 0};
+                }
+                answer(std::move(start));
+            });
     });
 }
 
@@ -597,6 +651,8 @@ void Hub::handle(RoomOpened& opened) {
     if (start.outcome == RoomStart::Outcome::opened && !target.opened) {
         target.opened = true;
         restart_ring(target, start.last_id, start.newest);
+        enter_users(target, start.users);
+        clock_.advance(start.stamp);
         metrics_.add(metrics_.rooms_with_users, 1);
     } else if (start.outcome == RoomStart::Outcome::opened && !refill(target, start.newest)) {
         start.outcome = RoomStart::Outcome::failed;
@@ -614,8 +670,7 @@ void Hub::handle(RoomOpened& opened) {
             apply(sequencer_.join(peer, target.name, member->second.name, rfc3339_now()));
             continue;
         }
-        member->second.seats.erase(member->second.seats.begin() +
-                                   (seat - member->second.seats.data()));
+        unseat(member->second, *seat);
         reply_error(member->second,
                     stopping_ ? "unavailable: the server is shutting down"
                     : start.outcome == RoomStart::Outcome::too_many
@@ -625,7 +680,7 @@ void Hub::handle(RoomOpened& opened) {
     }
     // Within the cache's bound again, now that the joins are answered.
     cached(target, static_cast<std::int64_t>(target.ring.bytes()) - before);
-    if (target.users.empty()) {
+    if (target.seated == 0) {
         if (target.opened) {
             close_room(target);  // everyone who waited left meanwhile
         } else {
@@ -634,10 +689,28 @@ void Hub::handle(RoomOpened& opened) {
     }
 }
 
+void Hub::close_if_unseated(const std::string& name) {
+    const auto found = rooms_.find(name);
+    if (found != rooms_.end() && &found->second != &lobby_ && found->second.seated == 0 &&
+        !found->second.loading) {
+        close_room(found->second);
+    }
+}
+
+void Hub::unseat(Member& member, Seat& seat) {
+    --seat.room->seated;
+    member.seats.erase(member.seats.begin() + (&seat - member.seats.data()));
+}
+
 void Hub::close_room(Room& room) {
     if (room.in_cache) {
         cache_bytes_ -= room.ring.bytes();
         cached_.erase(room.cached);
+    }
+    // In a cluster its users on other nodes stay: no longer counted here.
+    if (!room.users.empty()) {
+        busiest_.erase({room.users.size(), room.name});
+        rooms_answer_.clear();
     }
     const auto name = room.name;  // erased by a key that is not the room's own
     after_unkept([this, name] { history_.vacate(name); });
@@ -656,12 +729,17 @@ void Hub::leave_room(Member& member, const std::string& name) {
         return;
     }
     if (!seat->in) {
-        // Its join waits for the room to load: it never happened.
-        member.seats.erase(member.seats.begin() + (seat - member.seats.data()));
-        return;
+        unseat(member, *seat);
+        if (!target.loading) {
+            // A shared sequencer has its join (which may yet come through):
+            // the leave follows it there.
+            apply(sequencer_.leave(member.peer->id(), name, member.name));
+        }  // else its join waits for the room to load: it never happens
+    } else {
+        leave_seat(member, target);
+        apply(sequencer_.leave(member.peer->id(), name, member.name));
     }
-    leave_seat(member, target);
-    apply(sequencer_.leave(member.peer->id(), name, member.name));
+    close_if_unseated(name);
 }
 
 void Hub::post_message(Member& member, const std::string& room, std::string content) {
@@ -741,7 +819,7 @@ void Hub::leave_seat(Member& member, Room& room) {
     if (&room == &lobby_) {
         seat->in = false;  // the lobby's seat stays: a login may come again
     } else {
-        member.seats.erase(member.seats.begin() + (seat - member.seats.data()));
+        unseat(member, *seat);
     }
 }
 
@@ -756,7 +834,12 @@ void Hub::enter_room(Room& room, std::string name, std::string joined, PeerId lo
 void Hub::apply_join(Event& join) {
     const auto found = rooms_.find(join.room);
     if (found == rooms_.end()) {
-        return;  // a room this node does not hold
+        // A room this node does not hold: a claim of one of its connections
+        // can only be one that left meanwhile.
+        if (join.local != 0) {
+            apply(sequencer_.leave(join.local, join.room, join.name));
+        }
+        return;
     }
     auto& target = found->second;
     enter_room(target, join.name, join.text, join.local);
@@ -916,9 +999,6 @@ void Hub::apply_leave(const Event& leave) {
             fan_out(target, notice, 0, leave.stamp);
         }
     }
-    if (!lobby && target.users.empty() && !target.loading) {
-        close_room(target);
-    }
 }
 
 void Hub::apply_message(Event& event) {
@@ -1042,6 +1122,9 @@ void Hub::answer_rooms(Member& member) {
     if (!member.online()) {
         reply_error(member, "log in first");
         return;
+    }
+    if (sequencer_.count_rooms(member.peer->id())) {
+        return;  // it knows the rooms of every node, and answers (RoomsCounted)
     }
     // Made again only after a change: clients that ask often cost a copy.
     if (rooms_answer_.empty()) {

@@ -92,10 +92,21 @@ BOOST_AUTO_TEST_CASE(a_kept_message_and_an_xread_reply_decode) {
     BOOST_TEST(kept->content == "x");
     BOOST_TEST(kept->stamp == 5);
 
+    // Two streams: the lobby's and a room's, each with its entries.
     const auto xread =
-        parse("*1\r\n*2\r\n" + bulk("chat:events") + "*2\r\n" + entry("1-1", {"k", "l", "s", "1"}) +
-              entry("1-2", {"k", "l", "s", "2"}));
-    BOOST_TEST(stream_entries(*xread).size() == 2u);
+        parse("*2\r\n*2\r\n" + bulk("chat:events") + "*2\r\n" + entry("1-1", {"k", "l", "s", "1"}) +
+              entry("1-2", {"k", "l", "s", "2"}) + "*2\r\n" + bulk("chat:{r:x}:events") + "*1\r\n" +
+              entry("1-3", {"k", "l", "s", "1", "g", "3"}));
+    const auto streams = stream_entries(*xread);
+    BOOST_TEST_REQUIRE(streams.size() == 2u);
+    BOOST_TEST(streams[0].stream == "chat:events");
+    BOOST_TEST(streams[0].entries.size() == 2u);
+    BOOST_TEST(streams[1].stream == "chat:{r:x}:events");
+    BOOST_TEST_REQUIRE(streams[1].entries.size() == 1u);
+    const auto room_event = decode_event(*streams[1].entries[0]);
+    BOOST_TEST_REQUIRE(room_event.has_value());
+    BOOST_TEST(room_event->seq == 1u);
+    BOOST_TEST(room_event->global == 3u);
     BOOST_TEST(stream_entries(*parse("*-1\r\n")).empty());  // nil: nothing new
 }
 
@@ -107,15 +118,16 @@ BOOST_AUTO_TEST_CASE(a_room_state_lists_users_and_the_newest_messages_without_a_
     const std::string newest = "*3\r\n" + entry("9-1", {"n", "ann", "c", "nine", "t", "90"}) +
                                entry("8-1", {"n", "ann", "c", "eight", "t", "80"}) +
                                entry("6-1", {"n", "ann", "c", "six", "t", "60"});
-    const auto reply = parse("*7\r\n" + bulk("e1") + bulk("1700-5") + bulk("41") + bulk("9") +
-                             bulk("1234") + users + newest);
-    const auto room = decode_room_state(*reply);
+    const auto reply = parse("*8\r\n" + bulk("e1") + bulk("1700-5") + bulk("41") + bulk("9") +
+                             bulk("1234") + users + newest + bulk("77"));
+    const auto room = decode_room_state(*reply, true);
     BOOST_TEST_REQUIRE(room.has_value());
     BOOST_TEST(room->epoch == "e1");
     BOOST_TEST(room->last_entry == "1700-5");
     BOOST_TEST(room->last_seq == 41u);
     BOOST_TEST(room->last_id == 9u);
     BOOST_TEST(room->stamp == 1234);
+    BOOST_TEST(room->global == 77u);
     BOOST_TEST_REQUIRE(room->users.size() == 1u);  // the malformed tag is left out
     BOOST_TEST(room->users[0].name == "ann");
     BOOST_TEST(room->users[0].owner.incarnation == "f00d");
@@ -123,7 +135,17 @@ BOOST_AUTO_TEST_CASE(a_room_state_lists_users_and_the_newest_messages_without_a_
     BOOST_TEST(room->newest[0].id == 8u);
     BOOST_TEST(room->newest[1].content == "nine");
 
-    BOOST_TEST(!decode_room_state(*parse("*2\r\n" + bulk("e1") + bulk("x"))).has_value());
+    BOOST_TEST(!decode_room_state(*parse("*2\r\n" + bulk("e1") + bulk("x")), true).has_value());
+
+    // A room's (the open script's): the same without the epoch.
+    const auto opened = parse("*7\r\n" + bulk("1700-5") + bulk("41") + bulk("9") + bulk("1234") +
+                              users + newest + bulk("77"));
+    const auto state = decode_room_state(*opened, false);
+    BOOST_TEST_REQUIRE(state.has_value());
+    BOOST_TEST(state->epoch.empty());
+    BOOST_TEST(state->last_seq == 41u);
+    BOOST_TEST(state->newest.size() == 2u);
+    BOOST_TEST(!decode_room_state(*opened, true).has_value());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

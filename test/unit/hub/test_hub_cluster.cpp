@@ -51,7 +51,8 @@ BOOST_AUTO_TEST_CASE(in_a_cluster_the_room_changes_only_with_what_the_sequencer_
             BOOST_TEST_REQUIRE(cluster.claims.size() == 1u);
             BOOST_TEST(cluster.claims[0].name == "zed");
             BOOST_TEST(ann->unread() == 0u);
-            hub::Command taken = hub::Refused{ann->id(), true, "name taken"};
+            hub::Command taken =
+                hub::Refused{ann->id(), hub::Refused::Request::login, "name taken", {}};
             co_await h.from_cluster(std::move(taken));
             BOOST_TEST((co_await ann->expect("error")).content() == "name taken");
             BOOST_TEST(h.hub.available());
@@ -85,7 +86,8 @@ BOOST_AUTO_TEST_CASE(in_a_cluster_the_room_changes_only_with_what_the_sequencer_
             BOOST_TEST(said.id() == 8u);
             BOOST_TEST(said.timestamp() == t0 + 9);
 
-            hub::Command refused = hub::Refused{ann->id(), false, "unavailable: not sent"};
+            hub::Command refused = hub::Refused{
+                ann->id(), hub::Refused::Request::message, "unavailable: not sent", {}};
             co_await h.from_cluster(std::move(refused));
             BOOST_TEST((co_await ann->expect("error")).content() == "unavailable: not sent");
 
@@ -127,7 +129,8 @@ BOOST_AUTO_TEST_CASE(in_a_cluster_a_join_whose_answer_was_lost_still_resumes_fro
             co_await h.resume(*ann, "ann", 3, "e1");
             co_await handled(h);
             BOOST_TEST_REQUIRE(cluster.claims.size() == 1u);
-            hub::Command refused = hub::Refused{ann->id(), true, "unavailable: try again"};
+            hub::Command refused =
+                hub::Refused{ann->id(), hub::Refused::Request::login, "unavailable: try again", {}};
             co_await h.from_cluster(std::move(refused));
             BOOST_TEST((co_await ann->expect("error")).content() == "unavailable: try again");
 
@@ -176,6 +179,92 @@ BOOST_AUTO_TEST_CASE(in_a_cluster_a_lost_room_state_restarts_every_client_with_1
             BOOST_TEST((bob->closed_with == CloseCode::service_restart));
             BOOST_TEST_REQUIRE(cluster.leaves.size() == 1u);  // its name, if still held
             BOOST_TEST(cluster.leaves[0].name == "ann");
+            h.hub.stop();
+        },
+        std::chrono::seconds(20));
+}
+
+BOOST_AUTO_TEST_CASE(in_a_cluster_a_room_is_let_go_of_once_no_seat_of_this_node_is_left) {
+    // Rule 18: a node holds (and reads) a room while its own users are in it
+    // or joining it, whoever else is in it on other nodes.
+    FakeSequencer cluster;
+    test::run(
+        [&]() -> awaitable<void> {
+            HubTest h(co_await asio::this_coro::executor, {.capacity = 1024}, &cluster);
+            h.history.hold = true;  // the cluster answers the openings itself
+            const auto t0 = now_ms();
+            hub::RoomState state;
+            state.epoch = "e1";
+            state.stamp = t0;
+            hub::Command up = hub::Reachability{true, std::move(state), false};
+            co_await h.from_cluster(std::move(up));
+            auto ann = co_await h.connect();
+            co_await h.login(*ann, "ann");
+            co_await handled(h);
+            const hub::Event login{
+                hub::Event::Kind::join, "ann", cluster.claims.at(0).text, 0, t0, ann->id(), {}};
+            hub::Command logs_in = hub::Sequenced{{login}, t0};
+            co_await h.from_cluster(std::move(logs_in));
+            co_await ann->expect("login");
+            co_await ann->expect("history");
+
+            // Opened with a user of another node in it already.
+            const auto open = [&](std::uint64_t last_id) -> awaitable<void> {
+                hub::RoomStart start;
+                start.outcome = hub::RoomStart::Outcome::opened;
+                start.last_id = last_id;
+                start.users.push_back({"zed", "2026-01-01T00:00:00.000Z", 0});
+                start.stamp = t0;
+                hub::Command opened = hub::RoomOpened{"r", std::move(start)};
+                co_await h.from_cluster(std::move(opened));
+                co_await handled(h);
+            };
+            co_await h.join(*ann, "r");
+            co_await handled(h);
+            BOOST_TEST(h.history.held() == 1u);  // the room asked for
+            co_await open(4);
+            BOOST_TEST_REQUIRE(cluster.claims.size() == 2u);
+            BOOST_TEST(cluster.claims[1].room == "r");
+            const hub::Event joins{
+                hub::Event::Kind::join, "ann", cluster.claims[1].text, 0, t0 + 1, ann->id(), "r"};
+            hub::Command joined = hub::Sequenced{{joins}, t0 + 1};
+            co_await h.from_cluster(std::move(joined));
+            const auto welcome = co_await ann->expect("join");
+            BOOST_TEST(welcome.id() == 4u);
+            BOOST_TEST(welcome.user_list().size() == 2u);  // zed of another node, and ann
+            co_await ann->expect("history");
+
+            // `rooms` is the cluster's to answer: it knows every node's rooms.
+            co_await h.hub.send(hub::RoomsRequest{ann->id()});
+            co_await handled(h);
+            BOOST_TEST(cluster.counts.size() == 1u);
+            BOOST_TEST(ann->unread() == 0u);
+            hub::Command counted = hub::RoomsCounted{ann->id(), {{{"r", 2}, {"s", 5}}}};
+            co_await h.from_cluster(std::move(counted));
+            const auto rooms = co_await ann->expect("rooms");
+            BOOST_TEST(rooms.rooms().size() == 2u);
+            BOOST_TEST(rooms.rooms().at("s") == 5u);
+
+            // ann leaves; zed is still in it, but not here: let go of, so a
+            // join asks for it again.
+            co_await h.leave_room(*ann, "r");
+            co_await ann->expect("leave");
+            BOOST_TEST(cluster.leaves.back().room == "r");
+            co_await h.join(*ann, "r");
+            co_await handled(h);
+            BOOST_TEST(h.history.held() == 2u);
+
+            // A join the cluster refuses: the seat goes, and the room with it.
+            co_await open(4);
+            BOOST_TEST_REQUIRE(cluster.claims.size() == 3u);
+            hub::Command refused =
+                hub::Refused{ann->id(), hub::Refused::Request::join, "unavailable: try again", "r"};
+            co_await h.from_cluster(std::move(refused));
+            const auto error = co_await ann->expect("error");
+            BOOST_TEST(error.room() == "r");
+            co_await h.join(*ann, "r");
+            co_await handled(h);
+            BOOST_TEST(h.history.held() == 3u);
             h.hub.stop();
         },
         std::chrono::seconds(20));

@@ -6,10 +6,12 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -21,24 +23,26 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+struct redisReply;
+
 namespace chat::cluster {
 
 class RedisConnection;
 class RedisCluster;
 
-/// The room's kept messages as the hub sees them. Redis keeps each message
-/// in the script that numbers it, so nothing is appended or recorded here,
-/// and the newest come with the room's state when the node joins it
-/// (Reachability); older pages are read from Redis. The cluster serves the
-/// lobby only (its sequencer says so, and the hub opens no other room).
+/// The rooms' kept messages as the hub sees them. Redis keeps each message
+/// in the script that numbers it, so nothing is appended or recorded here.
+/// The lobby's newest come with its state when the node joins the cluster
+/// (Reachability); a room's when the node opens it, and then the node reads
+/// its events until it vacates it. Older pages are read from Redis.
 class RedisHistory final : public hub::History {
   public:
     explicit RedisHistory(RedisCluster& cluster) : cluster_(cluster) {}
     Start start(std::size_t /*newest*/) override { return {}; }
-    void open_room(const std::string& /*room*/, std::size_t /*newest*/, RoomReply reply) override {
-        reply(hub::RoomStart{});  // failed: not served
-    }
-    void vacate(const std::string& /*room*/) override {}
+    /// The answer comes as a RoomOpened command sent by the cluster itself,
+    /// ahead of the room's first events (`reply` is not called).
+    void open_room(const std::string& room, std::size_t newest, RoomReply reply) override;
+    void vacate(const std::string& room) override;
     bool try_append(const std::string& /*room*/, std::uint64_t /*id*/,
                     const hub::Frame& /*message*/) override {
         return true;
@@ -70,6 +74,7 @@ struct Config {
     /// History pages asked of Redis and not yet answered, at most; beyond,
     /// a request is answered "unavailable: try again".
     std::size_t reads_in_flight = 64;
+    std::size_t max_rooms = 100'000;  // besides the lobby, in the whole cluster
     std::string key_prefix = "chat:";
 };
 
@@ -94,9 +99,10 @@ struct Timing {
     std::chrono::milliseconds last_backoff;
 };
 
-/// Redis as the room's sequencer, history and user registry. Every node
-/// reads the one stream of events in order (XREAD on a connection of its own)
-/// and hands them to its hub; requests go out pipelined on a second
+/// Redis as the rooms' sequencer, history and user registry. Every node
+/// reads the event streams of the lobby and of the rooms its users are in, each
+/// in order (one XREAD over them on a connection of its own), and hands them
+/// to its hub; requests go out pipelined on a second
 /// connection, each an atomic Lua script, and the lease is renewed on a
 /// third, so that it never waits behind messages. Lost connections are
 /// retried with backoff and jitter; the hub hears once that Redis is gone and
@@ -109,28 +115,48 @@ class RedisCluster final : public hub::Sequencer {
 
     // hub::Sequencer: every event comes back through the stream.
     bool local() const noexcept override { return false; }
-    /// The lobby only, so far: one Redis stream for the one room.
-    bool serves_rooms() const noexcept override { return false; }
     void attach(hub::Hub& hub) override;
     Placed join(hub::PeerId peer, const std::string& room, const std::string& name,
                 const std::string& joined) override;
     Placed say(hub::PeerId peer, const std::string& room, const std::string& name,
                std::string content) override;
     Placed leave(hub::PeerId peer, const std::string& room, const std::string& name) override;
+    bool count_rooms(hub::PeerId peer) override;
     awaitable<void> detach() override;
 
-    /// The room's kept messages, for the hub (RedisHistory).
+    /// The rooms' kept messages, for the hub (RedisHistory).
     hub::History& history() noexcept { return *history_; }
 
-    /// Rule 14 from Redis: calls `reply` with the newest kept messages whose
-    /// ids are below `before`, at most `limit`, oldest first; nullopt when
-    /// Redis cannot be reached or too many pages are being read.
-    void read_page(std::uint64_t before, std::size_t limit, hub::History::Reply reply);
+    /// Rule 14 from Redis: calls `reply` with the newest kept messages of
+    /// `room` whose ids are below `before`, at most `limit`, oldest first;
+    /// nullopt when Redis cannot be reached or too many pages are being read.
+    void read_page(const std::string& room, std::uint64_t before, std::size_t limit,
+                   hub::History::Reply reply);
+    /// The node holds `room` from now on: its state goes to the hub as a
+    /// RoomOpened command, and its events follow.
+    void open_room(const std::string& room, std::size_t newest);
+    /// The node no longer holds `room`: its events are no longer read.
+    void vacate(const std::string& room);
 
   private:
-    struct Leave {
-        hub::PeerId peer;
+    /// What Redis is owed while it cannot be reached, sent in order when it
+    /// is back: a user's leave of a room, or a room let go of.
+    struct Owed {
+        hub::PeerId peer = 0;  // 0: `room` is vacated
         std::string name;
+        std::string room;
+    };
+    /// A room whose events this node reads, and where it stands in them.
+    struct Reading {
+        std::string stream;  // the events' key
+        std::string last_entry = "0-0";
+        std::uint64_t last_seq = 0;  // the last event's number in the room
+        std::uint64_t since = 0;     // reading_version_ when it was added
+    };
+    /// A room opened, for the reader to hand to the hub before its events.
+    struct Opened {
+        std::uint64_t generation;
+        hub::RoomOpened opened;
     };
     awaitable<void> run();
     awaitable<bool> connect();
@@ -153,14 +179,29 @@ class RedisCluster final : public hub::Sequencer {
     awaitable<void> say_goodbye();
     /// False once the hub takes no more commands.
     awaitable<bool> to_hub(hub::Command command);
-    void refuse(hub::PeerId peer, bool login, std::string reason);
-    /// Runs a script on the command connection; `done` gets its answer ("ok",
-    /// "taken", ...) or an error.
+    /// to_hub() when nothing waits for it (an answer, a refusal).
+    void tell_hub(hub::Command command);
+    /// The probe (scripts.hpp) over every room read.
+    std::vector<std::string> probe_call() const;
+    void refuse(hub::PeerId peer, hub::Refused::Request request, std::string reason,
+                std::string room = {});
+    /// Runs a script on the command connection; `done` gets its answer (the
+    /// reply, whose text is "ok", "taken", ...) or an error.
     void send_script(std::size_t script, std::vector<std::string> args,
-                     std::function<void(error_code, std::string_view)> done);
+                     std::function<void(error_code, const redisReply*)> done);
     /// The arguments every script takes first (scripts.hpp), then `more`.
     std::vector<std::string> script_args(std::initializer_list<std::string> more = {}) const;
-    void send_leave(Leave leave);
+    void send_owed(Owed owed);
+    /// The events' key of `room`, and the room of a key ("" is the lobby).
+    std::string room_key(const std::string& room, std::string_view key) const;
+    std::optional<std::string> room_of_stream(std::string_view stream) const;
+    /// The reader reads a room more: its XREAD in flight is ended early.
+    void unblock_reader();
+    /// Hands the rooms opened to the hub, ahead of their events.
+    awaitable<bool> hand_over_opened();
+    /// Starts reading `room` from what the open script answered; the hub's
+    /// RoomOpened. Nullopt when the answer is not shaped like one.
+    std::optional<hub::RoomOpened> start_reading(const std::string& room, const redisReply& reply);
     /// A script found the room elsewhere ("epoch", "lease"): reconnect.
     void room_moved(std::string_view outcome);
     /// Closes every connection (the loops end and run() reconnects); logs
@@ -184,23 +225,31 @@ class RedisCluster final : public hub::Sequencer {
     std::unique_ptr<RedisConnection> leases_;    // lease renewals, never behind a message
     asio::steady_timer lease_timer_;
     asio::steady_timer backoff_timer_;
+    asio::steady_timer unblock_timer_;
     std::mt19937 random_;  // reconnection jitter
     hub::Hub* hub_ = nullptr;
-    std::vector<std::string> shas_;   // of the scripts, loaded on each connect
-    std::string epoch_;               // of the room the hub has
-    std::string last_entry_ = "0-0";  // the last event read
-    std::uint64_t last_seq_ = 0;      // its number
-    std::uint64_t last_id_ = 0;       // the highest message id seen in this epoch
+    std::vector<std::string> shas_;           // of the scripts, loaded on each connect
+    std::string epoch_;                       // of the rooms the hub has
+    std::map<std::string, Reading> reading_;  // by room: the lobby's always
+    std::uint64_t reading_version_ = 0;       // counts the rooms added to reading_
+    std::uint64_t xread_version_ = 0;         // reading_version_ of the XREAD in flight
+    bool xread_in_flight_ = false;
+    bool unblocking_ = false;
+    std::string reader_id_;  // the events connection's CLIENT ID, to unblock it
+    std::vector<Opened> opened_;
+    std::uint64_t generation_ = 0;   // bumped when the node starts afresh
+    std::uint64_t last_id_ = 0;      // the highest lobby message id seen in this epoch
+    std::uint64_t last_global_ = 0;  // the highest event number among all seen (gseq)
     std::chrono::steady_clock::time_point connected_at_;  // of the current connections
     bool sweeping_ = false;  // connected for a node timeout: judging the others' leases
     std::size_t messages_in_flight_ = 0;
     std::size_t bytes_in_flight_ = 0;
-    std::size_t reads_in_flight_ = 0;
-    bool up_ = false;      // both connections work and the hub knows the room
-    bool resync_ = false;  // the node missed events: it must join afresh
+    std::size_t reads_in_flight_ = 0;  // pages and room counts
+    bool up_ = false;                  // both connections work and the hub knows the room
+    bool resync_ = false;              // the node missed events: it must join afresh
     bool detached_ = false;
-    bool said_down_ = false;            // "unreachable" logged for this outage
-    std::vector<Leave> unsent_leaves_;  // owed to Redis while it is down
+    bool said_down_ = false;  // "unreachable" logged for this outage
+    std::vector<Owed> owed_;  // to Redis while it is down
     std::unique_ptr<RedisHistory> history_ = std::make_unique<RedisHistory>(*this);
 };
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -113,12 +114,14 @@ struct Sequenced {
     std::int64_t now = 0;
 };
 
-/// From a cluster: a client's login or message was not taken (the name is
-/// taken elsewhere, the sequencer cannot be reached). `login` says which.
+/// From a cluster: a client's login, join or message was not taken (the
+/// name is taken elsewhere, the sequencer cannot be reached).
 struct Refused {
+    enum class Request { login, join, message };
     PeerId peer = 0;
-    bool login = false;
+    Request request = Request::message;
     std::string reason;
+    std::string room;  // of a join or a message
 };
 
 /// From the history: the answer to a client's HistoryRequest, or nullopt
@@ -141,12 +144,23 @@ struct RoomStart {
     Outcome outcome = Outcome::failed;
     std::uint64_t last_id = 0;                               // its count goes on after it
     std::vector<std::shared_ptr<const std::string>> newest;  // its newest messages, oldest first
+    // A cluster's room (rule 18) has users on other nodes already, and the
+    // sequencer's time when it was read.
+    std::vector<RoomState::User> users;
+    std::int64_t stamp = 0;
 };
 
 /// From the history: the answer to the hub's History::open_room.
 struct RoomOpened {
     std::string room;
     RoomStart start;
+};
+
+/// From a cluster: the answer to a client's RoomsRequest (rule 18: the rooms
+/// of every node), the busiest first; nullopt when Redis could not answer.
+struct RoomsCounted {
+    PeerId peer = 0;
+    std::optional<std::vector<std::pair<std::string, std::uint64_t>>> rooms;
 };
 
 /// From the hub's presence timer: the joins and leaves gathered in a big
@@ -169,8 +183,8 @@ struct Reachability {
 /// Go hub's register, unregister and broadcast channels (the first eight),
 /// what the sequencer and the history send back, and the hub's own timer
 /// and stop.
-using Command =
-    std::variant<Register, Unregister, Login, Say, HistoryRequest, Join, Leave, RoomsRequest,
-                 Sequenced, Refused, Reachability, HistoryPage, RoomOpened, PresenceDue, Stop>;
+using Command = std::variant<Register, Unregister, Login, Say, HistoryRequest, Join, Leave,
+                             RoomsRequest, Sequenced, Refused, Reachability, HistoryPage,
+                             RoomOpened, RoomsCounted, PresenceDue, Stop>;
 
 }  // namespace chat::hub

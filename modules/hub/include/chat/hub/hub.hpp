@@ -188,6 +188,9 @@ class Hub {
         // it can: a join is answered from it. False once the cache let go
         // of some of it.
         bool ring_whole = true;
+        // This node's members with a seat in it (in, or joining): while
+        // there are any the node holds it, and in a cluster reads its events.
+        std::size_t seated = 0;
         bool opened = false;                // the history was told it has users
         bool loading = false;               // what it holds is being read from the history
         std::vector<PeerId> waiting;        // those whose joins wait for it to load
@@ -205,6 +208,7 @@ class Hub {
     void handle(RoomsRequest& command);
     void handle(HistoryPage& command);
     void handle(RoomOpened& command);
+    void handle(RoomsCounted& command);
     void handle(PresenceDue& command);
     void handle(Stop& command);
     void handle(Sequenced& command);
@@ -236,6 +240,8 @@ class Hub {
     /// connection with 1012, so that its clients log in again.
     void restart_clients(const char* why);
     void adopt(RoomState& state);
+    /// Enters users a shared sequencer listed, in the order they joined.
+    void enter_users(Room& room, std::vector<RoomState::User>& users);
     /// The count goes on after `last_id`; `newest` (oldest first, ending with
     /// it) are the messages a join or a resume is answered from.
     void restart_ring(Room& room, std::uint64_t last_id, std::vector<Frame>& newest);
@@ -259,6 +265,12 @@ class Hub {
     bool refill(Room& room, std::vector<Frame>& newest);
     /// Lets go of a room that has no users left (never the lobby).
     void close_room(Room& room);
+    /// Closes room `name` if no member of this node has a seat in it any
+    /// more and it is not loading (in a cluster its other users may be on
+    /// other nodes: this node no longer reads it).
+    void close_if_unseated(const std::string& name);
+    /// Erases `member`'s seat in a room besides the lobby.
+    void unseat(Member& member, Seat& seat);
     void enter_room(Room& room, std::string name, std::string joined, PeerId local);
     void take_seat(Room& room, Member& member, Seat& seat);
     /// Takes `member` out of `room`'s fan-out; its seat goes too.

@@ -37,9 +37,6 @@ class Sequencer {
     /// shared sequencer's room on this node is a replica that may lag.
     virtual bool local() const noexcept = 0;
 
-    /// Whether it places the events of rooms besides the lobby (rule 17).
-    virtual bool serves_rooms() const noexcept = 0;
-
     /// Once, as the hub starts: where the commands go from now on.
     virtual void attach(Hub& hub) = 0;
     /// `name` asks to join `room` from connection `peer`, at `joined` (RFC 3339).
@@ -52,6 +49,11 @@ class Sequencer {
     /// The user `name` of connection `peer` (in `room`, or whose join may
     /// have been taken) left it. Never lost: kept until the sequencer has it.
     virtual Placed leave(PeerId peer, const std::string& room, const std::string& name) = 0;
+    /// A client asks which rooms have users (rule 17). False: the hub knows
+    /// every room and answers itself; true: a shared sequencer knows rooms
+    /// this node does not hold (rule 18), and answers later as a
+    /// RoomsCounted command.
+    virtual bool count_rooms(PeerId peer) = 0;
     /// After the hub's last command: announces what is still owed (leaves),
     /// within a bounded time, and sends no more commands.
     virtual awaitable<void> detach() = 0;
@@ -62,7 +64,6 @@ class Sequencer {
 class LocalSequencer final : public Sequencer {
   public:
     bool local() const noexcept override { return true; }
-    bool serves_rooms() const noexcept override { return true; }
     void attach(Hub& /*hub*/) override {}
     Placed join(PeerId peer, const std::string& room, const std::string& name,
                 const std::string& joined) override {
@@ -75,6 +76,7 @@ class LocalSequencer final : public Sequencer {
     Placed leave(PeerId peer, const std::string& room, const std::string& name) override {
         return Event{Event::Kind::leave, name, {}, 0, 0, peer, room};
     }
+    bool count_rooms(PeerId /*peer*/) override { return false; }
     awaitable<void> detach() override { co_return; }
 };
 
