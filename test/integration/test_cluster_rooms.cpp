@@ -748,11 +748,12 @@ BOOST_AUTO_TEST_CASE(redis_rolled_back_under_a_room_is_a_new_epoch) {
             co_await join(bob, "r");
             co_await next(ann, "join", "r", "bob");
             co_await say_in(ann, "r", "kept", 3);
-            co_await messages_in(bob, {{"r", 3}});
+            const Counts three{{"r", 3}};  // not a braced temporary in co_await: trap 1
+            co_await messages_in(bob, three);
             cluster.redis.command({"SAVE"});
             // Only the room moves on: the lobby's counters stay as saved.
             co_await say_in(ann, "r", "rolled-back", 3);
-            const auto seen = co_await messages_in(bob, {{"r", 3}});
+            const auto seen = co_await messages_in(bob, three);
             BOOST_TEST(seen.at("r").back() == "6 rolled-back2");
             cluster.redis.kill();
             cluster.redis.start();  // the room's count at 3: ids 4 to 6 would name two messages

@@ -225,7 +225,10 @@ awaitable<bool> RedisCluster::connect() {
     }
     if (!ec) {
         // The reader's id: a room more to read ends its XREAD early.
-        auto [id_error, id] = co_await events_->call({"CLIENT", "ID"}, timing_.call_limit);
+        // Its arguments in a local, not a braced temporary inside co_await
+        // (docs/architecture.md, trap 1).
+        const std::vector<std::string> client_id{"CLIENT", "ID"};
+        auto [id_error, id] = co_await events_->call(client_id, timing_.call_limit);
         ec = id_error ? id_error : is_error(*id) ? asio::error::invalid_argument : error_code{};
         if (!ec) {
             reader_id_ = std::to_string(id->integer);

@@ -235,7 +235,8 @@ BOOST_AUTO_TEST_CASE(in_a_cluster_a_room_is_let_go_of_once_no_seat_of_this_node_
             co_await ann->expect("history");
 
             // `rooms` is the cluster's to answer: it knows every node's rooms.
-            co_await h.hub.send(hub::RoomsRequest{ann->id()});
+            hub::Command asks = hub::RoomsRequest{ann->id()};  // trap 1
+            co_await h.hub.send(std::move(asks));
             co_await handled(h);
             BOOST_TEST(cluster.counts.size() == 1u);
             BOOST_TEST(ann->unread() == 0u);
