@@ -194,6 +194,7 @@ BOOST_AUTO_TEST_CASE(config_tells_clients_the_limits) {
     auto c = config();
     c.max_content_bytes = 1234;
     c.idle_timeout = std::chrono::seconds(42);
+    c.max_rooms_per_user = 7;
     with_server(
         [](TestServer& server) -> awaitable<void> {
             const auto answer = co_await http_request(server.port(), "/config");
@@ -201,6 +202,7 @@ BOOST_AUTO_TEST_CASE(config_tells_clients_the_limits) {
             BOOST_TEST(contains(answer.content_type, "application/json"));
             BOOST_TEST(contains(answer.body, "\"maxContentBytes\":1234"), answer.body);
             BOOST_TEST(contains(answer.body, "\"idleTimeoutMs\":42000"), answer.body);
+            BOOST_TEST(contains(answer.body, "\"maxRoomsPerUser\":7"), answer.body);
             const auto head = co_await http_request(server.port(), "/config", "HEAD");
             BOOST_TEST(head.body.empty());
             BOOST_TEST(head.content_length == std::to_string(answer.body.size()));

@@ -13,7 +13,7 @@ import { RoomList, busiestRooms, hashForRoom, normalizeRoom, roomFromHash, roomP
 
 const maxNameCodePoints = 32;
 // The server's limits come from GET /config; these are its defaults.
-const limits = { maxContentBytes: 4096, idleTimeoutMs: 30000 };
+const limits = { maxContentBytes: 4096, idleTimeoutMs: 30000, maxRoomsPerUser: 100 };
 const busiestShown = 20;
 
 const $ = (id) => document.getElementById(id);
@@ -241,6 +241,9 @@ function goTo(raw, { fromAddress = false } = {}) {
     const problem = roomProblem(room);
     if (problem) {
       return problem;
+    }
+    if (roomList.size >= limits.maxRoomsPerUser) {
+      return `You are in ${roomList.size} rooms, the most this server allows; leave one first.`;
     }
     if (!connection.join(room)) {
       return "Not connected; try again once back online.";

@@ -51,6 +51,7 @@ std::string client_config_json(const Config& config) {
         {"maxContentBytes", config.max_content_bytes},
         {"maxMessageBytes", config.max_message_bytes},
         {"idleTimeoutMs", config.idle_timeout.count()},
+        {"maxRoomsPerUser", config.max_rooms_per_user},
     };
     return boost::json::serialize(limits) + "\n";
 }
