@@ -49,16 +49,30 @@ std::optional<OwnerTag> parse_owner(std::string_view tag) {
 }
 
 std::optional<StreamEvent> decode_event(const redisReply& entry) {
+    // [id, ["e", "kind\nseq\nglobal\nnode\nincarnation\nconnection\nid\nstamp\nname\nvalue"]]
     const auto parts = elements(entry);
     if (parts.size() != 2) {
         return std::nullopt;
     }
     const auto fields = elements(*parts[1]);
+    if (fields.size() != 2 || text(*fields[0]) != "e") {
+        return std::nullopt;
+    }
+    auto packed = text(*fields[1]);
     StreamEvent event;
     event.entry = text(*parts[0]);
-    event.seq = to_number(field(fields, "s"));
-    event.global = to_number(field(fields, "g"));
-    const auto kind = field(fields, "k");
+    std::string_view kind;
+    std::string_view seq;
+    std::string_view global;
+    std::string_view id;
+    std::string_view stamp;
+    if (!take_line(packed, kind) || !take_line(packed, seq) || !take_line(packed, global) ||
+        !take_line(packed, event.owner.node) || !take_line(packed, event.owner.incarnation) ||
+        !take_line(packed, event.owner.connection) || !take_line(packed, id) ||
+        !take_line(packed, stamp) || !take_line(packed, event.name)) {
+        return std::nullopt;
+    }
+    event.text = packed;  // the rest: a message's content may hold line breaks
     if (kind == "j") {
         event.kind = hub::Event::Kind::join;
     } else if (kind == "l") {
@@ -68,16 +82,13 @@ std::optional<StreamEvent> decode_event(const redisReply& entry) {
     } else {
         return std::nullopt;
     }
+    event.seq = to_number(seq);
+    event.global = to_number(global);
+    event.id = to_number(id);
+    event.stamp = static_cast<std::int64_t>(to_number(stamp));
     if (event.entry.empty() || event.seq == 0) {
         return std::nullopt;
     }
-    event.name = field(fields, "n");
-    event.text = field(fields, "v");
-    event.id = to_number(field(fields, "i"));
-    event.stamp = static_cast<std::int64_t>(to_number(field(fields, "t")));
-    event.owner.node = field(fields, "o");
-    event.owner.incarnation = field(fields, "r");
-    event.owner.connection = field(fields, "p");
     return event;
 }
 

@@ -93,6 +93,11 @@ awaitable<error_code> RedisConnection::connect(const RedisAddress& address,
     socket.set_option(asio::ip::tcp::no_delay(true));
     socket_ = std::move(socket);
     reader_.reset(redisReaderCreate());
+    // hiredis frees its buffer once empty if it grew past 16 KiB: with an
+    // XREAD reply of many events, a large block freed and taken again per
+    // call, and glibc merging free blocks each time (malloc_consolidate
+    // showed in profiles). Kept up to this size, and freed beyond.
+    reader_->maxbuf = std::size_t{1} << 20;
     open_ = true;
     last_error_ = {};
     asio::co_spawn(strand_, read_loop(generation), asio::detached);

@@ -38,37 +38,53 @@ std::string entry(const std::string& id, std::initializer_list<std::string> fiel
     return out;
 }
 
+/// An event entry as the scripts append it: one field "e", the lines packed.
+std::string event(const std::string& id, const std::string& packed) {
+    return entry(id, {"e", packed});
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(event_decoding)
 
 BOOST_AUTO_TEST_CASE(a_message_event_keeps_every_field_and_its_owner) {
     const auto reply = parse(
-        entry("1700000000000-3", {"k", "m", "s", "42", "n", "ann", "v", "hi\nthere", "o", "node-a",
-                                  "r", "f00d", "p", "7", "i", "12", "t", "1700000000123"}));
-    const auto event = decode_event(*reply);
-    BOOST_TEST_REQUIRE(event.has_value());
-    BOOST_TEST(event->entry == "1700000000000-3");
-    BOOST_TEST(event->seq == 42u);
-    BOOST_TEST((event->kind == hub::Event::Kind::message));
-    BOOST_TEST(event->name == "ann");
-    BOOST_TEST(event->text == "hi\nthere");
-    BOOST_TEST(event->id == 12u);
-    BOOST_TEST(event->stamp == 1700000000123);
-    BOOST_TEST(event->owner.node == "node-a");
-    BOOST_TEST(event->owner.incarnation == "f00d");
-    BOOST_TEST(event->owner.connection == "7");
+        event("1700000000000-3", "m\n42\n99\nnode-a\nf00d\n7\n12\n1700000000123\nann\nhi\nthere"));
+    const auto decoded = decode_event(*reply);
+    BOOST_TEST_REQUIRE(decoded.has_value());
+    BOOST_TEST(decoded->entry == "1700000000000-3");
+    BOOST_TEST(decoded->seq == 42u);
+    BOOST_TEST(decoded->global == 99u);
+    BOOST_TEST((decoded->kind == hub::Event::Kind::message));
+    BOOST_TEST(decoded->name == "ann");
+    BOOST_TEST(decoded->text == "hi\nthere");
+    BOOST_TEST(decoded->id == 12u);
+    BOOST_TEST(decoded->stamp == 1700000000123);
+    BOOST_TEST(decoded->owner.node == "node-a");
+    BOOST_TEST(decoded->owner.incarnation == "f00d");
+    BOOST_TEST(decoded->owner.connection == "7");
 }
 
 BOOST_AUTO_TEST_CASE(joins_and_leaves_are_told_apart_and_malformed_entries_refused) {
     const auto join =
-        parse(entry("1-1", {"k", "j", "s", "1", "n", "bob", "v", "2026-12-05T07:00:00.000Z"}));
-    BOOST_TEST((decode_event(*join)->kind == hub::Event::Kind::join));
-    const auto leave = parse(entry("1-2", {"k", "l", "s", "2", "n", "bob"}));
-    BOOST_TEST((decode_event(*leave)->kind == hub::Event::Kind::leave));
+        parse(event("1-1", "j\n1\n1\na\nf00d\n3\n0\n5\nbob\n2026-12-05T07:00:00.000Z"));
+    const auto joined = decode_event(*join);
+    BOOST_TEST_REQUIRE(joined.has_value());
+    BOOST_TEST((joined->kind == hub::Event::Kind::join));
+    BOOST_TEST(joined->text == "2026-12-05T07:00:00.000Z");
+    const auto leave = parse(event("1-2", "l\n2\n2\na\nf00d\n3\n0\n6\nbob\n"));
+    const auto left = decode_event(*leave);
+    BOOST_TEST_REQUIRE(left.has_value());
+    BOOST_TEST((left->kind == hub::Event::Kind::leave));
+    BOOST_TEST(left->name == "bob");
+    BOOST_TEST(left->text.empty());
 
-    BOOST_TEST(!decode_event(*parse(entry("1-3", {"k", "x", "s", "3"}))).has_value());  // kind
-    BOOST_TEST(!decode_event(*parse(entry("1-4", {"k", "m"}))).has_value());            // no number
+    BOOST_TEST(!decode_event(*parse(event("1-3", "x\n3\n3\na\nf\n3\n0\n6\nbob\n"))).has_value());
+    BOOST_TEST(!decode_event(*parse(event("1-4", "m\n0\n4\na\nf\n3\n1\n6\nbob\nhi")))
+                    .has_value());                                                    // no number
+    BOOST_TEST(!decode_event(*parse(event("1-5", "m\n5\n5\na\nf\n3"))).has_value());  // cut short
+    BOOST_TEST(
+        !decode_event(*parse(entry("1-6", {"k", "m", "s", "6"}))).has_value());  // not packed
     BOOST_TEST(!decode_event(*parse(bulk("not an entry"))).has_value());
 }
 
@@ -94,9 +110,10 @@ BOOST_AUTO_TEST_CASE(a_kept_message_and_an_xread_reply_decode) {
 
     // Two streams: the lobby's and a room's, each with its entries.
     const auto xread =
-        parse("*2\r\n*2\r\n" + bulk("chat:events") + "*2\r\n" + entry("1-1", {"k", "l", "s", "1"}) +
-              entry("1-2", {"k", "l", "s", "2"}) + "*2\r\n" + bulk("chat:{r:x}:events") + "*1\r\n" +
-              entry("1-3", {"k", "l", "s", "1", "g", "3"}));
+        parse("*2\r\n*2\r\n" + bulk("chat:events") + "*2\r\n" +
+              event("1-1", "l\n1\n1\na\nf\n3\n0\n5\nann\n") +
+              event("1-2", "l\n2\n2\na\nf\n3\n0\n5\nbob\n") + "*2\r\n" + bulk("chat:{r:x}:events") +
+              "*1\r\n" + event("1-3", "l\n1\n3\na\nf\n3\n0\n5\ncid\n"));
     const auto streams = stream_entries(*xread);
     BOOST_TEST_REQUIRE(streams.size() == 2u);
     BOOST_TEST(streams[0].stream == "chat:events");
