@@ -500,6 +500,39 @@ BOOST_AUTO_TEST_CASE(the_users_of_a_killed_node_leave_each_of_their_rooms_within
         60s);
 }
 
+BOOST_AUTO_TEST_CASE(a_node_taken_for_dead_restarts_its_own_clients_when_its_room_was_made_again) {
+    Cluster cluster("2");
+    run(
+        [&]() -> awaitable<void> {
+            auto ann = co_await log_in(cluster.port(0), "ann");
+            auto cid = co_await log_in(cluster.port(2), "cid");
+            co_await join(cid, "solo");  // node c alone holds it; no message kept
+            BOOST_TEST_REQUIRE(cluster.nodes.at(0)->wait_output("taken for dead", 20s));
+
+            // Node c frozen past the node timeout: swept, "solo" forgotten.
+            cluster.nodes.at(2)->signal(SIGSTOP);
+            co_await next(ann, "logout", {}, "cid", 10s);
+            // Made again by ann: its events start over, above what c read.
+            const auto made = co_await join(ann, "solo");
+            BOOST_TEST(made.welcome.user_list_size() == 1);
+            co_await say_in(ann, "solo", "again", 1);
+            co_await next(ann, "message", "solo");
+            cluster.nodes.at(2)->signal(SIGCONT);
+
+            // Rule 15: c's clients log in again (1012); nobody else's do, and
+            // the epoch stays (nothing in Redis went back).
+            BOOST_TEST((co_await cid.wait_close(20s)) == 1012u);
+            co_await ann.send(in_room("message", "solo", "still here"));
+            const auto still = co_await next(ann, "message", "solo");
+            BOOST_TEST(still.content() == "still here");
+            auto again = co_await log_in(cluster.port(2), "cid");
+            const auto back = co_await join(again, "solo");
+            BOOST_TEST(back.welcome.epoch() == made.welcome.epoch());
+            BOOST_TEST(back.welcome.id() == 2u);
+        },
+        60s);
+}
+
 BOOST_AUTO_TEST_CASE(a_room_resumes_on_another_node_with_exactly_the_messages_missed) {
     Cluster cluster;
     run(

@@ -647,10 +647,16 @@ hub::Sequencer::Placed RedisCluster::join(hub::PeerId peer, const std::string& r
         }
         send_script(
             Script::join, script_args({std::to_string(peer), name, joined, room}),
-            [this, peer, request, unavailable, room](error_code ec, const redisReply* reply) {
+            [this, peer, name, request, unavailable, room](error_code ec, const redisReply* reply) {
                 const auto outcome = ec ? std::string_view{} : text(*reply);
                 if (outcome == "ok") {
                     return;  // the join comes back with the events
+                }
+                if (ec && !room.empty()) {
+                    // It may have been carried out, its answer lost (and
+                    // its event not read: the room is let go of once the
+                    // join is refused). The leave is owed.
+                    send_owed(Owed{peer, name, room});
                 }
                 if (outcome == "taken") {
                     refuse(peer, request, "name taken", room);
@@ -786,7 +792,10 @@ void RedisCluster::open_room(const std::string& room, std::size_t newest) {
                                 return;
                             }
                             CHAT_LOG(error) << "redis: a room's state could not be read";
-                        } else if (!ec) {
+                            send_owed(Owed{0, {}, room});  // held in Redis all the same
+                        } else if (ec) {
+                            send_owed(Owed{0, {}, room});  // it may hold it, the answer lost
+                        } else {
                             room_moved(outcome);
                         }
                         tell_hub(std::move(opened));

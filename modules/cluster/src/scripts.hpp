@@ -151,12 +151,16 @@ local function forget(room)
   redis.call('ZREM', p .. 'busy', room)
   redis.call('SREM', p .. 'open', room)
 end
--- Made (again): counting on from where a forgotten room of its name ended.
+-- Made (again): its ids count on from where a forgotten room of its name
+-- ended; its events' numbers from the count of all events, above any number
+-- an earlier room of its name had (a node cut off while it was forgotten
+-- then sees a gap, not Redis going back).
 local function create(room)
   local base = redis.call('HGET', p .. 'forgotten', room) or counter('floor')
   redis.call('HDEL', p .. 'forgotten', room)
   redis.call('DEL', room_keys(room))  -- whatever a lost index left behind
   redis.call('SET', rkey(room, 'msgid'), base)
+  redis.call('SET', rkey(room, 'evseq'), counter('gseq'))
 end
 -- Node `onode` no longer holds `room`; nobody holding it, it is quiet (it
 -- keeps messages) or gone.

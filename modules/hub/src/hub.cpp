@@ -71,6 +71,7 @@ Hub::Hub(asio::any_io_executor executor, metrics::Metrics& metrics, FrameClock& 
     auto start = history_.start(ring_capacity());
     epoch_ = std::move(start.epoch);
     restart_ring(lobby_, start.last_id, start.newest);
+    lobby_.opened = true;  // held from the start, never let go of
     // A cluster node takes logins once it has joined the room.
     available_ = sequencer_.local();
 }
@@ -602,6 +603,7 @@ void Hub::join_room(Member& member, Join& join) {
         target.waiting.push_back(member.peer->id());
         return;
     }
+    member.seats.back().join_sent = true;
     apply(sequencer_.join(member.peer->id(), target.name, member.name, rfc3339_now()));
 }
 
@@ -667,6 +669,7 @@ void Hub::handle(RoomOpened& opened) {
             continue;  // it left meanwhile
         }
         if (start.outcome == RoomStart::Outcome::opened && !stopping_) {
+            seat->join_sent = true;
             apply(sequencer_.join(peer, target.name, member->second.name, rfc3339_now()));
             continue;
         }
@@ -729,8 +732,9 @@ void Hub::leave_room(Member& member, const std::string& name) {
         return;
     }
     if (!seat->in) {
+        const bool join_sent = seat->join_sent;
         unseat(member, *seat);
-        if (!target.loading) {
+        if (join_sent) {
             // A shared sequencer has its join (which may yet come through):
             // the leave follows it there.
             apply(sequencer_.leave(member.peer->id(), name, member.name));
@@ -840,6 +844,9 @@ void Hub::apply_join(Event& join) {
             apply(sequencer_.leave(join.local, join.room, join.name));
         }
         return;
+    }
+    if (!found->second.opened) {
+        return;  // read while this node held it before: its state comes anew
     }
     auto& target = found->second;
     enter_room(target, join.name, join.text, join.local);
@@ -966,7 +973,7 @@ void Hub::flush_presence(Room& room) {
 
 void Hub::apply_leave(const Event& leave) {
     const auto found = rooms_.find(leave.room);
-    if (found == rooms_.end()) {
+    if (found == rooms_.end() || !found->second.opened) {
         return;
     }
     auto& target = found->second;
@@ -1002,8 +1009,10 @@ void Hub::apply_leave(const Event& leave) {
 }
 
 void Hub::apply_message(Event& event) {
+    // A room being opened again: what was read while this node held it
+    // before is not its state (the state comes with RoomOpened).
     const auto found = rooms_.find(event.room);
-    if (found == rooms_.end()) {
+    if (found == rooms_.end() || !found->second.opened) {
         return;
     }
     auto& target = found->second;

@@ -254,10 +254,34 @@ BOOST_AUTO_TEST_CASE(in_a_cluster_a_room_is_let_go_of_once_no_seat_of_this_node_
             co_await h.join(*ann, "r");
             co_await handled(h);
             BOOST_TEST(h.history.held() == 2u);
+            // What was read while it was held before comes late: not its
+            // state (a user who left since, a message it has already).
+            const hub::Event stale_join{
+                hub::Event::Kind::join, "yan", "2026-01-01T00:00:01.000Z", 0, t0 + 2, 0, "r"};
+            const hub::Event stale_message{
+                hub::Event::Kind::message, "zed", "old", 4, t0 + 2, 0, "r"};
+            hub::Command stale = hub::Sequenced{{stale_join, stale_message}, t0 + 2};
+            co_await h.from_cluster(std::move(stale));
+            co_await open(4);
+            BOOST_TEST_REQUIRE(cluster.claims.size() == 3u);
+            const hub::Event rejoins{
+                hub::Event::Kind::join, "ann", cluster.claims[2].text, 0, t0 + 3, ann->id(), "r"};
+            hub::Command rejoined = hub::Sequenced{{rejoins}, t0 + 3};
+            co_await h.from_cluster(std::move(rejoined));
+            const auto again = co_await ann->expect("join");
+            BOOST_TEST(again.id() == 4u);
+            BOOST_TEST(again.user_list().size() == 2u);  // zed and ann: no yan
+            BOOST_TEST(!again.user_list().contains("yan"));
+            co_await ann->expect("history");
+            co_await h.leave_room(*ann, "r");
+            co_await ann->expect("leave");
+            co_await h.join(*ann, "r");
+            co_await handled(h);
+            BOOST_TEST(h.history.held() == 3u);
 
             // A join the cluster refuses: the seat goes, and the room with it.
             co_await open(4);
-            BOOST_TEST_REQUIRE(cluster.claims.size() == 3u);
+            BOOST_TEST_REQUIRE(cluster.claims.size() == 4u);
             hub::Command refused =
                 hub::Refused{ann->id(), hub::Refused::Request::join, "unavailable: try again", "r"};
             co_await h.from_cluster(std::move(refused));
@@ -265,7 +289,7 @@ BOOST_AUTO_TEST_CASE(in_a_cluster_a_room_is_let_go_of_once_no_seat_of_this_node_
             BOOST_TEST(error.room() == "r");
             co_await h.join(*ann, "r");
             co_await handled(h);
-            BOOST_TEST(h.history.held() == 3u);
+            BOOST_TEST(h.history.held() == 4u);
             h.hub.stop();
         },
         std::chrono::seconds(20));

@@ -142,6 +142,7 @@ class Hub {
         std::uint32_t index = 0;            // in room->online, once in
         std::uint32_t history_request = 0;  // the page asked for through it, until answered
         bool in = false;                    // false: its join is on its way
+        bool join_sent = false;             // the sequencer was asked (not waiting to load)
         // Of its join (the lobby's: its login), until it is applied: the last
         // id it saw, and its epoch (rules 13, 17). Apart: most joins carry
         // none (docs/architecture.md, memory per idle connection).
