@@ -302,12 +302,13 @@ void Hub::handle(Leave& command) {
         return;
     }
     const auto found = rooms_.find(command.room);
-    if (found == rooms_.end() || member->second.seat(found->second) == nullptr) {
+    const auto* seat = found != rooms_.end() ? member->second.seat(found->second) : nullptr;
+    if (seat == nullptr || seat->leaving) {
         reply_error(member->second, "not in room", command.room);
         return;
     }
     // Also a join still waiting for its room to load: it never happens.
-    leave_room(member->second, command.room);
+    leave_room(member->second, command.room, true);
     // The confirmation comes after every frame of the room queued for it, and
     // no frame of the room follows (rule 17).
     ChatRequest confirmation;
@@ -387,8 +388,12 @@ void Hub::handle(Refused& command) {
             if (seat == nullptr || seat->in) {
                 return;  // it left meanwhile, or the join came through after all
             }
+            const bool left = seat->leaving;  // and was told so: no error now
             unseat(refused, *seat);
             close_if_unseated(command.room);
+            if (left) {
+                return;
+            }
             break;
         }
         case Refused::Request::message:
@@ -577,8 +582,11 @@ void Hub::join_room(Member& member, Join& join) {
         return;
     }
     const auto found = rooms_.find(join.room);
-    if (found != rooms_.end() && member.seat(found->second) != nullptr) {
-        reply_error(member, "already in room", join.room);
+    if (const auto* seat = found != rooms_.end() ? member.seat(found->second) : nullptr) {
+        reply_error(member,
+                    seat->leaving ? "busy: your last leave of this room is on its way, try again"
+                                  : "already in room",
+                    join.room);
         return;
     }
     if (member.seats.size() > limits_.max_rooms_per_user) {
@@ -721,7 +729,7 @@ void Hub::close_room(Room& room) {
     rooms_.erase(name);
 }
 
-void Hub::leave_room(Member& member, const std::string& name) {
+void Hub::leave_room(Member& member, const std::string& name, bool member_stays) {
     const auto found = rooms_.find(name);
     if (found == rooms_.end()) {
         return;
@@ -731,14 +739,23 @@ void Hub::leave_room(Member& member, const std::string& name) {
     if (seat == nullptr) {
         return;
     }
-    if (!seat->in) {
+    if (seat->leaving) {
+        unseat(member, *seat);  // its leave went already
+    } else if (!seat->in) {
         const bool join_sent = seat->join_sent;
-        unseat(member, *seat);
         if (join_sent) {
             // A shared sequencer has its join (which may yet come through):
             // the leave follows it there.
             apply(sequencer_.leave(member.peer->id(), name, member.name));
         }  // else its join waits for the room to load: it never happens
+        if (join_sent && member_stays) {
+            // The seat stays, out of every fan-out, until the join or its
+            // refusal comes back, so that a join again (refused meanwhile)
+            // is never taken for this one.
+            seat->leaving = true;
+        } else {
+            unseat(member, *seat);
+        }
     } else {
         leave_seat(member, target);
         apply(sequencer_.leave(member.peer->id(), name, member.name));
@@ -853,8 +870,10 @@ void Hub::apply_join(Event& join) {
     const auto newcomer = join.local != 0 ? members_.find(join.local) : members_.end();
     auto* seat = newcomer != members_.end() ? newcomer->second.seat(target) : nullptr;
     const bool lobby = &target == &lobby_;
-    if (seat != nullptr && !seat->in &&
-        (newcomer->second.name == join.name || (lobby && newcomer->second.name.empty()))) {
+    if (seat != nullptr && seat->leaving) {
+        // Its leave, sent after it, follows: nothing to do until then.
+    } else if (seat != nullptr && !seat->in &&
+               (newcomer->second.name == join.name || (lobby && newcomer->second.name.empty()))) {
         // Its claim (or one whose answer was lost with the sequencer) went through.
         auto& member = newcomer->second;
         member.name = join.name;
@@ -986,12 +1005,16 @@ void Hub::apply_leave(const Event& leave) {
     target.users.erase(user);
     recount(target, target.users.size() + 1);
     const bool lobby = &target == &lobby_;
+    bool seat_left = false;  // a leaving seat of this node, whose join and leave are both through
     if (member != members_.end() && member->second.name == leave.name) {
-        const auto* seat = member->second.seat(target);
+        auto* seat = member->second.seat(target);
         if (seat != nullptr && seat->in && lobby && !stopping_) {
             // Rule 15: the others took this node for dead and announced its
             // users gone while it was cut off.
             restart_clients("the other nodes announced this node's users gone");
+        } else if (seat != nullptr && seat->leaving) {
+            unseat(member->second, *seat);
+            seat_left = true;
         }
     }
     if (batching(target)) {
@@ -1005,6 +1028,9 @@ void Hub::apply_leave(const Event& leave) {
             notice.set_room(target.name);
             fan_out(target, notice, 0, leave.stamp);
         }
+    }
+    if (seat_left) {
+        close_if_unseated(leave.room);
     }
 }
 

@@ -295,4 +295,69 @@ BOOST_AUTO_TEST_CASE(in_a_cluster_a_room_is_let_go_of_once_no_seat_of_this_node_
         std::chrono::seconds(20));
 }
 
+BOOST_AUTO_TEST_CASE(in_a_cluster_a_leave_before_the_join_came_back_is_not_taken_for_a_new_join) {
+    // The join and the leave are both on their way to Redis: the seat stays
+    // until they are back, and a join meanwhile is refused, so that the
+    // first join coming back is not taken for the second.
+    FakeSequencer cluster;
+    test::run(
+        [&]() -> awaitable<void> {
+            HubTest h(co_await asio::this_coro::executor, {.capacity = 1024}, &cluster);
+            h.history.hold = true;
+            const auto t0 = now_ms();
+            hub::RoomState state;
+            state.epoch = "e1";
+            state.stamp = t0;
+            hub::Command up = hub::Reachability{true, std::move(state), false};
+            co_await h.from_cluster(std::move(up));
+            auto ann = co_await h.connect();
+            co_await h.login(*ann, "ann");
+            co_await handled(h);
+            const hub::Event login{
+                hub::Event::Kind::join, "ann", cluster.claims.at(0).text, 0, t0, ann->id(), {}};
+            hub::Command logs_in = hub::Sequenced{{login}, t0};
+            co_await h.from_cluster(std::move(logs_in));
+            co_await ann->expect("login");
+            co_await ann->expect("history");
+
+            co_await h.join(*ann, "r");
+            hub::RoomStart start;
+            start.outcome = hub::RoomStart::Outcome::opened;
+            start.stamp = t0;
+            hub::Command opened = hub::RoomOpened{"r", std::move(start)};
+            co_await h.from_cluster(std::move(opened));
+            co_await handled(h);
+            BOOST_TEST_REQUIRE(cluster.claims.size() == 2u);
+            co_await h.leave_room(*ann, "r");  // before the join came back
+            co_await ann->expect("leave");
+            BOOST_TEST(cluster.leaves.back().room == "r");
+            co_await h.join(*ann, "r");
+            const auto busy = co_await ann->expect("error");
+            BOOST_TEST(busy.content().find("busy") != std::string::npos, busy.content());
+            BOOST_TEST(busy.room() == "r");
+            co_await h.leave_room(*ann, "r");
+            BOOST_TEST((co_await ann->expect("error")).content() == "not in room");
+
+            const hub::Event joins{
+                hub::Event::Kind::join, "ann", cluster.claims[1].text, 0, t0 + 1, ann->id(), "r"};
+            hub::Command joined = hub::Sequenced{{joins}, t0 + 1};
+            co_await h.from_cluster(std::move(joined));
+            co_await handled(h);
+            BOOST_TEST(ann->unread() == 0u);          // no welcome: it left
+            BOOST_TEST(cluster.leaves.size() == 1u);  // the one leave, sent already
+
+            const hub::Event leaves{hub::Event::Kind::leave, "ann", {}, 0, t0 + 2, ann->id(), "r"};
+            hub::Command left = hub::Sequenced{{leaves}, t0 + 2};
+            co_await h.from_cluster(std::move(left));
+            co_await handled(h);
+            BOOST_TEST(ann->unread() == 0u);
+            // Both back: the seat and the room are gone, and a join is a new one.
+            co_await h.join(*ann, "r");
+            co_await handled(h);
+            BOOST_TEST(h.history.held() == 2u);
+            h.hub.stop();
+        },
+        std::chrono::seconds(20));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -143,6 +143,10 @@ class Hub {
         std::uint32_t history_request = 0;  // the page asked for through it, until answered
         bool in = false;                    // false: its join is on its way
         bool join_sent = false;             // the sequencer was asked (not waiting to load)
+        // Left before its join came back from a shared sequencer: kept, out
+        // of every fan-out, until the join and the leave (or the join's
+        // refusal) are back.
+        bool leaving = false;
         // Of its join (the lobby's: its login), until it is applied: the last
         // id it saw, and its epoch (rules 13, 17). Apart: most joins carry
         // none (docs/architecture.md, memory per idle connection).
@@ -217,7 +221,8 @@ class Hub {
     void handle(Reachability& command);
     void log_in(Member& member, Login& login);
     void join_room(Member& member, Join& join);
-    void leave_room(Member& member, const std::string& room);
+    /// `member_stays`: a client's leave, not the member's end.
+    void leave_room(Member& member, const std::string& room, bool member_stays = false);
     /// A command from the hub's own callbacks (its timer, the history's
     /// answers, stop()): into the one channel, so that run() alone changes
     /// the hub. From any thread.
