@@ -133,8 +133,9 @@ local function room_keys(room)
   return rkey(room, 'users'), rkey(room, 'events'), rkey(room, 'messages'), rkey(room, 'msgid'),
          rkey(room, 'evseq'), rkey(room, 'holders')
 end
--- A room with neither users nor kept messages: its keys go, and its count
--- is remembered (bounded: beyond, one name at random folds into the floor).
+-- A room nobody holds (so without users): its keys go, kept messages
+-- included, and its count is remembered (bounded: beyond, one name at random
+-- folds into the floor).
 local function forget(room)
   local last = number(rkey(room, 'msgid'))
   if last > 0 then
