@@ -743,11 +743,6 @@ void Hub::leave_room(Member& member, const std::string& name, bool member_stays)
         unseat(member, *seat);  // its leave went already
     } else if (!seat->in) {
         const bool join_sent = seat->join_sent;
-        if (join_sent) {
-            // A shared sequencer has its join (which may yet come through):
-            // the leave follows it there.
-            apply(sequencer_.leave(member.peer->id(), name, member.name));
-        }  // else its join waits for the room to load: it never happens
         if (join_sent && member_stays) {
             // The seat stays, out of every fan-out, until the join or its
             // refusal comes back, so that a join again (refused meanwhile)
@@ -756,6 +751,11 @@ void Hub::leave_room(Member& member, const std::string& name, bool member_stays)
         } else {
             unseat(member, *seat);
         }
+        if (join_sent) {
+            // A shared sequencer has its join (which may yet come through):
+            // the leave follows it there.
+            apply(sequencer_.leave(member.peer->id(), name, member.name));
+        }  // else its join waits for the room to load: it never happens
     } else {
         leave_seat(member, target);
         apply(sequencer_.leave(member.peer->id(), name, member.name));
