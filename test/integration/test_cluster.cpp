@@ -1,6 +1,5 @@
 // Contract rule 15 against real processes: three chat_app nodes sharing one
 // redis-server of the test's own, on loopback.
-#include <boost/test/results_collector.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <csignal>
@@ -9,69 +8,12 @@
 #include <sstream>
 #include <string_view>
 
-#include "chat_app_process.hpp"
-#include "chat_client.hpp"
-#include "redis_process.hpp"
-#include "run.hpp"
+#include "cluster_nodes.hpp"
 
 using namespace chat;
 using namespace chat::test;
 
 namespace {
-
-/// A node of the room on a free port, once it has joined it.
-std::unique_ptr<ChatApp> start_node(const RedisServer& redis, const std::string& id,
-                                    const std::string& node_timeout = "10",
-                                    bool wait_for_room = true,
-                                    const std::vector<std::string>& more = {}) {
-    std::vector<std::string> args{
-        "--address", "127.0.0.1", "--port",    "0", "--threads",      "2",         "--log-dir", "",
-        "--redis",   redis.url(), "--node-id", id,  "--node-timeout", node_timeout};
-    args.insert(args.end(), more.begin(), more.end());
-    auto node = std::make_unique<ChatApp>(std::move(args));
-    node->port();
-    if (wait_for_room) {
-        BOOST_TEST_REQUIRE(node->wait_output("the room can be reached", 20s), node->output());
-    }
-    return node;
-}
-
-struct Room {
-    explicit Room(const std::string& node_timeout = "10", bool persistent = true)
-        : redis(persistent) {
-        for (const auto* id : {"a", "b", "c"}) {
-            nodes.push_back(start_node(redis, id, node_timeout));
-        }
-    }
-    Room(const Room&) = delete;
-    Room& operator=(const Room&) = delete;
-    ~Room() {
-        // What the nodes said, when the test failed: the story of the failure.
-        namespace ut = boost::unit_test;
-        if (std::uncaught_exceptions() > 0 ||
-            !ut::results_collector.results(ut::framework::current_test_case().p_id).passed()) {
-            for (auto& node : nodes) {
-                BOOST_TEST_MESSAGE("node output:\n" << node->output());
-            }
-        }
-    }
-    std::uint16_t port(std::size_t node) { return nodes.at(node)->port(); }
-
-    RedisServer redis;
-    std::vector<std::unique_ptr<ChatApp>> nodes;
-};
-
-awaitable<ChatClient> connect_to(std::uint16_t port) {
-    ChatClient client(co_await asio::this_coro::executor);
-    co_await client.connect(port);
-    co_return client;
-}
-
-awaitable<ChatClient> log_in(std::uint16_t port, std::string name) {
-    auto client = co_await connect_to(port);
-    co_await client.login(name);
-    co_return client;
-}
 
 /// Skips frames until one of `type` (about `name`, when given) comes.
 awaitable<ChatRequest> next(ChatClient& client, std::string type, std::string name = {},
@@ -130,7 +72,7 @@ struct ThreeUsers {
     ChatClient bob;
     ChatClient cid;
 };
-awaitable<ThreeUsers> three_users(Room& room) {
+awaitable<ThreeUsers> three_users(Cluster& room) {
     auto ann = co_await log_in(room.port(0), "ann");
     auto bob = co_await log_in(room.port(1), "bob");
     auto cid = co_await log_in(room.port(2), "cid");
@@ -166,7 +108,7 @@ awaitable<unsigned> health(std::uint16_t port) {
 BOOST_AUTO_TEST_SUITE(cluster)
 
 BOOST_AUTO_TEST_CASE(clients_on_three_nodes_see_one_order_of_ids_and_notices) {
-    Room room;
+    Cluster room;
     run(
         [&]() -> awaitable<void> {
             auto users = co_await three_users(room);
@@ -201,7 +143,7 @@ BOOST_AUTO_TEST_CASE(clients_on_three_nodes_see_one_order_of_ids_and_notices) {
 }
 
 BOOST_AUTO_TEST_CASE(a_name_is_unique_across_nodes_and_the_welcome_lists_every_node) {
-    Room room;
+    Cluster room;
     run(
         [&]() -> awaitable<void> {
             auto ann = co_await log_in(room.port(0), "ann");
@@ -228,7 +170,7 @@ BOOST_AUTO_TEST_CASE(a_name_is_unique_across_nodes_and_the_welcome_lists_every_n
 }
 
 BOOST_AUTO_TEST_CASE(a_client_resumes_on_another_node_with_nothing_missed) {
-    Room room;
+    Cluster room;
     run(
         [&]() -> awaitable<void> {
             auto ann = co_await log_in(room.port(0), "ann");
@@ -272,7 +214,7 @@ BOOST_AUTO_TEST_CASE(a_client_resumes_on_another_node_with_nothing_missed) {
 }
 
 BOOST_AUTO_TEST_CASE(the_users_of_a_killed_node_leave_within_the_node_timeout) {
-    Room room("2");
+    Cluster room("2");
     run(
         [&]() -> awaitable<void> {
             auto ann = co_await log_in(room.port(0), "ann");
@@ -297,7 +239,7 @@ BOOST_AUTO_TEST_CASE(the_users_of_a_killed_node_leave_within_the_node_timeout) {
 }
 
 BOOST_AUTO_TEST_CASE(a_node_restarted_under_its_id_announces_its_predecessors_users_gone) {
-    Room room("60");  // far longer than the test: only the new process can free them
+    Cluster room("60");  // far longer than the test: only the new process can free them
     run(
         [&]() -> awaitable<void> {
             auto ann = co_await log_in(room.port(0), "ann");
@@ -320,7 +262,7 @@ BOOST_AUTO_TEST_CASE(a_node_restarted_under_its_id_announces_its_predecessors_us
 }
 
 BOOST_AUTO_TEST_CASE(redis_away_for_several_node_timeouts_announces_nobody_gone) {
-    Room room("2");
+    Cluster room("2");
     run(
         [&]() -> awaitable<void> {
             auto users = co_await three_users(room);
@@ -353,7 +295,7 @@ BOOST_AUTO_TEST_CASE(redis_away_for_several_node_timeouts_announces_nobody_gone)
 }
 
 BOOST_AUTO_TEST_CASE(redis_rolled_back_to_an_older_snapshot_is_a_new_epoch) {
-    Room room("10", false);  // no append-only file: a restart loads the last snapshot
+    Cluster room("10", {}, false);  // no append-only file: a restart loads the last snapshot
     run(
         [&]() -> awaitable<void> {
             auto ann = co_await log_in(room.port(0), "ann");
@@ -387,7 +329,7 @@ BOOST_AUTO_TEST_CASE(redis_rolled_back_to_an_older_snapshot_is_a_new_epoch) {
 }
 
 BOOST_AUTO_TEST_CASE(a_redis_flushed_under_a_quiet_room_restarts_the_clients) {
-    Room room;
+    Cluster room;
     run(
         [&]() -> awaitable<void> {
             auto ann = co_await log_in(room.port(0), "ann");
@@ -403,7 +345,7 @@ BOOST_AUTO_TEST_CASE(a_redis_flushed_under_a_quiet_room_restarts_the_clients) {
 }
 
 BOOST_AUTO_TEST_CASE(a_slow_redis_delays_messages_without_dropping_the_node) {
-    Room room("10");  // calls may take 2.5 s: far above the pause, even on a loaded machine
+    Cluster room("10");  // calls may take 2.5 s: far above the pause, even on a loaded machine
     run(
         [&]() -> awaitable<void> {
             auto ann = co_await log_in(room.port(0), "ann");
@@ -423,7 +365,7 @@ BOOST_AUTO_TEST_CASE(a_slow_redis_delays_messages_without_dropping_the_node) {
 }
 
 BOOST_AUTO_TEST_CASE(a_node_that_stops_announces_its_users_leaves_at_once) {
-    Room room("60");  // far longer than the test: only the goodbye can free them
+    Cluster room("60");  // far longer than the test: only the goodbye can free them
     run(
         [&]() -> awaitable<void> {
             auto ann = co_await log_in(room.port(0), "ann");
@@ -437,7 +379,7 @@ BOOST_AUTO_TEST_CASE(a_node_that_stops_announces_its_users_leaves_at_once) {
 }
 
 BOOST_AUTO_TEST_CASE(redis_restarted_mid_chat_refuses_then_catches_up_without_gap) {
-    Room room;
+    Cluster room;
     run(
         [&]() -> awaitable<void> {
             auto users = co_await three_users(room);
@@ -483,7 +425,7 @@ BOOST_AUTO_TEST_CASE(redis_restarted_mid_chat_refuses_then_catches_up_without_ga
 }
 
 BOOST_AUTO_TEST_CASE(redis_back_without_the_room_restarts_the_clients_with_1012) {
-    Room room("10", false);
+    Cluster room("10", {}, false);
     run(
         [&]() -> awaitable<void> {
             auto ann = co_await log_in(room.port(0), "ann");

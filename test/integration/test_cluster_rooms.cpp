@@ -3,7 +3,6 @@
 // loopback. Rule 15 holds per room: one order and one id sequence per room
 // across the nodes, users and notices of every node, resume on any node;
 // and a node reads only the events of the rooms its users are in.
-#include <boost/test/results_collector.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -18,77 +17,14 @@
 #include <string>
 #include <vector>
 
-#include "chat_app_process.hpp"
-#include "chat_client.hpp"
-#include "redis_process.hpp"
-#include "run.hpp"
+#include "cluster_nodes.hpp"
 
 using namespace chat;
 using namespace chat::test;
 
 namespace {
 
-using Ids = std::vector<std::uint64_t>;
 using Lines = std::vector<std::string>;
-
-/// A node of the cluster on a free port, once it has joined it.
-std::unique_ptr<ChatApp> start_node(const RedisServer& redis, const std::string& id,
-                                    const std::string& node_timeout = "10",
-                                    const std::vector<std::string>& more = {}) {
-    std::vector<std::string> args{
-        "--address", "127.0.0.1", "--port",    "0", "--threads",      "2",         "--log-dir", "",
-        "--redis",   redis.url(), "--node-id", id,  "--node-timeout", node_timeout};
-    args.insert(args.end(), more.begin(), more.end());
-    auto node = std::make_unique<ChatApp>(std::move(args));
-    node->port();
-    BOOST_TEST_REQUIRE(node->wait_output("the room can be reached", 20s), node->output());
-    return node;
-}
-
-/// Nodes a, b and c on one Redis, each started with `more` arguments.
-struct Cluster {
-    explicit Cluster(const std::string& node_timeout = "10",
-                     const std::vector<std::string>& more = {}, bool persistent = true)
-        : redis(persistent) {
-        for (const auto* id : {"a", "b", "c"}) {
-            nodes.push_back(start_node(redis, id, node_timeout, more));
-        }
-    }
-    Cluster(const Cluster&) = delete;
-    Cluster& operator=(const Cluster&) = delete;
-    ~Cluster() {
-        // What the nodes said, when the test failed: the story of the failure.
-        namespace ut = boost::unit_test;
-        if (std::uncaught_exceptions() > 0 ||
-            !ut::results_collector.results(ut::framework::current_test_case().p_id).passed()) {
-            for (auto& node : nodes) {
-                BOOST_TEST_MESSAGE("node output:\n" << node->output());
-            }
-        }
-    }
-    std::uint16_t port(std::size_t node) { return nodes.at(node)->port(); }
-
-    RedisServer redis;
-    std::vector<std::unique_ptr<ChatApp>> nodes;
-};
-
-awaitable<ChatClient> connect_to(std::uint16_t port) {
-    ChatClient client(co_await asio::this_coro::executor);
-    co_await client.connect(port);
-    co_return client;
-}
-
-awaitable<ChatClient> log_in(std::uint16_t port, std::string name) {
-    auto client = co_await connect_to(port);
-    co_await client.login(name);
-    co_return client;
-}
-
-ChatRequest in_room(std::string_view type, std::string_view room, std::string_view content = {}) {
-    auto request = make_request(type, {}, content);
-    request.set_room(std::string(room));
-    return request;
-}
 
 /// "type:room:user" of a frame: "leave:r:bob", "logout::bob" (the lobby).
 std::string describe(const ChatRequest& frame) {
@@ -181,14 +117,6 @@ awaitable<Joined> join(ChatClient& client, std::string room, std::uint64_t id = 
     joined.history = co_await client.expect("history");  // nothing in between
     BOOST_TEST(joined.history.room() == room);
     co_return joined;
-}
-
-Ids ids_of(const ChatRequest& history) {
-    Ids ids;
-    for (const auto& message : history.history()) {
-        ids.push_back(message.id());
-    }
-    return ids;
 }
 
 /// The content of the next error, which must be about `room`.

@@ -14,10 +14,8 @@ using namespace chat::test;
 
 namespace {
 
-using Ids = std::vector<std::uint64_t>;
-
 /// The ids of a history frame's messages; they must be consecutive.
-Ids ids_of(const ChatRequest& history) {
+Ids consecutive_ids(const ChatRequest& history) {
     BOOST_TEST_REQUIRE(history.type() == "history");
     Ids ids;
     for (const auto& message : history.history()) {
@@ -69,7 +67,7 @@ awaitable<void> resume_and_check(const TestServer& server, std::string name, std
     auto back = co_await connected(server);
     co_await back.resume(name, seen, epoch);
     auto expected = seen + 1;
-    for (const auto id : ids_of(back.history())) {
+    for (const auto id : consecutive_ids(back.history())) {
         BOOST_TEST_REQUIRE(id == expected++);
     }
     while (expected <= last) {
@@ -150,7 +148,7 @@ BOOST_AUTO_TEST_CASE(rule_13_a_newcomer_gets_the_newest_after_its_welcome) {
             const auto welcome = co_await bob.login("bob");
             BOOST_TEST(welcome.id() == 8u);
             BOOST_TEST(welcome.epoch().size() == 16u);
-            BOOST_TEST((ids_of(bob.history()) == range(4, 8)));
+            BOOST_TEST((consecutive_ids(bob.history()) == range(4, 8)));
             BOOST_TEST(bob.history().history(4).content() == "m7");
             BOOST_TEST(bob.history().history(4).user_name() == "ann");
         },
@@ -175,7 +173,7 @@ BOOST_AUTO_TEST_CASE(rule_13_a_resume_after_a_drop_misses_nothing_and_gets_nothi
             auto back = co_await connected(server);
             const auto welcome = co_await back.resume("bob", seen, epoch);
             BOOST_TEST(welcome.id() == 10u);
-            BOOST_TEST((ids_of(back.history()) == range(4, 10)));
+            BOOST_TEST((consecutive_ids(back.history()) == range(4, 10)));
             // Live messages follow, from 11: none missed, none twice.
             co_await say(ann, 1);
             BOOST_TEST((co_await back.expect("message")).id() == 11u);
@@ -191,13 +189,14 @@ BOOST_AUTO_TEST_CASE(rule_13_another_epoch_gets_the_newest_and_a_long_absence_th
             co_await say(ann, 30);
             auto stranger = co_await connected(server);
             co_await stranger.resume("stranger", 25, "not-this-history");
-            BOOST_TEST((ids_of(stranger.history()) == range(26, 30)));  // --history-on-join 5
+            BOOST_TEST(
+                (consecutive_ids(stranger.history()) == range(26, 30)));  // --history-on-join 5
             auto away = co_await connected(server);
             co_await away.resume("away", 2, epoch);  // 28 missing, --resume-limit 20
-            BOOST_TEST((ids_of(away.history()) == range(11, 30)));
+            BOOST_TEST((consecutive_ids(away.history()) == range(11, 30)));
             auto future = co_await connected(server);
             co_await future.resume("future", 31, epoch);  // above the last: not a resume
-            BOOST_TEST((ids_of(future.history()) == range(26, 30)));
+            BOOST_TEST((consecutive_ids(future.history()) == range(26, 30)));
         },
         history_config());
 }
@@ -221,7 +220,7 @@ BOOST_AUTO_TEST_CASE(rule_14_older_pages_down_to_the_first_message) {
                 auto request = make_request("history");
                 request.set_id(oldest);
                 co_await ann.send(request);
-                const auto page = ids_of(co_await ann.expect("history"));
+                const auto page = consecutive_ids(co_await ann.expect("history"));
                 if (page.empty()) {
                     break;
                 }
@@ -283,7 +282,7 @@ BOOST_AUTO_TEST_CASE(rule_12_a_restart_keeps_the_history_the_ids_and_the_epoch) 
         const auto welcome = co_await bob.resume("bob", 1, epoch);
         BOOST_TEST(welcome.epoch() == epoch);  // a graceful stop keeps it
         BOOST_TEST(welcome.id() == 3u);
-        BOOST_TEST((ids_of(bob.history()) == range(2, 3)));
+        BOOST_TEST((consecutive_ids(bob.history()) == range(2, 3)));
         BOOST_TEST((co_await say(bob, 1)) == 4u);  // the count goes on
     });
 }
@@ -296,9 +295,9 @@ BOOST_AUTO_TEST_CASE(rule_12_after_kill_9_every_message_is_there_under_a_new_epo
     const auto epoch = run_and_stop(db, 5, SIGKILL, [] { return pause(200ms); });
     run_again(db, [&](ChatClient& bob) -> awaitable<void> {
         const auto welcome = co_await bob.resume("bob", 3, epoch);
-        BOOST_TEST(welcome.epoch() != epoch);                // unclean stop: a new epoch
-        BOOST_TEST(welcome.id() == 5u);                      // everything was kept
-        BOOST_TEST((ids_of(bob.history()) == range(1, 5)));  // not a resume: the newest
+        BOOST_TEST(welcome.epoch() != epoch);                         // unclean stop: a new epoch
+        BOOST_TEST(welcome.id() == 5u);                               // everything was kept
+        BOOST_TEST((consecutive_ids(bob.history()) == range(1, 5)));  // not a resume: the newest
         BOOST_TEST(bob.history().history(4).content() == "m4");
     });
 }

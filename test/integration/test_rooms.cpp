@@ -13,14 +13,6 @@ using namespace chat::test;
 
 namespace {
 
-using Ids = std::vector<std::uint64_t>;
-
-ChatRequest in_room(std::string_view type, std::string_view room, std::string_view content = {}) {
-    auto request = make_request(type, {}, content);
-    request.set_room(std::string(room));
-    return request;
-}
-
 /// A room's welcome and the history frame that must follow it at once.
 struct Joined {
     ChatRequest welcome;
@@ -38,14 +30,6 @@ awaitable<Joined> join(ChatClient& client, std::string_view room, std::uint64_t 
     joined.welcome = co_await client.expect("join");
     joined.history = co_await client.expect("history");  // nothing in between
     co_return joined;
-}
-
-Ids ids_of(const ChatRequest& history) {
-    Ids ids;
-    for (const auto& message : history.history()) {
-        ids.push_back(message.id());
-    }
-    return ids;
 }
 
 /// The content of the next error, which must be about `room`.

@@ -23,6 +23,20 @@ ChatRequest make_request(std::string_view type, std::string_view user_name,
     return request;
 }
 
+ChatRequest in_room(std::string_view type, std::string_view room, std::string_view content) {
+    auto request = make_request(type, {}, content);
+    request.set_room(std::string(room));
+    return request;
+}
+
+Ids ids_of(const ChatRequest& history) {
+    Ids ids;
+    for (const auto& message : history.history()) {
+        ids.push_back(message.id());
+    }
+    return ids;
+}
+
 ChatClient::ChatClient(asio::any_io_executor executor)
     : ws_(std::move(executor)), pings_(std::make_shared<std::size_t>(0)) {
     // Not `this`: a client is moved around after it is made.

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
@@ -20,6 +21,12 @@ inline constexpr std::chrono::seconds default_timeout{10};
 
 ChatRequest make_request(std::string_view type, std::string_view user_name = {},
                          std::string_view content = {});
+/// A request about `room` (rule 17): join, leave, message, history.
+ChatRequest in_room(std::string_view type, std::string_view room, std::string_view content = {});
+
+using Ids = std::vector<std::uint64_t>;
+/// The ids of a history frame's messages, in order.
+Ids ids_of(const ChatRequest& history);
 
 /// Close codes a client can observe; abnormal (1006) means no close frame came.
 inline constexpr std::uint16_t close_abnormal = 1006;

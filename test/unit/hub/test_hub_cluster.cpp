@@ -21,6 +21,27 @@ std::int64_t now_ms() {
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+/// The node joins an empty cluster at `t0` (epoch "e1"), then `name` logs
+/// in on it, its join back from the cluster; welcome and history read.
+awaitable<std::shared_ptr<TestPeer>> logged_in(HubTest& h, FakeSequencer& cluster, std::string name,
+                                               std::int64_t t0) {
+    hub::RoomState state;
+    state.epoch = "e1";
+    state.stamp = t0;
+    hub::Command up = hub::Reachability{true, std::move(state), false};  // trap 1
+    co_await h.from_cluster(std::move(up));
+    auto peer = co_await h.connect();
+    co_await h.login(*peer, name);
+    co_await handled(h);
+    const hub::Event login{
+        hub::Event::Kind::join, name, cluster.claims.back().text, 0, t0, peer->id(), {}};
+    hub::Command logs_in = hub::Sequenced{{login}, t0};
+    co_await h.from_cluster(std::move(logs_in));
+    co_await peer->expect("login");
+    co_await peer->expect("history");
+    co_return peer;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(hub_actor)
@@ -193,20 +214,7 @@ BOOST_AUTO_TEST_CASE(in_a_cluster_a_room_is_let_go_of_once_no_seat_of_this_node_
             HubTest h(co_await asio::this_coro::executor, {.capacity = 1024}, &cluster);
             h.history.hold = true;  // the cluster answers the openings itself
             const auto t0 = now_ms();
-            hub::RoomState state;
-            state.epoch = "e1";
-            state.stamp = t0;
-            hub::Command up = hub::Reachability{true, std::move(state), false};
-            co_await h.from_cluster(std::move(up));
-            auto ann = co_await h.connect();
-            co_await h.login(*ann, "ann");
-            co_await handled(h);
-            const hub::Event login{
-                hub::Event::Kind::join, "ann", cluster.claims.at(0).text, 0, t0, ann->id(), {}};
-            hub::Command logs_in = hub::Sequenced{{login}, t0};
-            co_await h.from_cluster(std::move(logs_in));
-            co_await ann->expect("login");
-            co_await ann->expect("history");
+            auto ann = co_await logged_in(h, cluster, "ann", t0);
 
             // Opened with a user of another node in it already.
             const auto open = [&](std::uint64_t last_id) -> awaitable<void> {
@@ -305,20 +313,7 @@ BOOST_AUTO_TEST_CASE(in_a_cluster_a_leave_before_the_join_came_back_is_not_taken
             HubTest h(co_await asio::this_coro::executor, {.capacity = 1024}, &cluster);
             h.history.hold = true;
             const auto t0 = now_ms();
-            hub::RoomState state;
-            state.epoch = "e1";
-            state.stamp = t0;
-            hub::Command up = hub::Reachability{true, std::move(state), false};
-            co_await h.from_cluster(std::move(up));
-            auto ann = co_await h.connect();
-            co_await h.login(*ann, "ann");
-            co_await handled(h);
-            const hub::Event login{
-                hub::Event::Kind::join, "ann", cluster.claims.at(0).text, 0, t0, ann->id(), {}};
-            hub::Command logs_in = hub::Sequenced{{login}, t0};
-            co_await h.from_cluster(std::move(logs_in));
-            co_await ann->expect("login");
-            co_await ann->expect("history");
+            auto ann = co_await logged_in(h, cluster, "ann", t0);
 
             co_await h.join(*ann, "r");
             hub::RoomStart start;

@@ -3,22 +3,13 @@
 #include <boost/test/unit_test.hpp>
 
 #include "chat/chat.pb.h"
+#include "chat_client.hpp"
 #include "hub_test.hpp"
 
 using namespace chat;
 using namespace chat::test;
 
 namespace {
-
-using Ids = std::vector<std::uint64_t>;
-
-Ids ids_of(const ChatRequest& history) {
-    Ids ids;
-    for (const auto& message : history.history()) {
-        ids.push_back(message.id());
-    }
-    return ids;
-}
 
 /// Joins `room` and reads the welcome and its history.
 awaitable<ChatRequest> joined(HubTest& h, TestPeer& peer, std::string room) {
