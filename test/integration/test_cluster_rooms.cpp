@@ -506,6 +506,41 @@ BOOST_AUTO_TEST_CASE(a_room_resumes_on_another_node_with_exactly_the_messages_mi
         60s);
 }
 
+BOOST_AUTO_TEST_CASE(a_page_ends_at_the_newest_messages_a_room_keeps) {
+    // Redis trims by whole nodes of its streams, so it still holds all 12:
+    // the page must stop at the 5 kept all the same, in a room and the lobby.
+    Cluster cluster("10", {"--history-keep", "5"});
+    run(
+        [&]() -> awaitable<void> {
+            auto ann = co_await log_in(cluster.port(0), "ann");
+            auto bob = co_await log_in(cluster.port(1), "bob");
+            co_await join(ann, "k");
+            co_await join(bob, "k");
+            co_await next(ann, "join", "k", "bob");
+            co_await say_in(ann, "k", "m", 12);
+            for (int i = 0; i < 12; ++i) {
+                co_await ann.send(make_request("message", {}, "lobby " + std::to_string(i)));
+            }
+            const Counts all{{"k", 12}, {"", 12}};
+            co_await messages_in(bob, all);
+
+            const Ids kept{8, 9, 10, 11, 12};
+            auto page = in_room("history", "k");
+            page.set_id(13);
+            co_await bob.send(page);
+            BOOST_TEST(ids_of(co_await next(bob, "history", "k")) == kept);
+            auto lobby_page = make_request("history");
+            lobby_page.set_id(13);
+            co_await bob.send(lobby_page);
+            BOOST_TEST(ids_of(co_await next(bob, "history", "")) == kept);
+            // Below the kept ones, nothing.
+            page.set_id(8);
+            co_await bob.send(page);
+            BOOST_TEST(ids_of(co_await next(bob, "history", "k")).empty());
+        },
+        60s);
+}
+
 BOOST_AUTO_TEST_CASE(a_node_reads_only_the_events_of_the_rooms_its_users_are_in) {
     Cluster cluster("10", {"--rate", "0"});  // 100 messages each at once
     run(

@@ -39,9 +39,16 @@ enum Script : std::size_t {
     script_count
 };
 
-constexpr std::array<const char*, script_count> script_text{
-    scripts::join,  scripts::message, scripts::leave, scripts::open, scripts::vacate,
-    scripts::lease, scripts::goodbye, scripts::sync,  scripts::probe};
+/// Each script's text after the prelude: the rooms' helpers where it needs
+/// them (a message and a probe do not, and are the most frequent calls).
+std::string script_text(Script script) {
+    static constexpr std::array<const char*, script_count> bodies{
+        scripts::join,  scripts::message, scripts::leave, scripts::open, scripts::vacate,
+        scripts::lease, scripts::goodbye, scripts::sync,  scripts::probe};
+    const bool rooms = script != Script::message && script != Script::probe;
+    return std::string(scripts::prelude) + (rooms ? scripts::rooms_prelude : "") +
+           bodies.at(script);
+}
 
 /// How long one XREAD waits for events; then the node asks for a stamp.
 constexpr auto read_block = 1000ms;
@@ -209,9 +216,9 @@ awaitable<bool> RedisCluster::connect() {
     if (!ec) {
         // The scripts, once per connect: a restarted Redis has none.
         shas_.clear();
-        for (const auto* body : script_text) {
+        for (std::size_t script = 0; script < script_count; ++script) {
             const std::vector<std::string> load{"SCRIPT", "LOAD",
-                                                std::string(scripts::prelude) + body};
+                                                script_text(static_cast<Script>(script))};
             auto [load_error, reply] = co_await commands_->call(load, timing_.call_limit);
             if (load_error || is_error(*reply)) {
                 ec = load_error ? load_error : asio::error::invalid_argument;
@@ -310,6 +317,7 @@ awaitable<std::optional<hub::RoomState>> RedisCluster::sync(bool new_epoch) {
     auto& lobby = reading_.at("");
     lobby.last_entry = room->last_entry;
     lobby.last_seq = room->last_seq;
+    lobby.last_id = room->last_id;
     state.last_id = room->last_id;
     state.stamp = room->stamp;
     state.users = users_of(*room, config_.node_id, incarnation_);
@@ -411,6 +419,7 @@ awaitable<void> RedisCluster::read_events() {
                 }
                 reading.last_seq = decoded->seq;
                 reading.last_entry = decoded->entry;
+                reading.last_id = std::max(reading.last_id, decoded->id);
                 if (room->empty()) {
                     last_id_ = std::max(last_id_, decoded->id);
                 }
@@ -811,7 +820,7 @@ std::optional<hub::RoomOpened> RedisCluster::start_reading(const std::string& ro
     }
     reading_.insert_or_assign(
         room, Reading{room_key(room, "events"), std::string(state->last_entry), state->last_seq,
-                      ++reading_version_});
+                      ++reading_version_, state->last_id});
     last_global_ = std::max(last_global_, state->global);
     hub::RoomOpened opened{room, {}};
     auto& start = opened.start;
@@ -908,8 +917,15 @@ void RedisCluster::read_page(const std::string& room, std::uint64_t before, std:
         // UINT64_MAX: the newest (a ring read again after the cache let go).
         const auto end =
             before == UINT64_MAX ? std::string("+") : std::to_string(before - 1) + "-1";
+        // Redis trims kept messages by whole nodes of the stream, so it may
+        // hold more than the room keeps (scripts::message): the page ends at
+        // the newest `keep` of the last id this node has seen.
+        const auto read = reading_.find(room);
+        const auto last = read == reading_.end() ? 0 : read->second.last_id;
+        const auto start =
+            last > config_.keep ? std::to_string(last - config_.keep + 1) + "-1" : std::string("-");
         commands_->send(
-            {"XREVRANGE", room_key(room, "messages"), end, "-", "COUNT", std::to_string(limit)},
+            {"XREVRANGE", room_key(room, "messages"), end, start, "COUNT", std::to_string(limit)},
             timing_.call_limit,
             [this, reply = std::move(reply)](error_code ec, const cluster::Reply& found) {
                 --reads_in_flight_;

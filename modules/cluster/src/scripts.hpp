@@ -78,7 +78,6 @@ namespace chat::cluster::scripts {
 /// Shared by the scripts below.
 inline constexpr const char* prelude = R"lua(
 local p, cap, node, inc = ARGV[1], ARGV[5], ARGV[6], ARGV[7]
-local forgotten_kept = 100000
 local function rkey(room, key)
   if room == '' then return p .. key end
   return p .. '{r:' .. room .. '}:' .. key
@@ -93,7 +92,8 @@ local function stamp()
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   local last = counter('clock')
-  if now < last then now = last end
+  -- Written only when it moves (a ms holds many calls under load).
+  if now <= last then return string.format('%.0f', last) end
   local text = string.format('%.0f', now)
   redis.call('SET', p .. 'clock', text)
   return text
@@ -104,14 +104,41 @@ local function append(room, kind, name, value, onode, oinc, peer, id, ts)
   redis.call('XADD', rkey(room, 'events'), 'MAXLEN', '~', cap, '*', 'e',
              table.concat({kind, seq, g, onode, oinc, peer, id, ts, name, value}, '\n'))
 end
+-- Whether this connection of this process owns the name in the room: its
+-- tag starts so (compared whole rather than matched: a message asks it).
+local function owned(room, name, peer)
+  local owner = redis.call('HGET', rkey(room, 'users'), name)
+  local tag = node .. '\n' .. inc .. '\n' .. peer .. '\n'
+  return owner ~= false and string.sub(owner, 1, #tag) == tag
+end
+-- Whether Redis holds the history this node is in, as far as it has seen it.
+-- Counters below what the node saw mean Redis lost state: a new epoch, now.
+local function same_room()
+  local now = redis.call('MGET', p .. 'epoch', p .. 'evseq', p .. 'msgid', p .. 'gseq')
+  local epoch = now[1]
+  if not epoch or epoch ~= ARGV[2] then return false end
+  if tonumber(now[2] or '0') < tonumber(ARGV[3]) or tonumber(now[3] or '0') < tonumber(ARGV[4]) or
+     tonumber(now[4] or '0') < tonumber(ARGV[8]) then
+    local t = redis.call('TIME')
+    redis.call('SET', p .. 'epoch', string.sub(redis.sha1hex(epoch .. t[1] .. t[2]), 1, 16))
+    return false
+  end
+  return true
+end
+local function leased()
+  return redis.call('GET', p .. 'lease:' .. node) == inc
+end
+)lua";
+
+/// After the prelude, for the scripts that seat users and hold or let go
+/// of rooms (all but the message and the probe, which a message or an idle
+/// reader runs: each function here is made anew on every call).
+inline constexpr const char* rooms_prelude = R"lua(
+local forgotten_kept = 100000
 local function owner_of(room, name)
   local owner = redis.call('HGET', rkey(room, 'users'), name)
   if not owner then return nil end
   return string.match(owner, '^([^\n]*)\n([^\n]*)\n([^\n]*)\n')
-end
-local function owned(room, name, peer)
-  local onode, oinc, opeer = owner_of(room, name)
-  return onode == node and oinc == inc and opeer == peer
 end
 local function claim(room, name, peer, joined)
   redis.call('HSET', rkey(room, 'users'), name,
@@ -208,23 +235,6 @@ local function release(onode)
   redis.call('SREM', p .. 'nodes', onode)
   return removed
 end
--- Whether Redis holds the history this node is in, as far as it has seen it.
--- Counters below what the node saw mean Redis lost state: a new epoch, now.
-local function same_room()
-  local now = redis.call('MGET', p .. 'epoch', p .. 'evseq', p .. 'msgid', p .. 'gseq')
-  local epoch = now[1]
-  if not epoch or epoch ~= ARGV[2] then return false end
-  if tonumber(now[2] or '0') < tonumber(ARGV[3]) or tonumber(now[3] or '0') < tonumber(ARGV[4]) or
-     tonumber(now[4] or '0') < tonumber(ARGV[8]) then
-    local t = redis.call('TIME')
-    redis.call('SET', p .. 'epoch', string.sub(redis.sha1hex(epoch .. t[1] .. t[2]), 1, 16))
-    return false
-  end
-  return true
-end
-local function leased()
-  return redis.call('GET', p .. 'lease:' .. node) == inc
-end
 )lua";
 
 /// ARGV[9..]: connection, name, join time, room. 'epoch' (the room is not
@@ -261,7 +271,11 @@ local room = ARGV[13]
 if not owned(room, ARGV[10], ARGV[9]) then return 'gone' end
 local id = redis.call('INCR', rkey(room, 'msgid'))
 local ts = stamp()
-redis.call('XADD', rkey(room, 'messages'), 'MAXLEN', ARGV[12], id .. '-1', 'n', ARGV[10],
+-- Trimmed as the events are, by whole nodes of the stream: an exact MAXLEN
+-- cost more than the rest of the call. So a room may hold up to a node (100
+-- entries) more than it keeps; pages end at the newest it keeps all the same
+-- (RedisCluster::read_page).
+redis.call('XADD', rkey(room, 'messages'), 'MAXLEN', '~', ARGV[12], id .. '-1', 'n', ARGV[10],
            'c', ARGV[11], 't', ts)
 append(room, 'm', ARGV[10], ARGV[11], node, inc, ARGV[9], id, ts)
 return 'ok'
