@@ -88,15 +88,21 @@ end
 local function counter(key)
   return number(p .. key)
 end
+-- The last stamp handed out, once read (by same_room() or stamp()) or written.
+local clock, clock_text
 local function stamp()
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local last = counter('clock')
+  if not clock then
+    clock_text = redis.call('GET', p .. 'clock') or '0'
+    clock = tonumber(clock_text)
+  end
   -- Written only when it moves (a ms holds many calls under load).
-  if now <= last then return string.format('%.0f', last) end
-  local text = string.format('%.0f', now)
-  redis.call('SET', p .. 'clock', text)
-  return text
+  if now > clock then
+    clock, clock_text = now, string.format('%.0f', now)
+    redis.call('SET', p .. 'clock', clock_text)
+  end
+  return clock_text
 end
 local function append(room, kind, name, value, onode, oinc, peer, id, ts)
   local seq = redis.call('INCR', rkey(room, 'evseq'))
@@ -114,8 +120,10 @@ end
 -- Whether Redis holds the history this node is in, as far as it has seen it.
 -- Counters below what the node saw mean Redis lost state: a new epoch, now.
 local function same_room()
-  local now = redis.call('MGET', p .. 'epoch', p .. 'evseq', p .. 'msgid', p .. 'gseq')
+  local now = redis.call('MGET', p .. 'epoch', p .. 'evseq', p .. 'msgid', p .. 'gseq', p .. 'clock')
   local epoch = now[1]
+  clock_text = now[5] or '0'  -- read here, the message's stamp() needs no call of its own
+  clock = tonumber(clock_text)
   if not epoch or epoch ~= ARGV[2] then return false end
   if tonumber(now[2] or '0') < tonumber(ARGV[3]) or tonumber(now[3] or '0') < tonumber(ARGV[4]) or
      tonumber(now[4] or '0') < tonumber(ARGV[8]) then
