@@ -506,10 +506,15 @@ BOOST_AUTO_TEST_CASE(a_room_resumes_on_another_node_with_exactly_the_messages_mi
         60s);
 }
 
-BOOST_AUTO_TEST_CASE(a_page_ends_at_the_newest_messages_a_room_keeps) {
-    // Redis trims by whole nodes of its streams, so it still holds all 12:
-    // the page must stop at the 5 kept all the same, in a room and the lobby.
-    Cluster cluster("10", {"--history-keep", "5"});
+namespace {
+/// `sent` messages in room "k" and in the lobby, with --history-keep `keep`:
+/// a page asked from just above the newest ends at the newest `keep`, and
+/// below them there is nothing.
+void pages_end_at_the_kept(int keep, int sent) {
+    // Sent before anyone reads: queues deep enough for all of them. Joins
+    // are given more than is kept: they too get the kept ones only.
+    Cluster cluster("10", {"--history-keep", std::to_string(keep), "--history-on-join", "2000",
+                           "--rate", "0", "--queue-depth", "8192"});
     run(
         [&]() -> awaitable<void> {
             auto ann = co_await log_in(cluster.port(0), "ann");
@@ -517,28 +522,53 @@ BOOST_AUTO_TEST_CASE(a_page_ends_at_the_newest_messages_a_room_keeps) {
             co_await join(ann, "k");
             co_await join(bob, "k");
             co_await next(ann, "join", "k", "bob");
-            co_await say_in(ann, "k", "m", 12);
-            for (int i = 0; i < 12; ++i) {
+            co_await say_in(ann, "k", "m", sent);
+            for (int i = 0; i < sent; ++i) {
                 co_await ann.send(make_request("message", {}, "lobby " + std::to_string(i)));
             }
-            const Counts all{{"k", 12}, {"", 12}};
+            const Counts all{{"k", sent}, {"", sent}};
             co_await messages_in(bob, all);
 
-            const Ids kept{8, 9, 10, 11, 12};
-            auto page = in_room("history", "k");
-            page.set_id(13);
-            co_await bob.send(page);
-            BOOST_TEST(ids_of(co_await next(bob, "history", "k")) == kept);
-            auto lobby_page = make_request("history");
-            lobby_page.set_id(13);
-            co_await bob.send(lobby_page);
-            BOOST_TEST(ids_of(co_await next(bob, "history", "")) == kept);
-            // Below the kept ones, nothing.
-            page.set_id(8);
-            co_await bob.send(page);
-            BOOST_TEST(ids_of(co_await next(bob, "history", "k")).empty());
+            const auto last = static_cast<std::uint64_t>(sent);
+            const auto oldest = last - static_cast<std::uint64_t>(keep) + 1;
+            const auto page_of = [&](std::string room, std::uint64_t before) -> awaitable<Ids> {
+                auto page = room.empty() ? make_request("history") : in_room("history", room);
+                page.set_id(before);
+                co_await bob.send(page);
+                co_return ids_of(co_await next(bob, "history", room));
+            };
+            // Pages hold 100 at most: the newest of them, up to the last.
+            Ids kept;
+            for (auto id = std::max(oldest, last > 99 ? last - 99 : 1); id <= last; ++id) {
+                kept.push_back(id);
+            }
+            BOOST_TEST(co_await page_of("k", last + 1) == kept);
+            BOOST_TEST(co_await page_of("", last + 1) == kept);
+            const Ids oldest_only{oldest};
+            BOOST_TEST(co_await page_of("k", oldest + 1) == oldest_only);
+            BOOST_TEST((co_await page_of("k", oldest)).empty());
+
+            // A node that opens the room now reads its newest from Redis.
+            auto cid = co_await log_in(cluster.port(2), "cid");
+            Ids all_kept;
+            for (auto id = oldest; id <= last; ++id) {
+                all_kept.push_back(id);
+            }
+            BOOST_TEST(ids_of((co_await join(cid, "k")).history) == all_kept);
         },
         60s);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_page_ends_at_the_newest_messages_a_room_keeps) {
+    // Below 1,000 kept, Redis trims each room's messages exactly.
+    pages_end_at_the_kept(5, 12);
+}
+
+BOOST_AUTO_TEST_CASE(a_page_ends_at_the_kept_messages_where_redis_holds_more) {
+    // From 1,000 kept, Redis trims by whole stream nodes and still holds
+    // some of the oldest: pages end at the kept ones all the same.
+    pages_end_at_the_kept(1000, 1010);
 }
 
 BOOST_AUTO_TEST_CASE(a_node_reads_only_the_events_of_the_rooms_its_users_are_in) {

@@ -304,8 +304,8 @@ awaitable<std::optional<hub::RoomState>> RedisCluster::sync(bool new_epoch) {
     ++generation_;
     std::erase_if(reading_, [](const auto& room) { return !room.first.empty(); });
     const auto call = script_call(
-        Script::sync,
-        script_args({hub::new_epoch(), std::to_string(config_.newest), new_epoch ? "1" : "0"}));
+        Script::sync, script_args({hub::new_epoch(), std::to_string(config_.newest),
+                                   new_epoch ? "1" : "0", std::to_string(config_.keep)}));
     auto [ec, reply] = co_await commands_->call(call, timing_.call_limit);
     const auto room = ec ? std::nullopt : decode_room_state(*reply, true);
     if (!room) {
@@ -787,7 +787,8 @@ void RedisCluster::open_room(const std::string& room, std::size_t newest) {
         }
         const auto generation = generation_;
         send_script(Script::open,
-                    script_args({room, std::to_string(newest), std::to_string(config_.max_rooms)}),
+                    script_args({room, std::to_string(newest), std::to_string(config_.max_rooms),
+                                 std::to_string(config_.keep)}),
                     [this, room, generation](error_code ec, const redisReply* reply) {
                         hub::RoomOpened opened{room, {}};
                         const auto outcome = ec ? std::string_view{} : text(*reply);

@@ -1,10 +1,6 @@
 #include "redis_connection.hpp"
 
-#include <algorithm>
 #include <array>
-#include <cstddef>
-#include <cstring>
-#include <memory_resource>
 #include <utility>
 
 #include <hiredis/hiredis.h>
@@ -20,83 +16,10 @@ namespace chat::cluster {
 
 using namespace asio::experimental::awaitable_operators;
 
-/// The objects of one reply: one XREAD reply holds some five objects an
-/// event, which hiredis's own functions allocate and free one by one (a
-/// node's reads of a busy cluster spent a sixth of its time there). Here
-/// they are carved out of a few growing blocks, freed together with the
-/// reply. Small replies fit in the arena's own first block.
-class ReplyArena {
-  public:
-    void* allocate(std::size_t bytes, std::size_t alignment) {
-        return memory_.allocate(bytes, alignment);
-    }
-
-  private:
-    std::array<std::byte, 256> first_{};
-    std::pmr::monotonic_buffer_resource memory_{first_.data(), first_.size()};
-};
-
 namespace {
 
 /// How often the time limits of the calls in flight are checked.
 constexpr std::chrono::milliseconds watch_period{100};
-
-// hiredis's reply objects made in the connection's ReplyArena (its hooks for
-// that, redisReplyObjectFunctions, are part of its reader's API): the reader
-// passes the arena to each as the task's privdata.
-redisReply* make_object(const redisReadTask* task, int type) {
-    auto& arena = *static_cast<ReplyArena*>(task->privdata);
-    auto* object =
-        static_cast<redisReply*>(arena.allocate(sizeof(redisReply), alignof(redisReply)));
-    *object = redisReply{};
-    object->type = type;
-    if (task->parent != nullptr) {
-        auto* parent = static_cast<redisReply*>(task->parent->obj);
-        parent->element[task->idx] = object;
-    }
-    return object;
-}
-
-void* make_string(const redisReadTask* task, char* text, std::size_t size) {
-    auto* object = make_object(task, task->type);  // a string, a status or an error
-    auto* copy = static_cast<char*>(
-        static_cast<ReplyArena*>(task->privdata)->allocate(size + 1, alignof(char)));
-    std::memcpy(copy, text, size);
-    copy[size] = '\0';
-    object->str = copy;
-    object->len = size;
-    return object;
-}
-
-void* make_array(const redisReadTask* task, int count) {
-    auto* object = make_object(task, REDIS_REPLY_ARRAY);
-    if (count > 0) {
-        const auto size = static_cast<std::size_t>(count);
-        auto* element = static_cast<redisReply**>(
-            static_cast<ReplyArena*>(task->privdata)
-                ->allocate(size * sizeof(redisReply*), alignof(redisReply*)));
-        std::fill_n(element, size, nullptr);
-        object->element = element;
-        object->elements = size;
-    }
-    return object;
-}
-
-void* make_integer(const redisReadTask* task, long long value) {
-    auto* object = make_object(task, REDIS_REPLY_INTEGER);
-    object->integer = value;
-    return object;
-}
-
-void* make_nil(const redisReadTask* task) {
-    return make_object(task, REDIS_REPLY_NIL);
-}
-
-/// Nothing: a reply's objects go with its arena.
-void free_object(void* /*object*/) {}
-
-const redisReplyObjectFunctions arena_functions{make_string, make_array, make_integer, make_nil,
-                                                free_object};
 
 }  // namespace
 
@@ -130,14 +53,9 @@ RedisConnection::RedisConnection(asio::any_io_executor strand, std::string name)
     : strand_(std::move(strand)),
       name_(std::move(name)),
       socket_(strand_),
-      reader_(nullptr, redisReaderFree) {}
+      reader_(std::make_unique<ReplyReader>()) {}
 
 RedisConnection::~RedisConnection() = default;
-
-void RedisConnection::next_arena() {
-    arena_ = std::make_shared<ReplyArena>();
-    reader_->privdata = arena_.get();
-}
 
 awaitable<error_code> RedisConnection::connect(const RedisAddress& address,
                                                std::chrono::milliseconds limit) {
@@ -169,16 +87,7 @@ awaitable<error_code> RedisConnection::connect(const RedisAddress& address,
     }
     socket.set_option(asio::ip::tcp::no_delay(true));
     socket_ = std::move(socket);
-    // hiredis only reads the functions through the pointer it asks for.
-    reader_.reset(redisReaderCreateWithFunctions(
-        const_cast<redisReplyObjectFunctions*>(  // NOLINT(cppcoreguidelines-pro-type-const-cast)
-            &arena_functions)));
-    next_arena();
-    // hiredis frees its buffer once empty if it grew past 16 KiB: with an
-    // XREAD reply of many events, a large block freed and taken again per
-    // call, and glibc merging free blocks each time (malloc_consolidate
-    // showed in profiles). Kept up to this size, and freed beyond.
-    reader_->maxbuf = std::size_t{1} << 20;
+    reader_ = std::make_unique<ReplyReader>();
     open_ = true;
     last_error_ = {};
     asio::co_spawn(strand_, read_loop(generation), asio::detached);
@@ -293,23 +202,20 @@ awaitable<void> RedisConnection::read_loop(std::uint64_t generation) {
             close(ec);
             co_return;
         }
-        if (redisReaderFeed(reader_.get(), buffer.data(), n) != REDIS_OK) {
+        if (!reader_->feed({buffer.data(), n})) {
             close(asio::error::no_buffer_space);
             co_return;
         }
         for (;;) {
-            void* parsed = nullptr;
-            if (redisReaderGetReply(reader_.get(), &parsed) != REDIS_OK) {
+            Reply reply;
+            if (!reader_->next(reply)) {
                 CHAT_LOG(error) << "redis (" << name_ << "): unreadable reply";
                 close(asio::error::invalid_argument);
                 co_return;
             }
-            if (parsed == nullptr) {
+            if (!reply) {
                 break;  // the rest has not arrived yet
             }
-            // The reply keeps its arena; the next one is made in a new one.
-            Reply reply(std::move(arena_), static_cast<const redisReply*>(parsed));
-            next_arena();
             if (waiting_.empty()) {
                 CHAT_LOG(error) << "redis (" << name_ << "): a reply nobody asked for";
                 close(asio::error::invalid_argument);

@@ -18,15 +18,11 @@
 #include "chat/cluster/redis_address.hpp"
 #include "chat/net/asio.hpp"
 
-struct redisReader;
+#include "reply_reader.hpp"
+
 struct redisReply;
 
 namespace chat::cluster {
-
-class ReplyArena;
-
-/// A parsed reply; null only alongside an error.
-using Reply = std::shared_ptr<const redisReply>;
 
 /// The text of a string, status or error reply ("" for others).
 std::string_view text(const redisReply& reply);
@@ -77,14 +73,11 @@ class RedisConnection {
     awaitable<void> write_loop(std::uint64_t generation);
     awaitable<void> watch(std::uint64_t generation);
     void complete(Waiting waiting, error_code ec, Reply reply);
-    /// A new arena for the reader's next reply.
-    void next_arena();
 
     asio::any_io_executor strand_;
     std::string name_;  // for the log, and its name in Redis (CLIENT SETNAME)
     asio::ip::tcp::socket socket_;
-    std::unique_ptr<redisReader, void (*)(redisReader*)> reader_;
-    std::shared_ptr<ReplyArena> arena_;  // where the reader makes its next reply
+    std::unique_ptr<ReplyReader> reader_;  // one per connect(): a new stream of replies
     std::deque<Waiting> waiting_;
     std::string outgoing_;
     bool open_ = false;

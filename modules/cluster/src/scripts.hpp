@@ -29,7 +29,9 @@
 //                     arguments and this layout are theirs.
 //   <room>evseq       the room's last event number
 //   <room>msgid       the room's last message id
-//   <room>messages    stream of its kept messages, entry id "<message id>-1":
+//   <room>messages    stream of its kept messages (trimmed by whole stream
+//                     nodes when it keeps 1,000 or more: up to 100 more),
+//                     entry id "<message id>-1":
 //                     n, c (content), t
 //   <room>users       hash: name -> owner tag
 //                     "node\nincarnation\nconnection\njoin time"
@@ -143,6 +145,14 @@ end
 /// reader runs: each function here is made anew on every call).
 inline constexpr const char* rooms_prelude = R"lua(
 local forgotten_kept = 100000
+-- The newest `count` messages a room keeps, newest first: none older than
+-- its newest `keep`, although its stream may hold some (trimmed by nodes).
+local function newest(room, count, keep)
+  local last = number(rkey(room, 'msgid'))
+  local oldest = '-'
+  if last > tonumber(keep) then oldest = string.format('%.0f', last - tonumber(keep) + 1) .. '-1' end
+  return redis.call('XREVRANGE', rkey(room, 'messages'), '+', oldest, 'COUNT', count)
+end
 local function owner_of(room, name)
   local owner = redis.call('HGET', rkey(room, 'users'), name)
   if not owner then return nil end
@@ -279,11 +289,15 @@ local room = ARGV[13]
 if not owned(room, ARGV[10], ARGV[9]) then return 'gone' end
 local id = redis.call('INCR', rkey(room, 'msgid'))
 local ts = stamp()
--- Trimmed as the events are, by whole nodes of the stream: an exact MAXLEN
--- cost more than the rest of the call. So a room may hold up to a node (100
--- entries) more than it keeps; pages end at the newest it keeps all the same
--- (RedisCluster::read_page).
-redis.call('XADD', rkey(room, 'messages'), 'MAXLEN', '~', ARGV[12], id .. '-1', 'n', ARGV[10],
+-- A room keeping many is trimmed as the events are, by whole nodes of the
+-- stream (an exact MAXLEN cost more than the rest of the call): it may hold
+-- up to a node (stream-node-max-entries, 100) more than it keeps, at most a
+-- tenth more. Reads end at the newest it keeps all the same (newest() below,
+-- RedisCluster::read_page). One keeping few is trimmed exactly, so that its
+-- memory stays what --history-keep says.
+local trim = '='
+if tonumber(ARGV[12]) >= 1000 then trim = '~' end
+redis.call('XADD', rkey(room, 'messages'), 'MAXLEN', trim, ARGV[12], id .. '-1', 'n', ARGV[10],
            'c', ARGV[11], 't', ts)
 append(room, 'm', ARGV[10], ARGV[11], node, inc, ARGV[9], id, ts)
 return 'ok'
@@ -297,7 +311,7 @@ remove(ARGV[11], ARGV[10], node, inc, ARGV[9])
 return 'ok'
 )lua";
 
-/// ARGV[9..]: room, messages wanted, --max-rooms. The node holds the room
+/// ARGV[9..]: room, messages wanted, --max-rooms, messages kept. The node holds the room
 /// from now on (someone on it joins): 'epoch', 'lease', 'too_many' (making
 /// it would exceed --max-rooms and every room is held), or {last event
 /// entry, last event number, last message id, stamp, users (name, owner
@@ -330,7 +344,7 @@ if #last > 0 then last_entry = last[1][1] end
 return {last_entry, redis.call('GET', rkey(room, 'evseq')) or '0',
         redis.call('GET', rkey(room, 'msgid')) or '0', stamp(),
         redis.call('HGETALL', rkey(room, 'users')),
-        redis.call('XREVRANGE', rkey(room, 'messages'), '+', '-', 'COUNT', ARGV[10]),
+        newest(room, ARGV[10], ARGV[12]),
         redis.call('GET', p .. 'gseq') or '0'}
 )lua";
 
@@ -377,7 +391,7 @@ return 'ok'
 
 /// ARGV[9..]: a new epoch, messages wanted, '1' when the node saw Redis go
 /// back (the room then takes the new epoch, unless its epoch is no longer
-/// the node's: another node changed it already). Where a node joins the
+/// the node's: another node changed it already), messages kept. Where a node joins the
 /// lobby, its clients starting afresh (its first join, or it cannot catch
 /// up): first the leaves of any user still listed under its id, in every
 /// room (an earlier process's, or its own from before), and its rooms let
@@ -405,7 +419,7 @@ local last_entry = '0-0'
 if #last > 0 then last_entry = last[1][1] end
 return {redis.call('GET', p .. 'epoch'), last_entry, redis.call('GET', p .. 'evseq') or '0',
         redis.call('GET', p .. 'msgid') or '0', stamp(), redis.call('HGETALL', p .. 'users'),
-        redis.call('XREVRANGE', p .. 'messages', '+', '-', 'COUNT', ARGV[10]),
+        newest('', ARGV[10], ARGV[12]),
         redis.call('GET', p .. 'gseq') or '0'}
 )lua";
 

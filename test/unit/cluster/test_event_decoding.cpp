@@ -1,5 +1,6 @@
 // What the Lua scripts leave in Redis, decoded without a Redis: replies are
-// parsed from RESP text by hiredis's reader, as a connection would.
+// parsed from RESP text by the ReplyReader a connection parses with; and the
+// reader itself.
 #include <boost/test/unit_test.hpp>
 
 #include <memory>
@@ -8,21 +9,22 @@
 #include <hiredis/hiredis.h>
 
 #include "event_decoding.hpp"
+#include "redis_connection.hpp"
+#include "reply_reader.hpp"
 
 using namespace chat;
 using namespace chat::cluster;
 
 namespace {
 
-/// "*2\r\n..." parsed into a reply.
-std::shared_ptr<redisReply> parse(const std::string& resp) {
-    std::unique_ptr<redisReader, void (*)(redisReader*)> reader(redisReaderCreate(),
-                                                                redisReaderFree);
-    BOOST_TEST_REQUIRE(redisReaderFeed(reader.get(), resp.data(), resp.size()) == REDIS_OK);
-    void* reply = nullptr;
-    BOOST_TEST_REQUIRE(redisReaderGetReply(reader.get(), &reply) == REDIS_OK);
+/// "*2\r\n..." parsed into a reply, as a connection parses it.
+Reply parse(const std::string& resp) {
+    ReplyReader reader;
+    BOOST_TEST_REQUIRE(reader.feed(resp));
+    Reply reply;
+    BOOST_TEST_REQUIRE(reader.next(reply));
     BOOST_TEST_REQUIRE(reply != nullptr);
-    return {static_cast<redisReply*>(reply), freeReplyObject};
+    return reply;
 }
 
 std::string bulk(const std::string& text) {
@@ -163,6 +165,56 @@ BOOST_AUTO_TEST_CASE(a_room_state_lists_users_and_the_newest_messages_without_a_
     BOOST_TEST(state->last_seq == 41u);
     BOOST_TEST(state->newest.size() == 2u);
     BOOST_TEST(!decode_room_state(*opened, true).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(a_reply_keeps_its_objects_after_the_reader_moves_on_or_goes) {
+    Reply first;
+    Reply second;
+    {
+        ReplyReader reader;
+        // Every kind hiredis makes, nested, with a nil array and an empty
+        // one, then a second reply that arrives in two pieces.
+        const std::string nested =
+            "*6\r\n" + bulk("text") + ":-42\r\n+OK\r\n-ERR no\r\n" + "*2\r\n$-1\r\n*-1\r\n*0\r\n";
+        const std::string big(5000, 'x');  // beyond the arena's first block
+        const std::string next = "*1\r\n" + bulk(big);
+        BOOST_TEST_REQUIRE(reader.feed(nested + next.substr(0, 10)));
+        BOOST_TEST_REQUIRE(reader.next(first));
+        BOOST_TEST_REQUIRE(first != nullptr);
+        BOOST_TEST_REQUIRE(reader.next(second));
+        BOOST_TEST(second == nullptr);  // not all there yet
+        BOOST_TEST_REQUIRE(reader.feed(next.substr(10)));
+        BOOST_TEST_REQUIRE(reader.next(second));
+        BOOST_TEST_REQUIRE(second != nullptr);
+        Reply none;
+        BOOST_TEST_REQUIRE(reader.next(none));
+        BOOST_TEST(none == nullptr);
+    }
+    const auto items = elements(*first);
+    BOOST_TEST_REQUIRE(items.size() == 6u);
+    BOOST_TEST(text(*items[0]) == "text");
+    BOOST_TEST(items[1]->type == REDIS_REPLY_INTEGER);
+    BOOST_TEST(items[1]->integer == -42);
+    BOOST_TEST(items[2]->type == REDIS_REPLY_STATUS);
+    BOOST_TEST(text(*items[2]) == "OK");
+    BOOST_TEST(is_error(*items[3]));
+    BOOST_TEST(text(*items[3]) == "ERR no");
+    const auto inner = elements(*items[4]);
+    BOOST_TEST_REQUIRE(inner.size() == 2u);
+    BOOST_TEST(is_nil(*inner[0]));
+    BOOST_TEST(is_nil(*inner[1]));
+    BOOST_TEST(items[5]->type == REDIS_REPLY_ARRAY);
+    BOOST_TEST(elements(*items[5]).empty());
+    const auto big = elements(*second);
+    BOOST_TEST_REQUIRE(big.size() == 1u);
+    BOOST_TEST(text(*big[0]) == std::string(5000, 'x'));
+}
+
+BOOST_AUTO_TEST_CASE(bytes_that_are_not_resp_are_refused) {
+    ReplyReader reader;
+    BOOST_TEST_REQUIRE(reader.feed("?nonsense\r\n"));
+    Reply reply;
+    BOOST_TEST(!reader.next(reply));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
