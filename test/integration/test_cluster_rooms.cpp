@@ -119,6 +119,15 @@ awaitable<Joined> join(ChatClient& client, std::string room, std::uint64_t id = 
     co_return joined;
 }
 
+/// `first` joins `room`, then `second` (logged in as `second_name`), and
+/// `first` has seen that join: both are in, in that order.
+awaitable<void> join_in_turn(ChatClient& first, ChatClient& second, std::string second_name,
+                             std::string room) {
+    co_await join(first, room);
+    co_await join(second, room);
+    co_await next(first, "join", room, second_name);
+}
+
 /// The content of the next error, which must be about `room`.
 awaitable<std::string> error_about(ChatClient& client, std::string room) {
     const auto error = co_await next(client, "error", room);
@@ -519,9 +528,7 @@ void pages_end_at_the_kept(int keep, int sent) {
         [&]() -> awaitable<void> {
             auto ann = co_await log_in(cluster.port(0), "ann");
             auto bob = co_await log_in(cluster.port(1), "bob");
-            co_await join(ann, "k");
-            co_await join(bob, "k");
-            co_await next(ann, "join", "k", "bob");
+            co_await join_in_turn(ann, bob, "bob", "k");
             co_await say_in(ann, "k", "m", sent);
             for (int i = 0; i < sent; ++i) {
                 co_await ann.send(make_request("message", {}, "lobby " + std::to_string(i)));
@@ -578,9 +585,7 @@ BOOST_AUTO_TEST_CASE(a_node_reads_only_the_events_of_the_rooms_its_users_are_in)
             auto ann = co_await log_in(cluster.port(0), "ann");
             auto bob = co_await log_in(cluster.port(1), "bob");
             auto cid = co_await log_in(cluster.port(2), "cid");  // in the lobby only
-            co_await join(ann, "busy");
-            co_await join(bob, "busy");
-            co_await next(ann, "join", "busy", "bob");
+            co_await join_in_turn(ann, bob, "bob", "busy");
             const auto a_before = co_await events_sequenced(cluster.port(0));
             const auto c_before = co_await events_sequenced(cluster.port(2));
 
@@ -619,9 +624,7 @@ BOOST_AUTO_TEST_CASE(the_keys_of_a_room_share_one_hash_tag) {
         [&]() -> awaitable<void> {
             auto ann = co_await log_in(cluster.port(0), "ann");
             auto bob = co_await log_in(cluster.port(1), "bob");
-            co_await join(ann, "r1");
-            co_await join(bob, "r1");
-            co_await next(ann, "join", "r1", "bob");
+            co_await join_in_turn(ann, bob, "bob", "r1");
             co_await join(bob, "r2");
             co_await say_in(ann, "r1", "m", 3);
             co_await say_in(bob, "r2", "m", 2);
@@ -661,9 +664,7 @@ BOOST_AUTO_TEST_CASE(redis_restarted_mid_chat_continues_each_room_without_gap_or
             auto bob = co_await log_in(cluster.port(1), "bob");
             auto cid = co_await log_in(cluster.port(2), "cid");
             // "r": ann, bob and cid; "s": bob and cid.
-            co_await join(ann, "r");
-            co_await join(bob, "r");
-            co_await next(ann, "join", "r", "bob");
+            co_await join_in_turn(ann, bob, "bob", "r");
             co_await join(cid, "r");
             co_await next(ann, "join", "r", "cid");
             co_await next(bob, "join", "r", "cid");
