@@ -322,10 +322,16 @@ awaitable<void> WsSession::writer() {
             if (!ws_.is_open()) {
                 co_return;
             }
-            if (const auto ec = co_await write_frames(batch)) {
-                CHAT_LOG_CONN(debug, id()) << "write failed: " << ec.message();
-                abort();  // the socket is broken; dropping it wakes the reader at once
-                co_return;
+            // Most batches leave at once: awaited only when the socket is
+            // full (a coroutine call per write would cost a frame each).
+            if (!write_now(batch)) {
+                // The rest leaves when it can; meanwhile others take turns.
+                end_turn();
+                if (auto [ec] = co_await ws_.next_layer().async_wait_written(use_nothrow); ec) {
+                    CHAT_LOG_CONN(debug, id()) << "write failed: " << ec.message();
+                    abort();  // the socket is broken; dropping it wakes the reader at once
+                    co_return;
+                }
             }
             metrics.add(metrics.frames_sent, batch.size());
             inject_fault(FaultPoint::writer);
@@ -367,17 +373,6 @@ bool WsSession::write_now(std::span<const hub::Frame> batch) {
         batch = batch.subspan(count);
     }
     return all_left;
-}
-
-awaitable<error_code> WsSession::write_frames(std::span<const hub::Frame> batch) {
-    if (write_now(batch)) {
-        co_return error_code{};
-    }
-    // The socket is full (the peer reads slowly) or Beast is writing: the
-    // rest leaves when it can. Meanwhile other writers may take their turns.
-    end_turn();
-    auto [ec] = co_await ws_.next_layer().async_wait_written(use_nothrow);
-    co_return ec;
 }
 
 void WsSession::arm_close_deadline() {

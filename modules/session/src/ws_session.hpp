@@ -70,8 +70,6 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     Next handle_message(std::string_view frame);
     /// Drains the queue: the connection's other coroutine, beside reader().
     awaitable<void> writer();
-    /// Writes the batch's frames, as few system calls as the socket allows; the error, if any.
-    awaitable<error_code> write_frames(std::span<const hub::Frame> batch);
     /// What of it the socket takes now (the rest waits, copied); true if all left.
     bool write_now(std::span<const hub::Frame> batch);
     /// Does what the client's frame asks, but for a command to the hub, which
