@@ -554,6 +554,8 @@ void pages_end_at_the_kept(int keep, int sent) {
             const Ids oldest_only{oldest};
             BOOST_TEST(co_await page_of("k", oldest + 1) == oldest_only);
             BOOST_TEST((co_await page_of("k", oldest)).empty());
+            BOOST_TEST(co_await page_of("", oldest + 1) == oldest_only);
+            BOOST_TEST((co_await page_of("", oldest)).empty());
 
             // A node that opens the room now reads its newest from Redis.
             auto cid = co_await log_in(cluster.port(2), "cid");

@@ -36,6 +36,7 @@ enum Script : std::size_t {
     goodbye,
     sync,
     probe,
+    page,
     script_count
 };
 
@@ -43,8 +44,8 @@ enum Script : std::size_t {
 /// them (a message and a probe do not, and are the most frequent calls).
 std::string script_text(Script script) {
     static constexpr std::array<const char*, script_count> bodies{
-        scripts::join,  scripts::message, scripts::leave, scripts::open, scripts::vacate,
-        scripts::lease, scripts::goodbye, scripts::sync,  scripts::probe};
+        scripts::join,  scripts::message, scripts::leave, scripts::open,  scripts::vacate,
+        scripts::lease, scripts::goodbye, scripts::sync,  scripts::probe, scripts::page};
     const bool rooms = script != Script::message && script != Script::probe;
     return std::string(scripts::prelude) + (rooms ? scripts::rooms_prelude : "") +
            bodies.at(script);
@@ -317,7 +318,6 @@ awaitable<std::optional<hub::RoomState>> RedisCluster::sync(bool new_epoch) {
     auto& lobby = reading_.at("");
     lobby.last_entry = room->last_entry;
     lobby.last_seq = room->last_seq;
-    lobby.last_id = room->last_id;
     state.last_id = room->last_id;
     state.stamp = room->stamp;
     state.users = users_of(*room, config_.node_id, incarnation_);
@@ -419,7 +419,6 @@ awaitable<void> RedisCluster::read_events() {
                 }
                 reading.last_seq = decoded->seq;
                 reading.last_entry = decoded->entry;
-                reading.last_id = std::max(reading.last_id, decoded->id);
                 if (room->empty()) {
                     last_id_ = std::max(last_id_, decoded->id);
                 }
@@ -821,7 +820,7 @@ std::optional<hub::RoomOpened> RedisCluster::start_reading(const std::string& ro
     }
     reading_.insert_or_assign(
         room, Reading{room_key(room, "events"), std::string(state->last_entry), state->last_seq,
-                      ++reading_version_, state->last_id});
+                      ++reading_version_});
     last_global_ = std::max(last_global_, state->global);
     hub::RoomOpened opened{room, {}};
     auto& start = opened.start;
@@ -914,38 +913,29 @@ void RedisCluster::read_page(const std::string& room, std::uint64_t before, std:
             return;
         }
         ++reads_in_flight_;
-        metrics_.add(metrics_.redis_calls);
         // UINT64_MAX: the newest (a ring read again after the cache let go).
-        const auto end =
-            before == UINT64_MAX ? std::string("+") : std::to_string(before - 1) + "-1";
-        // Redis trims kept messages by whole nodes of the stream, so it may
-        // hold more than the room keeps (scripts::message): the page ends at
-        // the newest `keep` of the last id this node has seen.
-        const auto read = reading_.find(room);
-        const auto last = read == reading_.end() ? 0 : read->second.last_id;
-        const auto start =
-            last > config_.keep ? std::to_string(last - config_.keep + 1) + "-1" : std::string("-");
-        commands_->send(
-            {"XREVRANGE", room_key(room, "messages"), end, start, "COUNT", std::to_string(limit)},
-            timing_.call_limit,
-            [this, reply = std::move(reply)](error_code ec, const cluster::Reply& found) {
-                --reads_in_flight_;
-                if (ec) {
-                    lost("reading a history page failed", ec);
-                }
-                if (ec || is_error(*found)) {
-                    reply(std::nullopt);
-                    return;
-                }
-                std::vector<hub::Frame> messages;
-                for (const auto* entry : elements(*found)) {
-                    if (const auto kept = decode_message(*entry)) {
-                        messages.push_back(message_frame(*kept));
-                    }
-                }
-                std::reverse(messages.begin(), messages.end());  // oldest first
-                reply(std::move(messages));
-            });
+        auto upto = before == UINT64_MAX ? std::string("+") : std::to_string(before - 1) + "-1";
+        // A script rather than XREVRANGE: Redis may hold more than the room
+        // keeps (trimmed by whole stream nodes), and the page ends at the
+        // kept ones, counted from the room's last id in Redis.
+        send_script(Script::page,
+                    script_args({room, std::move(upto), std::to_string(limit),
+                                 std::to_string(config_.keep)}),
+                    [this, reply = std::move(reply)](error_code ec, const redisReply* found) {
+                        --reads_in_flight_;
+                        if (ec) {
+                            reply(std::nullopt);  // send_script() said why
+                            return;
+                        }
+                        std::vector<hub::Frame> messages;
+                        for (const auto* entry : elements(*found)) {
+                            if (const auto kept = decode_message(*entry)) {
+                                messages.push_back(message_frame(*kept));
+                            }
+                        }
+                        std::reverse(messages.begin(), messages.end());  // oldest first
+                        reply(std::move(messages));
+                    });
     });
 }
 

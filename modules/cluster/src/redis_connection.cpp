@@ -50,10 +50,7 @@ bool is_nil(const redisReply& reply) {
 }
 
 RedisConnection::RedisConnection(asio::any_io_executor strand, std::string name)
-    : strand_(std::move(strand)),
-      name_(std::move(name)),
-      socket_(strand_),
-      reader_(std::make_unique<ReplyReader>()) {}
+    : strand_(std::move(strand)), name_(std::move(name)), socket_(strand_) {}
 
 RedisConnection::~RedisConnection() = default;
 

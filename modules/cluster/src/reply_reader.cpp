@@ -38,12 +38,11 @@ ReplyArena& arena_of(const redisReadTask* task) {
 }
 
 redisReply* make_object(const redisReadTask* task, int type) {
-    auto* object =
-        static_cast<redisReply*>(arena_of(task).allocate(sizeof(redisReply), alignof(redisReply)));
-    if (object == nullptr) {
+    void* memory = arena_of(task).allocate(sizeof(redisReply), alignof(redisReply));
+    if (memory == nullptr) {
         return nullptr;
     }
-    *object = redisReply{};
+    auto* object = new (memory) redisReply{};
     object->type = type;
     if (task->parent != nullptr) {
         auto* parent = static_cast<redisReply*>(task->parent->obj);

@@ -30,7 +30,8 @@
 //   <room>evseq       the room's last event number
 //   <room>msgid       the room's last message id
 //   <room>messages    stream of its kept messages (trimmed by whole stream
-//                     nodes when it keeps 1,000 or more: up to 100 more),
+//                     nodes when it keeps 1,000 or more: less than a node
+//                     more, stream-node-max-entries, 100 by default),
 //                     entry id "<message id>-1":
 //                     n, c (content), t
 //   <room>users       hash: name -> owner tag
@@ -145,13 +146,14 @@ end
 /// reader runs: each function here is made anew on every call).
 inline constexpr const char* rooms_prelude = R"lua(
 local forgotten_kept = 100000
--- The newest `count` messages a room keeps, newest first: none older than
--- its newest `keep`, although its stream may hold some (trimmed by nodes).
-local function newest(room, count, keep)
+-- Up to `count` messages a room keeps, newest first, from entry `upto` ('+':
+-- the newest) down: none older than its newest `keep`, although its stream
+-- may hold some (trimmed by whole nodes).
+local function newest(room, count, keep, upto)
   local last = number(rkey(room, 'msgid'))
   local oldest = '-'
   if last > tonumber(keep) then oldest = string.format('%.0f', last - tonumber(keep) + 1) .. '-1' end
-  return redis.call('XREVRANGE', rkey(room, 'messages'), '+', oldest, 'COUNT', count)
+  return redis.call('XREVRANGE', rkey(room, 'messages'), upto, oldest, 'COUNT', count)
 end
 local function owner_of(room, name)
   local owner = redis.call('HGET', rkey(room, 'users'), name)
@@ -291,10 +293,11 @@ local id = redis.call('INCR', rkey(room, 'msgid'))
 local ts = stamp()
 -- A room keeping many is trimmed as the events are, by whole nodes of the
 -- stream (an exact MAXLEN cost more than the rest of the call): it may hold
--- up to a node (stream-node-max-entries, 100) more than it keeps, at most a
--- tenth more. Reads end at the newest it keeps all the same (newest() below,
--- RedisCluster::read_page). One keeping few is trimmed exactly, so that its
--- memory stays what --history-keep says.
+-- less than a node (stream-node-max-entries, 100 by default) more than it
+-- keeps, under a tenth more with the default. Every read ends at the newest
+-- it keeps all the same (newest(): the open, sync and page scripts). One
+-- keeping few is trimmed exactly, so that its memory stays what
+-- --history-keep says.
 local trim = '='
 if tonumber(ARGV[12]) >= 1000 then trim = '~' end
 redis.call('XADD', rkey(room, 'messages'), 'MAXLEN', trim, ARGV[12], id .. '-1', 'n', ARGV[10],
@@ -344,7 +347,7 @@ if #last > 0 then last_entry = last[1][1] end
 return {last_entry, redis.call('GET', rkey(room, 'evseq')) or '0',
         redis.call('GET', rkey(room, 'msgid')) or '0', stamp(),
         redis.call('HGETALL', rkey(room, 'users')),
-        newest(room, ARGV[10], ARGV[12]),
+        newest(room, ARGV[10], ARGV[12], '+'),
         redis.call('GET', p .. 'gseq') or '0'}
 )lua";
 
@@ -419,7 +422,7 @@ local last_entry = '0-0'
 if #last > 0 then last_entry = last[1][1] end
 return {redis.call('GET', p .. 'epoch'), last_entry, redis.call('GET', p .. 'evseq') or '0',
         redis.call('GET', p .. 'msgid') or '0', stamp(), redis.call('HGETALL', p .. 'users'),
-        newest('', ARGV[10], ARGV[12]),
+        newest('', ARGV[10], ARGV[12], '+'),
         redis.call('GET', p .. 'gseq') or '0'}
 )lua";
 
@@ -434,6 +437,12 @@ for i = 9, #ARGV, 2 do
   if number(rkey(ARGV[i], 'evseq')) ~= tonumber(ARGV[i + 1]) then return false end
 end
 return stamp()
+)lua";
+
+/// ARGV[9..]: room, the page's newest entry ('+', or "<id>-1"), messages
+/// wanted, messages kept. A page of the room's kept messages, newest first.
+inline constexpr const char* page = R"lua(
+return newest(ARGV[9], ARGV[11], ARGV[12], ARGV[10])
 )lua";
 
 }  // namespace chat::cluster::scripts

@@ -323,7 +323,8 @@ awaitable<void> WsSession::writer() {
                 co_return;
             }
             // Most batches leave at once: awaited only when the socket is
-            // full (a coroutine call per write would cost a frame each).
+            // full or Beast is writing (a coroutine call per write would
+            // cost a frame each).
             if (!write_now(batch)) {
                 // The rest leaves when it can; meanwhile others take turns.
                 end_turn();

@@ -152,7 +152,6 @@ class RedisCluster final : public hub::Sequencer {
         std::string last_entry = "0-0";
         std::uint64_t last_seq = 0;  // the last event's number in the room
         std::uint64_t since = 0;     // reading_version_ when it was added
-        std::uint64_t last_id = 0;   // the room's last message id seen (read_page's floor)
     };
     /// A room opened, for the reader to hand to the hub before its events.
     struct Opened {
