@@ -220,10 +220,7 @@ BOOST_AUTO_TEST_CASE(the_users_of_a_killed_node_leave_within_the_node_timeout) {
             auto ann = co_await log_in(room.port(0), "ann");
             auto cid = co_await log_in(room.port(2), "cid");
             co_await next(ann, "login", "cid");
-            // The others judge leases only after a node timeout connected.
-            for (std::size_t node = 0; node < 2; ++node) {
-                BOOST_TEST_REQUIRE(room.nodes.at(node)->wait_output("taken for dead", 20s));
-            }
+            room.until_judging(2);
             const auto killed = std::chrono::steady_clock::now();
             room.nodes.at(2)->signal(SIGKILL);
             co_await next(ann, "logout", "cid", 10s);

@@ -408,10 +408,7 @@ BOOST_AUTO_TEST_CASE(the_users_of_a_killed_node_leave_each_of_their_rooms_within
             const std::set<std::string> cid_joined{"join:k:cid", "join:m:cid"};
             co_await await_notices(ann, cid_joined);
             co_await next(bob, "join", "k", "cid");
-            // The others judge leases only after a node timeout connected.
-            for (std::size_t node = 0; node < 2; ++node) {
-                BOOST_TEST_REQUIRE(cluster.nodes.at(node)->wait_output("taken for dead", 20s));
-            }
+            cluster.until_judging(2);
 
             const auto killed = std::chrono::steady_clock::now();
             cluster.nodes.at(2)->signal(SIGKILL);
@@ -444,7 +441,7 @@ BOOST_AUTO_TEST_CASE(a_node_taken_for_dead_restarts_its_own_clients_when_its_roo
             auto ann = co_await log_in(cluster.port(0), "ann");
             auto cid = co_await log_in(cluster.port(2), "cid");
             co_await join(cid, "solo");  // node c alone holds it; no message kept
-            BOOST_TEST_REQUIRE(cluster.nodes.at(0)->wait_output("taken for dead", 20s));
+            cluster.until_judging(1);
 
             // Node c frozen past the node timeout: swept, "solo" forgotten.
             cluster.nodes.at(2)->signal(SIGSTOP);

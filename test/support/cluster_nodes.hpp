@@ -61,6 +61,14 @@ struct Cluster {
         }
     }
     std::uint16_t port(std::size_t node) { return nodes.at(node)->port(); }
+    /// Until the first `count` nodes judge the others' leases, which they do
+    /// only after a node timeout connected ("taken for dead" in their log).
+    void until_judging(std::size_t count) {
+        for (std::size_t node = 0; node < count; ++node) {
+            BOOST_TEST_REQUIRE(
+                nodes.at(node)->wait_output("taken for dead", std::chrono::seconds(20)));
+        }
+    }
 
     RedisServer redis;
     std::vector<std::unique_ptr<ChatApp>> nodes;

@@ -798,15 +798,29 @@ void Hub::apply(Sequencer::Placed placed) {
 }
 
 void Hub::apply(Event& event) {
+    const auto found = rooms_.find(event.room);
+    if (found == rooms_.end()) {
+        // A room this node does not hold: a claim of one of its connections
+        // can only be one that left meanwhile.
+        if (event.kind == Event::Kind::join && event.local != 0) {
+            apply(sequencer_.leave(event.local, event.room, event.name));
+        }
+        return;
+    }
+    if (!found->second.opened) {
+        // A room being opened again: what was read while this node held it
+        // before is not its state (the state comes with RoomOpened).
+        return;
+    }
     switch (event.kind) {
         case Event::Kind::join:
-            apply_join(event);
+            apply_join(found->second, event);
             break;
         case Event::Kind::leave:
-            apply_leave(event);
+            apply_leave(found->second, event);
             break;
         case Event::Kind::message:
-            apply_message(event);
+            apply_message(found->second, event);
             break;
     }
 }
@@ -852,20 +866,7 @@ void Hub::enter_room(Room& room, std::string name, std::string joined, PeerId lo
     recount(room, before);
 }
 
-void Hub::apply_join(Event& join) {
-    const auto found = rooms_.find(join.room);
-    if (found == rooms_.end()) {
-        // A room this node does not hold: a claim of one of its connections
-        // can only be one that left meanwhile.
-        if (join.local != 0) {
-            apply(sequencer_.leave(join.local, join.room, join.name));
-        }
-        return;
-    }
-    if (!found->second.opened) {
-        return;  // read while this node held it before: its state comes anew
-    }
-    auto& target = found->second;
+void Hub::apply_join(Room& target, Event& join) {
     enter_room(target, join.name, join.text, join.local);
     const auto newcomer = join.local != 0 ? members_.find(join.local) : members_.end();
     auto* seat = newcomer != members_.end() ? newcomer->second.seat(target) : nullptr;
@@ -990,12 +991,7 @@ void Hub::flush_presence(Room& room) {
     }
 }
 
-void Hub::apply_leave(const Event& leave) {
-    const auto found = rooms_.find(leave.room);
-    if (found == rooms_.end() || !found->second.opened) {
-        return;
-    }
-    auto& target = found->second;
+void Hub::apply_leave(Room& target, const Event& leave) {
     const auto user = target.users.find(leave.name);
     if (user == target.users.end()) {
         return;
@@ -1034,14 +1030,7 @@ void Hub::apply_leave(const Event& leave) {
     }
 }
 
-void Hub::apply_message(Event& event) {
-    // A room being opened again: what was read while this node held it
-    // before is not its state (the state comes with RoomOpened).
-    const auto found = rooms_.find(event.room);
-    if (found == rooms_.end() || !found->second.opened) {
-        return;
-    }
-    auto& target = found->second;
+void Hub::apply_message(Room& target, Event& event) {
     // A local sequencer leaves the numbering to the room.
     const auto id = event.id != 0 ? event.id : target.last_id + 1;
     ChatRequest message;

@@ -237,9 +237,10 @@ class Hub {
     /// Applies what the sequencer placed at once (a local one); a shared one
     /// sends it back later as a Sequenced command.
     void apply(Sequencer::Placed placed);
-    void apply_join(Event& join);
-    void apply_leave(const Event& leave);
-    void apply_message(Event& message);
+    /// The event's room, held and opened (apply() finds it).
+    void apply_join(Room& target, Event& join);
+    void apply_leave(Room& target, const Event& leave);
+    void apply_message(Room& target, Event& message);
     /// The newcomer's welcome and the history it is owed, at once (rules 13, 17).
     void welcome(Member& member, Room& room, const Event& join);
     /// Rule 15: a node that lost the room's state (or its users) closes every
