@@ -1,22 +1,19 @@
 // chat_app: parses the options, sets up logging, and runs a chat server on
 // --threads I/O threads until SIGINT or SIGTERM has shut it down gracefully.
 
-#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
-#include <thread>
-#include <vector>
 
 #include <google/protobuf/stubs/logging.h>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include "chat/cluster/redis_cluster.hpp"
 #include "chat/history/open.hpp"
 #include "chat/logging/log.hpp"
 #include "chat/net/file_limit.hpp"
+#include "chat/net/io_contexts.hpp"
 #include "chat/session/server.hpp"
 #include "options.hpp"
 
@@ -49,19 +46,6 @@ void protobuf_log(google::protobuf::LogLevel level, const char* file, int line,
     }
 }
 
-/// Runs the io_context; an exception that escapes a handler (a loop that
-/// failed, such as the cluster's) is logged and stops every thread: the
-/// process then exits 1 rather than serve on with a part dead.
-void run_io(boost::asio::io_context& io, std::atomic<bool>& failed) {
-    try {
-        io.run();
-    } catch (const std::exception& error) {
-        CHAT_LOG(error) << "fatal: " << error.what() << "; stopping (exit 1)";
-        failed = true;
-        io.stop();
-    }
-}
-
 }  // namespace
 
 int main(int argc, char* argv[]) {
@@ -81,7 +65,7 @@ int main(int argc, char* argv[]) {
         chat::net::raise_file_limit();
         google::protobuf::SetLogHandler(protobuf_log);
 
-        boost::asio::io_context io(static_cast<int>(options.server.threads));
+        chat::net::IoContexts io(options.server.threads);
         chat::metrics::Metrics metrics;
         // Destroyed after the server and before io: it writes out every
         // message and records the clean stop that keeps the epoch (rule 12).
@@ -90,7 +74,7 @@ int main(int argc, char* argv[]) {
         std::unique_ptr<chat::cluster::RedisCluster> cluster;
         if (options.cluster) {
             metrics.node_id = options.cluster->node_id;
-            cluster = std::make_unique<chat::cluster::RedisCluster>(io.get_executor(),
+            cluster = std::make_unique<chat::cluster::RedisCluster>(io.main().get_executor(),
                                                                     *options.cluster, metrics);
         } else {
             history = chat::history::open(options.history, metrics);
@@ -100,7 +84,7 @@ int main(int argc, char* argv[]) {
 
         // The first SIGINT/SIGTERM shuts down gracefully; a second one during
         // the grace period ends the process at once, as Ctrl-C twice should.
-        boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+        boost::asio::signal_set signals(io.main(), SIGINT, SIGTERM);
         signals.async_wait([&](const boost::system::error_code& ec, int signal) {
             if (ec) {
                 return;
@@ -118,13 +102,16 @@ int main(int argc, char* argv[]) {
         server.start();
         CHAT_LOG(info) << "chat_app running on " << options.server.threads << " threads";
 
-        std::atomic<bool> failed{false};
-        std::vector<std::jthread> threads;
-        for (unsigned i = 1; i < options.server.threads; ++i) {
-            threads.emplace_back([&io, &failed] { run_io(io, failed); });
+        // An exception that escapes a handler (a loop that failed, such as
+        // the cluster's) stops every thread: the process then exits 1 rather
+        // than serve on with a part dead.
+        bool failed = false;
+        try {
+            io.run();
+        } catch (const std::exception& error) {
+            CHAT_LOG(error) << "fatal: " << error.what() << "; stopping (exit 1)";
+            failed = true;
         }
-        run_io(io, failed);
-        threads.clear();  // joins
         if (failed || server.failed()) {
             CHAT_LOG(error) << "chat_app stopped after a failure";
             return 1;

@@ -20,33 +20,30 @@ session::Config test_config() {
     return config;
 }
 
-TestServer::TestServer(session::Config config, std::unique_ptr<hub::History> history)
-    : io_(static_cast<int>(config.threads)),
+TestServer::TestServer(const session::Config& config, std::unique_ptr<hub::History> history)
+    : io_(config.threads),
       history_(history ? std::move(history)
                        : std::make_unique<history::MemoryHistory>(history::Config{.db = {}})),
       server_(io_, config, metrics_, *history_),
       port_(server_.local_endpoint().port()) {
     server_.start();
-    running_ = config.threads;
-    for (unsigned i = 0; i < config.threads; ++i) {
-        threads_.emplace_back([this] {
-            io_.run();
-            const std::lock_guard lock(mutex_);
-            if (--running_ == 0) {
-                stopped_.notify_all();
-            }
-        });
-    }
+    running_ = true;
+    thread_ = std::jthread([this] {
+        io_.run();
+        const std::lock_guard lock(mutex_);
+        running_ = false;
+        stopped_.notify_all();
+    });
 }
 
 bool TestServer::wait_stopped(std::chrono::milliseconds limit) {
     std::unique_lock lock(mutex_);
-    return stopped_.wait_for(lock, limit, [this] { return running_ == 0; });
+    return stopped_.wait_for(lock, limit, [this] { return !running_; });
 }
 
 TestServer::~TestServer() {
     server_.stop();
-    threads_.clear();  // joins once the shutdown is complete
+    thread_ = {};  // joins once the shutdown is complete
 }
 
 TempDir::TempDir() {

@@ -9,8 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
-
+#include "chat/net/io_contexts.hpp"
 #include "chat/session/server.hpp"
 
 namespace chat::test {
@@ -22,7 +21,7 @@ session::Config test_config();
 class TestServer {
   public:
     /// History in memory unless `history` is given.
-    explicit TestServer(session::Config config = test_config(),
+    explicit TestServer(const session::Config& config = test_config(),
                         std::unique_ptr<hub::History> history = nullptr);
     ~TestServer();  // graceful stop, then joins the threads
 
@@ -31,20 +30,20 @@ class TestServer {
     void stop() { server_.stop(); }
     /// The server stopped its io_context because its hub failed.
     bool failed() const noexcept { return server_.failed(); }
-    /// Waits until every thread's run() has returned; false if they have
+    /// Waits until the server's threads have returned; false if they have
     /// not within `limit`.
     bool wait_stopped(std::chrono::milliseconds limit);
 
   private:
-    asio::io_context io_;
+    net::IoContexts io_;
     metrics::Metrics metrics_;
     std::unique_ptr<hub::History> history_;  // stops before io_ goes
     session::Server server_;
     std::uint16_t port_;
     std::mutex mutex_;
     std::condition_variable stopped_;
-    unsigned running_ = 0;  // threads in io_.run()
-    std::vector<std::jthread> threads_;
+    bool running_ = false;  // in io_.run()
+    std::jthread thread_;
 };
 
 /// A fresh folder under the system's temporary folder, removed at destruction.

@@ -57,12 +57,12 @@ void SharedState::session_ended() {
     }
 }
 
-Server::Server(asio::io_context& io, Config config, metrics::Metrics& metrics,
+Server::Server(net::IoContexts& contexts, Config config, metrics::Metrics& metrics,
                hub::History& history, hub::Sequencer* cluster)
-    : io_(io),
+    : contexts_(contexts),
       state_(std::make_shared<SharedState>(std::move(config), metrics, history,
-                                           asio::make_strand(io), cluster)),
-      strand_(asio::make_strand(io)),
+                                           asio::make_strand(contexts.main()), cluster)),
+      strand_(asio::make_strand(contexts.main())),
       acceptor_(strand_),
       backoff_(strand_),
       grace_(strand_) {
@@ -82,10 +82,10 @@ Server::Server(asio::io_context& io, Config config, metrics::Metrics& metrics,
 }
 
 Server::~Server() {
-    // No thread runs the io_context now. Sessions still to be destroyed with
+    // No thread runs the io_contexts now. Sessions still to be destroyed with
     // it must not call back into this object.
     state_->on_last_session({});
-    // A shutdown whose grace period ran out stopped the io_context with
+    // A shutdown whose grace period ran out stopped the io_contexts with
     // connections still registered: the hub lets go of them, or they and the
     // shared state would keep each other alive.
     state_->hub.abandon();
@@ -103,7 +103,7 @@ void Server::start() {
             CHAT_LOG(error) << "hub failed: " << logging::describe(e)
                             << "; stopping the server (exit 1) rather than serve without it";
             failed_ = true;
-            io_.stop();
+            contexts_.stop();
             return;
         }
         asio::post(strand_, [this] {
@@ -120,7 +120,8 @@ awaitable<void> Server::accept_loop() {
     const auto& config = state_->config;
     bool backing_off = false;
     for (;;) {
-        auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io_), use_nothrow);
+        auto [ec, socket] =
+            co_await acceptor_.async_accept(asio::make_strand(contexts_.next()), use_nothrow);
         if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
             break;  // stop()
         }
@@ -178,14 +179,14 @@ void Server::begin_stop() {
             CHAT_LOG(warning) << "shutdown grace period over with " << state_->sessions()
                               << " chat connections still open";
         }
-        io_.stop();
+        contexts_.stop();
     });
     maybe_finish();
 }
 
 void Server::maybe_finish() {
     if (stopping_ && hub_done_ && state_->sessions() == 0) {
-        grace_.cancel();  // its handler stops the io_context
+        grace_.cancel();  // its handler stops the io_contexts
     }
 }
 

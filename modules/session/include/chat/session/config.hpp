@@ -19,8 +19,8 @@ enum class FaultPoint {
 
 struct Config {
     std::string address = "0.0.0.0";
-    std::uint16_t port = 9000;       // 0: any free port (see Server::local_endpoint)
-    unsigned threads = 1;            // I/O threads running the io_context (used by the app)
+    std::uint16_t port = 9000;  // 0: any free port (see Server::local_endpoint)
+    unsigned threads = 1;  // I/O threads, each running an io_context of its own (used by the app)
     std::filesystem::path www_root;  // static files; must exist
     // Looked up after www_root where it exists: what the build stages for the
     // page (protobuf.js from package-lock.json).

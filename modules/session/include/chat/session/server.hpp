@@ -14,6 +14,7 @@
 #include "chat/hub/sequencer.hpp"
 #include "chat/metrics/metrics.hpp"
 #include "chat/net/asio.hpp"
+#include "chat/net/io_contexts.hpp"
 #include "chat/session/config.hpp"
 
 namespace chat::session {
@@ -22,20 +23,21 @@ class SharedState;
 
 /// Binds on construction, serves after start(), and shuts down gracefully on
 /// stop() (rule 11): it stops accepting, closes every WebSocket connection
-/// with 1001, waits for them up to the grace period, then stops the io_context
-/// so that every thread's run() returns. Give it an io_context of its own,
-/// and destroy it once no thread runs that io_context any more.
+/// with 1001, waits for them up to the grace period, then stops the
+/// io_contexts so that their run() returns. Give it io_contexts of its own,
+/// and destroy it once they no longer run. The hub and the listener live on
+/// their main(), each connection on the next() of them.
 class Server {
   public:
     /// `metrics` and `history` are the server's counters and kept messages;
     /// both must outlive this object, and `history` must stop answering
-    /// (be destroyed) before `io` is. Throws std::system_error naming the
+    /// (be destroyed) before `contexts` is. Throws std::system_error naming the
     /// address when it cannot listen, and std::runtime_error when the www
     /// folder is unusable.
     /// With a `cluster` (which must outlive the server), it is one node of a
     /// room that several share (rule 15).
-    Server(asio::io_context& io, Config config, metrics::Metrics& metrics, hub::History& history,
-           hub::Sequencer* cluster = nullptr);
+    Server(net::IoContexts& contexts, Config config, metrics::Metrics& metrics,
+           hub::History& history, hub::Sequencer* cluster = nullptr);
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
@@ -50,7 +52,7 @@ class Server {
 
     const metrics::Metrics& metrics() const noexcept;
 
-    /// The hub ended by an exception: the server stopped the io_context at
+    /// The hub ended by an exception: the server stopped the io_contexts at
     /// once rather than serve on without it. Its owner exits non-zero, so
     /// that a supervisor starts it again.
     bool failed() const noexcept { return failed_.load(); }
@@ -60,7 +62,7 @@ class Server {
     void begin_stop();    // on strand_
     void maybe_finish();  // on strand_
 
-    asio::io_context& io_;
+    net::IoContexts& contexts_;
     std::shared_ptr<SharedState> state_;
     asio::strand<asio::io_context::executor_type> strand_;
     asio::ip::tcp::acceptor acceptor_;

@@ -1,0 +1,66 @@
+#include "chat/net/io_contexts.hpp"
+
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+
+namespace chat::net {
+
+IoContexts::IoContexts(std::size_t count) {
+    contexts_.resize(count == 0 ? 1 : count);
+    for (auto& context : contexts_) {
+        context = std::make_unique<Context>();
+    }
+}
+
+IoContexts::~IoContexts() {
+    for (auto& context : contexts_) {
+        context->shutdown();
+    }
+}
+
+boost::asio::io_context& IoContexts::next() noexcept {
+    return *contexts_[turn_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
+}
+
+void IoContexts::run_one(boost::asio::io_context& context) noexcept {
+    try {
+        context.run();
+    } catch (...) {
+        {
+            const std::lock_guard lock(mutex_);
+            if (!failure_) {
+                failure_ = std::current_exception();
+            }
+        }
+        stop();
+    }
+}
+
+void IoContexts::run() {
+    {
+        // A context may be idle (no connection yet): only stop() ends it.
+        std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> busy;
+        std::vector<std::jthread> threads;
+        for (std::size_t i = 0; i < contexts_.size(); ++i) {
+            busy.push_back(boost::asio::make_work_guard(*contexts_[i]));
+            if (i > 0) {
+                threads.emplace_back([this, i] { run_one(*contexts_[i]); });
+            }
+        }
+        run_one(main());
+        threads.clear();  // joins: stop() ended them all
+    }
+    const std::lock_guard lock(mutex_);
+    if (failure_) {
+        std::rethrow_exception(std::exchange(failure_, nullptr));
+    }
+}
+
+void IoContexts::stop() noexcept {
+    for (auto& context : contexts_) {
+        context->stop();
+    }
+}
+
+}  // namespace chat::net
