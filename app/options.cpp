@@ -87,7 +87,8 @@ Parsed parse_options(int argc, const char* const* argv, const std::string& bundl
         ("port", po::value<long long>()->default_value(defaults.port),
             "TCP port to listen on (0: any free port, logged at start)")
         ("threads", po::value<long long>()->default_value(cores),
-            "I/O threads (default: the number of cores)")
+            "I/O threads, each with an event loop of its own; a connection stays on one "
+            "(default: the number of cores)")
         ("www", po::value<std::string>()->default_value(bundled_www),
             "folder of the static files served over HTTP (home.html is /)")
         ("log-dir", po::value<std::string>()->default_value("logs"),
