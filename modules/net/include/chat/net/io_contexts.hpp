@@ -17,9 +17,9 @@ namespace chat::net {
 /// one of them (next()) and all its handlers run on that thread: its queue,
 /// strand and timers stay in one core's cache, posting to itself takes no
 /// lock that another thread contends, and a handler posted to it never wakes
-/// a second thread to run it. One shared io_context cost 5 % more CPU a
-/// delivery and a third more p99 latency at the paced load, where messages
-/// arrive one by one (bench/RESULTS.md). Everything that is not a
+/// a second thread to run it. One shared io_context cost a third more CPU a
+/// delivery in the saturated fan-out (bench/RESULTS.md, "An event loop per
+/// thread"). Everything that is not a
 /// connection's (the hub, the listener, signals, the cluster's Redis links)
 /// lives on main().
 class IoContexts {
