@@ -124,7 +124,7 @@ class FailingHistory final : public hub::History {
 
 BOOST_AUTO_TEST_SUITE(faults)
 
-// Not in the asan preset (CHAT_UBSAN marks it): the io_context is stopped
+// Not in the asan preset (CHAT_UBSAN marks it): the io_contexts are stopped
 // with a connection's writer waiting in its queue, and that wait holds the
 // session that holds the queue, a cycle LeakSanitizer reports at the test
 // process's exit in some runs. chat_app exits then, so it leaks nothing.

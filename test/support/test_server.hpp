@@ -7,7 +7,6 @@
 #include <memory>
 #include <mutex>
 #include <thread>
-#include <vector>
 
 #include "chat/net/io_contexts.hpp"
 #include "chat/session/server.hpp"
@@ -28,7 +27,7 @@ class TestServer {
     std::uint16_t port() const noexcept { return port_; }
     const metrics::Metrics& metrics() const noexcept { return server_.metrics(); }
     void stop() { server_.stop(); }
-    /// The server stopped its io_context because its hub failed.
+    /// The server stopped its io_contexts because its hub failed.
     bool failed() const noexcept { return server_.failed(); }
     /// Waits until the server's threads have returned; false if they have
     /// not within `limit`.

@@ -145,7 +145,7 @@ void RedisCluster::attach(hub::Hub& hub) {
         asio::co_spawn(strand_, run(), [this](const std::exception_ptr& e) {
             if (e && !detached_) {
                 // The node would look alive with nobody reading the room:
-                // out of io_context::run(), and the process exits 1.
+                // out of IoContexts::run(), and the process exits 1.
                 CHAT_LOG(error) << "cluster: the loop that talks to redis failed: "
                                 << logging::describe(e);
                 std::rethrow_exception(e);

@@ -1,6 +1,7 @@
 #include "chat/net/io_contexts.hpp"
 
 #include <thread>
+#include <utility>
 
 #include <boost/asio/executor_work_guard.hpp>
 
@@ -14,8 +15,14 @@ IoContexts::IoContexts(std::size_t count) {
 }
 
 IoContexts::~IoContexts() {
-    for (auto& context : contexts_) {
-        context->shutdown();
+    // Twice: a handler destroyed in the first round may post to a context
+    // already shut down (a strand's posts are destroyed at once, a plain
+    // post is kept until its context goes); the second round destroys
+    // those before any context is.
+    for (int round = 0; round < 2; ++round) {
+        for (auto& context : contexts_) {
+            context->shutdown();
+        }
     }
 }
 
@@ -42,11 +49,16 @@ void IoContexts::run() {
         // A context may be idle (no connection yet): only stop() ends it.
         std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> busy;
         std::vector<std::jthread> threads;
-        for (std::size_t i = 0; i < contexts_.size(); ++i) {
-            busy.push_back(boost::asio::make_work_guard(*contexts_[i]));
-            if (i > 0) {
-                threads.emplace_back([this, i] { run_one(*contexts_[i]); });
+        try {
+            for (std::size_t i = 0; i < contexts_.size(); ++i) {
+                busy.push_back(boost::asio::make_work_guard(*contexts_[i]));
+                if (i > 0) {
+                    threads.emplace_back([this, i] { run_one(*contexts_[i]); });
+                }
             }
+        } catch (...) {
+            stop();  // a thread that could not start: those started must not wait for stop()
+            throw;
         }
         run_one(main());
         threads.clear();  // joins: stop() ended them all

@@ -43,7 +43,7 @@ class SharedState {
     std::int64_t sessions() const noexcept { return sessions_.load(); }
 
     /// Called, from any thread, each time the last session has ended. Set
-    /// and cleared only while no thread runs the server's io_context.
+    /// and cleared only while no thread runs the server's io_contexts.
     void on_last_session(std::function<void()> call) { on_last_session_ = std::move(call); }
 
   private:
