@@ -83,7 +83,7 @@ Server::Server(net::IoContexts& contexts, Config config, metrics::Metrics& metri
 
 Server::~Server() {
     // No thread runs the io_contexts now. Sessions still to be destroyed with
-    // it must not call back into this object.
+    // them must not call back into this object.
     state_->on_last_session({});
     // A shutdown whose grace period ran out stopped the io_contexts with
     // connections still registered: the hub lets go of them, or they and the
