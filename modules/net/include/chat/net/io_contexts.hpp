@@ -34,7 +34,6 @@ class IoContexts {
     boost::asio::io_context& main() noexcept { return *contexts_.front(); }
     /// The context for a new connection, in turn. Thread-safe.
     boost::asio::io_context& next() noexcept;
-    std::size_t size() const noexcept { return contexts_.size(); }
 
     /// Runs main() on the calling thread and each other context on a thread
     /// of its own, until stop(); returns once every thread has returned. An
