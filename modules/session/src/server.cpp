@@ -31,13 +31,13 @@ void log_exception(std::string_view what, const std::exception_ptr& e) {
 }  // namespace
 
 SharedState::SharedState(Config configuration, metrics::Metrics& server_metrics,
-                         hub::History& history, asio::any_io_executor hub_strand,
+                         hub::History& history, asio::any_io_executor hub_executor,
                          hub::Sequencer* cluster)
     : config(std::move(configuration)),
       metrics(server_metrics),
       clock(cluster != nullptr ? hub::FrameClock::Source::sequencer
                                : hub::FrameClock::Source::wall),
-      hub(std::move(hub_strand), metrics, clock, history,
+      hub(std::move(hub_executor), metrics, clock, history,
           hub::HubLimits{.writers_awake = config.writers_awake,
                          .history_on_join = config.history_on_join,
                          .resume_limit = config.resume_limit,
@@ -61,11 +61,11 @@ Server::Server(net::IoContexts& contexts, Config config, metrics::Metrics& metri
                hub::History& history, hub::Sequencer* cluster)
     : contexts_(contexts),
       state_(std::make_shared<SharedState>(std::move(config), metrics, history,
-                                           asio::make_strand(contexts.main()), cluster)),
-      strand_(asio::make_strand(contexts.main())),
-      acceptor_(strand_),
-      backoff_(strand_),
-      grace_(strand_) {
+                                           contexts.main().get_executor(), cluster)),
+      main_(contexts.main().get_executor()),
+      acceptor_(main_),
+      backoff_(main_),
+      grace_(main_) {
     const auto& settings = state_->config;
     const tcp::endpoint endpoint(asio::ip::make_address(settings.address), settings.port);
     try {
@@ -78,7 +78,7 @@ Server::Server(net::IoContexts& contexts, Config config, metrics::Metrics& metri
                                                   std::to_string(settings.port));
     }
     // The last session to end may let the shutdown finish.
-    state_->on_last_session([this] { asio::post(strand_, [this] { maybe_finish(); }); });
+    state_->on_last_session([this] { asio::post(main_, [this] { maybe_finish(); }); });
 }
 
 Server::~Server() {
@@ -106,12 +106,12 @@ void Server::start() {
             contexts_.stop();
             return;
         }
-        asio::post(strand_, [this] {
+        asio::post(main_, [this] {
             hub_done_ = true;
             maybe_finish();
         });
     });
-    asio::co_spawn(strand_, accept_loop(),
+    asio::co_spawn(main_, accept_loop(),
                    [](const std::exception_ptr& e) { log_exception("listener", e); });
     CHAT_LOG(info) << "listening on " << local_endpoint() << ", serving " << state_->files.root();
 }
@@ -120,8 +120,7 @@ awaitable<void> Server::accept_loop() {
     const auto& config = state_->config;
     bool backing_off = false;
     for (;;) {
-        auto [ec, socket] =
-            co_await acceptor_.async_accept(asio::make_strand(contexts_.next()), use_nothrow);
+        auto [ec, socket] = co_await acceptor_.async_accept(contexts_.next(), use_nothrow);
         if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
             break;  // stop()
         }
@@ -160,7 +159,7 @@ awaitable<void> Server::accept_loop() {
 }
 
 void Server::stop() {
-    asio::post(strand_, [this] { begin_stop(); });
+    asio::post(main_, [this] { begin_stop(); });
 }
 
 void Server::begin_stop() {

@@ -20,10 +20,10 @@ namespace chat::session {
 
 class SharedState {
   public:
-    /// `hub_strand` is where the hub runs; `cluster`, when given, sequences
+    /// `hub_executor` is where the hub runs; `cluster`, when given, sequences
     /// the room (rule 15).
     SharedState(Config config, metrics::Metrics& metrics, hub::History& history,
-                asio::any_io_executor hub_strand, hub::Sequencer* cluster);
+                asio::any_io_executor hub_executor, hub::Sequencer* cluster);
 
     const Config config;
     metrics::Metrics& metrics;

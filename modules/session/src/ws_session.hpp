@@ -88,9 +88,10 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     void arm_close_deadline();  // on the strand
     void abort();               // on the strand: drop the TCP connection
     asio::ip::tcp::socket& socket() noexcept;
-    /// The connection's strand: the one its queue's writer waits on (kept
-    /// there once, not twice per connection: docs/architecture.md, memory per
-    /// idle connection).
+    /// The connection's strand: its io_context's executor, which one thread
+    /// runs (docs/architecture.md, threads and strands), and the one its
+    /// queue's writer waits on (kept there once, not twice per connection:
+    /// docs/architecture.md, memory per idle connection).
     const asio::any_io_executor& strand() const noexcept { return frames().writer_executor(); }
     void inject_fault(FaultPoint point) const;
 

@@ -14,9 +14,10 @@ namespace chat::net {
 
 /// `count` io_contexts, each run by one thread of its own, rather than one
 /// io_context that `count` threads run together. A connection is placed on
-/// one of them (next()) and all its handlers run on that thread: its queue,
-/// strand and timers stay in one core's cache, and a handler it posts for
-/// itself never wakes a second thread to run it. One io_context shared by
+/// one of them (next()) and all its handlers run on that thread: its queue
+/// and timers stay in one core's cache, a handler it posts for itself never
+/// wakes a second thread to run it, and it needs no strand (the thread is
+/// one). One io_context shared by
 /// two threads cost a third more CPU a delivery in the saturated fan-out
 /// (bench/RESULTS.md, "An event loop per thread"). Everything that is not a
 /// connection's (the hub, the listener, signals, the cluster's Redis links)

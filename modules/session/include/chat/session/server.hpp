@@ -8,7 +8,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 
 #include "chat/hub/history.hpp"
 #include "chat/hub/sequencer.hpp"
@@ -59,17 +58,19 @@ class Server {
 
   private:
     awaitable<void> accept_loop();
-    void begin_stop();    // on strand_
-    void maybe_finish();  // on strand_
+    void begin_stop();    // on main_
+    void maybe_finish();  // on main_
 
     net::IoContexts& contexts_;
     std::shared_ptr<SharedState> state_;
-    asio::strand<asio::io_context::executor_type> strand_;
+    // The main io_context, one thread: the listener, timers and shutdown need
+    // no strand of their own there (docs/architecture.md, threads).
+    asio::io_context::executor_type main_;
     asio::ip::tcp::acceptor acceptor_;
     asio::steady_timer backoff_;  // accept paused for lack of file descriptors
     asio::steady_timer grace_;    // shutdown
-    bool stopping_ = false;       // on strand_
-    bool hub_done_ = false;       // on strand_
+    bool stopping_ = false;       // on main_
+    bool hub_done_ = false;       // on main_
     std::atomic<bool> failed_{false};
 };
 
