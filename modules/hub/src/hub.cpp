@@ -213,6 +213,7 @@ void Hub::abandon() {
     presence_due_.clear();
     too_slow_.clear();
     writers_->drop_owed();
+    writers_->abandon();
 }
 
 void Hub::begin_stop() {

@@ -28,6 +28,13 @@ void WriteScheduler::start_turns() {
     }
 }
 
+void WriteScheduler::abandon() {
+    std::lock_guard lock(mutex_);
+    line_.clear();
+    held_.clear();  // give_back() finds no turn to pass on, and posts nothing
+    awake_ = 0;
+}
+
 void WriteScheduler::give_back(std::uint64_t id) {
     {
         std::lock_guard lock(mutex_);

@@ -16,9 +16,10 @@ IoContexts::IoContexts(std::size_t count) {
 
 IoContexts::~IoContexts() {
     // Twice: a handler destroyed in the first round may post to a context
-    // already shut down (a strand's posts are destroyed at once, a plain
-    // post is kept until its context goes); the second round destroys
-    // those before any context is.
+    // already shut down (a plain post is kept until its context goes); the
+    // second round destroys those before any context is. Their owners see
+    // that such posts do not go on in a chain (the hub's writers' turns:
+    // WriteScheduler::abandon()).
     for (int round = 0; round < 2; ++round) {
         for (auto& context : contexts_) {
             context->shutdown();

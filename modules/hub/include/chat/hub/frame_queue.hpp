@@ -36,7 +36,7 @@ class FrameQueue {
     /// Rule 9's default bound in bytes: 8 MiB.
     static constexpr std::size_t default_max_bytes = std::size_t{8} << 20;
 
-    /// `writer` is the executor the consumer waits on (its session's strand).
+    /// `writer` is the executor the consumer waits on (its session's thread's).
     FrameQueue(asio::any_io_executor writer, std::size_t depth,
                std::size_t max_bytes = default_max_bytes);
     FrameQueue(const FrameQueue&) = delete;
@@ -98,7 +98,7 @@ class FrameQueue {
     std::size_t size() const;
     /// Their bytes.
     std::size_t bytes() const;
-    /// The executor the consumer runs on (its session's strand).
+    /// The executor the consumer runs on (its session's thread's).
     const asio::any_io_executor& writer_executor() const noexcept { return writer_; }
 
     /// What the writer is to do after writing the frames it was handed.

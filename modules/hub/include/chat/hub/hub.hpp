@@ -65,7 +65,7 @@ struct HubLimits {
 
 /// Consumes one channel of commands (Register, Unregister, Login, Say,
 /// HistoryRequest, Join, Leave, RoomsRequest, and what the sequencer, the
-/// history and its own timer send back) on its own strand and needs no lock:
+/// history and its own timer send back) on one strand and needs no lock:
 /// the users, the names, the rooms and their message counters are touched by
 /// run() alone. Each outgoing ChatRequest is serialised once and
 /// the same bytes are pushed to every recipient's queue without waiting; a full

@@ -54,6 +54,12 @@ class WriteScheduler : public std::enable_shared_from_this<WriteScheduler> {
     void start_turns();
     /// Forgets the turns owed and not started (the hub stops).
     void drop_owed() { owed_.clear(); }
+    /// Forgets the line and the turns given out (the hub lets go of its
+    /// connections: Hub::abandon()): a turn that ends from now on hands its
+    /// place to nobody and posts nothing. Destroying a context's pending handlers destroys
+    /// writers that hold turns; each would otherwise ring the next in line,
+    /// a post into another context that may be gone already.
+    void abandon();
 
     /// Until every turn has ended, or `limit` has passed: then the turns held
     /// longer than `limit` are taken back and their writers returned (still
