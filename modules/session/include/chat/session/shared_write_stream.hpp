@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <boost/asio/append.hpp>
+#include <boost/asio/associated_allocator.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/bind_allocator.hpp>
@@ -119,7 +120,16 @@ class SharedWriteStream {
                     append(data);
                     drain();
                 }
-                wait(std::move(handler), size);
+                // Allocated with new and delete, not Asio's per-thread
+                // recycling: the wait holds the whole of Beast's operation
+                // (the handshake's response write: about 430 bytes), and a
+                // block of that size left in the recycling cache goes to
+                // whatever the thread allocates next that fits, most often a
+                // connection's pending read, which keeps it for the
+                // connection's life (docs/architecture.md, memory per idle
+                // connection).
+                const std::pmr::polymorphic_allocator<> unrecycled(std::pmr::new_delete_resource());
+                wait(asio::bind_allocator(unrecycled, std::move(handler)), size);
             },
             token, buffers);
     }
@@ -165,22 +175,15 @@ class SharedWriteStream {
     }
 
     /// Calls handler(result, size) once nothing is pending or on the wire:
-    /// never inline, as asynchronous operations must not complete.
-    ///
-    /// Allocated with new and delete, not Asio's per-thread recycling: a
-    /// wait holds the whole of Beast's operation (the handshake's response
-    /// write: about 430 bytes), and a block of that size left in the
-    /// recycling cache is taken next by whatever the thread allocates, most
-    /// often a connection's pending read, which then keeps it for the
-    /// connection's life (docs/architecture.md, memory per idle connection).
+    /// never inline, as asynchronous operations must not complete. The wait
+    /// is allocated with the handler's allocator. (A post through the
+    /// type-erased executor ignores it: that path is taken only when nothing
+    /// is on the wire, a broken stream's or an empty write's.)
     template <typename Handler>
     void wait(Handler handler, std::size_t size) {
         const auto executor = asio::get_associated_executor(handler, get_executor());
-        const std::pmr::polymorphic_allocator<> unrecycled(std::pmr::new_delete_resource());
         if (!draining_) {
-            asio::post(executor,
-                       asio::bind_allocator(unrecycled, asio::append(std::move(handler), result_,
-                                                                     result_ ? 0 : size)));
+            asio::post(executor, asio::append(std::move(handler), result_, result_ ? 0 : size));
             return;
         }
         // The timer completes only through drain()'s cancel(); `this` outlives
@@ -192,11 +195,12 @@ class SharedWriteStream {
             drained_ = std::make_unique<asio::steady_timer>(next_.get_executor(),
                                                             asio::steady_timer::time_point::max());
         }
-        drained_->async_wait(asio::bind_allocator(
-            unrecycled, asio::bind_executor(executor, [this, handler = std::move(handler),
-                                                       size](error_code) mutable {
-                std::move(handler)(result_, result_ ? 0 : size);
-            })));
+        const auto allocator = asio::get_associated_allocator(handler);
+        auto drained = [this, handler = std::move(handler), size](error_code) mutable {
+            std::move(handler)(result_, result_ ? 0 : size);
+        };
+        drained_->async_wait(
+            asio::bind_allocator(allocator, asio::bind_executor(executor, std::move(drained))));
     }
 
     /// Nothing is kept for the next time: copies are the exception (Beast's
