@@ -1,5 +1,5 @@
 #pragma once
-// One chat connection: a reader and a writer coroutine on the connection's strand.
+// One chat connection: a reader and a writer coroutine on the connection's thread.
 
 #include <exception>
 #include <memory>
@@ -89,7 +89,8 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     void abort();               // on the strand: drop the TCP connection
     asio::ip::tcp::socket& socket() noexcept;
     /// The connection's strand: its io_context's executor, which one thread
-    /// runs (docs/architecture.md, threads and strands), and the one its
+    /// runs (docs/architecture.md, threads and strands; not a strand object
+    /// of its own), and the one its
     /// queue's writer waits on (kept there once, not twice per connection:
     /// docs/architecture.md, memory per idle connection).
     const asio::any_io_executor& strand() const noexcept { return frames().writer_executor(); }
