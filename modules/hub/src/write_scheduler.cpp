@@ -30,8 +30,9 @@ void WriteScheduler::start_turns() {
 
 void WriteScheduler::abandon() {
     std::lock_guard lock(mutex_);
+    abandoned_ = true;
     line_.clear();
-    held_.clear();  // give_back() finds no turn to pass on, and posts nothing
+    held_.clear();  // give_back() finds no turn to pass on
     awake_ = 0;
 }
 
@@ -62,6 +63,9 @@ void WriteScheduler::hand_out() {
         std::uint64_t id = 0;
         {
             std::unique_lock lock(mutex_);
+            if (abandoned_) {
+                return;  // a give_back() that began before abandon(): nothing goes on
+            }
             if (line_.empty()) {
                 release_place(lock);
                 return;

@@ -124,9 +124,10 @@ class Hub {
     /// closed with 1001; run() returns when the last one has unregistered.
     void stop();
 
-    /// Only once no thread runs the executor, when it was stopped before run()
-    /// returned (a shutdown's grace period over): lets go of every connection
-    /// and of the commands still queued. Sessions hold their server, which
+    /// Lets go of every connection and of the commands still queued, and has
+    /// the writers' turns hand nothing on (WriteScheduler::abandon()): at
+    /// run()'s end, and, when the executor was stopped before run() returned
+    /// (a shutdown's grace period over), once no thread runs it. Sessions hold their server, which
     /// holds this hub; kept, they would never be freed.
     void abandon();
 

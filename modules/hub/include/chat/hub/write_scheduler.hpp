@@ -97,6 +97,7 @@ class WriteScheduler : public std::enable_shared_from_this<WriteScheduler> {
     std::unordered_map<std::uint64_t, Holder> held_;  // turns given out, by id
     std::uint64_t last_turn_ = 0;
     std::size_t awake_ = 0;
+    bool abandoned_ = false;
     const std::size_t awake_limit_;
 
     // until_idle()'s wait, on the hub's strand: cancelled (posted there) when
