@@ -217,6 +217,11 @@ BOOST_AUTO_TEST_CASE(abandoned_turns_end_without_ringing_the_next_in_line) {
         BOOST_TEST(!second->woken);  // which rang nobody
         BOOST_TEST(scheduler->awake() == 0u);  // gave back no place
         BOOST_TEST(hub.poll() == 0u);          // and posted nothing to the hub
+        // As a closing hub does: `second` stops waiting (a wait left kept in
+        // its own queue would keep it alive for good).
+        second->frames().close(std::nullopt);
+        co_await let_handlers_run();
+        BOOST_TEST(second->woken);
     });
 }
 
