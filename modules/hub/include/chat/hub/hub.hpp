@@ -127,8 +127,9 @@ class Hub {
     /// Lets go of every connection and of the commands still queued, and has
     /// the writers' turns hand nothing on (WriteScheduler::abandon()): at
     /// run()'s end, and, when the executor was stopped before run() returned
-    /// (a shutdown's grace period over), once no thread runs it. Sessions hold their server, which
-    /// holds this hub; kept, they would never be freed.
+    /// (a shutdown's grace period over), once no thread runs it. Sessions
+    /// hold their server, which holds this hub; kept, they would never be
+    /// freed.
     void abandon();
 
   private:

@@ -56,9 +56,9 @@ class WriteScheduler : public std::enable_shared_from_this<WriteScheduler> {
     void drop_owed() { owed_.clear(); }
     /// Forgets the line and the turns given out (the hub lets go of its
     /// connections: Hub::abandon()): a turn that ends from now on hands its
-    /// place to nobody and posts nothing. Destroying a context's pending handlers destroys
-    /// writers that hold turns; each would otherwise ring the next in line,
-    /// a post into another context that may be gone already.
+    /// place to nobody and posts nothing. Destroying a context's pending
+    /// handlers destroys writers that hold turns; each would otherwise ring
+    /// the next in line, a post into another context that may be gone.
     void abandon();
 
     /// Until every turn has ended, or `limit` has passed: then the turns held

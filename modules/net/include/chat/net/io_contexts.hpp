@@ -17,11 +17,11 @@ namespace chat::net {
 /// one of them (next()) and all its handlers run on that thread: its queue
 /// and timers stay in one core's cache, a handler it posts for itself never
 /// wakes a second thread to run it, and it needs no strand (the thread is
-/// one). One io_context shared by
-/// two threads cost a third more CPU a delivery in the saturated fan-out
-/// (bench/RESULTS.md, "An event loop per thread"). Everything that is not a
-/// connection's (the hub, the listener, signals, the cluster's Redis links)
-/// lives on main(), which takes connections too.
+/// one). One io_context shared by two threads cost a third more CPU a
+/// delivery in the saturated fan-out (bench/RESULTS.md, "An event loop per
+/// thread"). Everything that is not a connection's (the hub, the listener,
+/// signals, the cluster's Redis links) lives on main(), which takes
+/// connections too.
 class IoContexts {
   public:
     /// `count` >= 1 (0 is taken as 1).
