@@ -100,11 +100,11 @@ class SharedWriteStream {
         return asio::async_initiate<WaitToken, void(error_code)>(
             [this](auto handler) {
                 const auto executor = asio::get_associated_executor(handler, get_executor());
-                this->wait(asio::bind_executor(
-                               executor,
-                               [handler = std::move(handler)](error_code ec, std::size_t) mutable {
-                                   std::move(handler)(ec);
-                               }),
+                auto written = [handler = std::move(handler)](error_code ec, std::size_t) mutable {
+                    std::move(handler)(ec);
+                };
+                this->wait(asio::bind_allocator(unrecycled(),
+                                                asio::bind_executor(executor, std::move(written))),
                            0);
             },
             token);
@@ -120,16 +120,7 @@ class SharedWriteStream {
                     append(data);
                     drain();
                 }
-                // Allocated with new and delete, not Asio's per-thread
-                // recycling: the wait holds the whole of Beast's operation
-                // (the handshake's response write: about 430 bytes), and a
-                // block of that size left in the recycling cache goes to
-                // whatever the thread allocates next that fits, most often a
-                // connection's pending read, which keeps it for the
-                // connection's life (docs/architecture.md, memory per idle
-                // connection).
-                const std::pmr::polymorphic_allocator<> unrecycled(std::pmr::new_delete_resource());
-                wait(asio::bind_allocator(unrecycled, std::move(handler)), size);
+                wait(asio::bind_allocator(unrecycled(), std::move(handler)), size);
             },
             token, buffers);
     }
@@ -140,6 +131,16 @@ class SharedWriteStream {
     }
 
   private:
+    /// The waits are allocated with new and delete, not Asio's per-thread
+    /// recycling: a wait holds the whole operation it ends (Beast's
+    /// handshake response write: about 430 bytes), and a block left in the
+    /// recycling cache goes to whatever the thread allocates next that fits,
+    /// most often a connection's pending read, which keeps it for the
+    /// connection's life (docs/architecture.md, memory per idle connection).
+    static std::pmr::polymorphic_allocator<> unrecycled() noexcept {
+        return std::pmr::polymorphic_allocator<>(std::pmr::new_delete_resource());
+    }
+
     template <typename ConstBufferSequence>
     void append(const ConstBufferSequence& data) {
         const auto size = asio::buffer_size(data);
