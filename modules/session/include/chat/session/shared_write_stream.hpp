@@ -5,7 +5,6 @@
 
 #include <cstddef>
 #include <memory>
-#include <memory_resource>
 #include <utility>
 #include <vector>
 
@@ -103,9 +102,7 @@ class SharedWriteStream {
                 auto written = [handler = std::move(handler)](error_code ec, std::size_t) mutable {
                     std::move(handler)(ec);
                 };
-                this->wait(asio::bind_allocator(unrecycled(),
-                                                asio::bind_executor(executor, std::move(written))),
-                           0);
+                this->wait(asio::bind_executor(executor, std::move(written)), 0);
             },
             token);
     }
@@ -120,7 +117,7 @@ class SharedWriteStream {
                     append(data);
                     drain();
                 }
-                wait(asio::bind_allocator(unrecycled(), std::move(handler)), size);
+                wait(std::move(handler), size);
             },
             token, buffers);
     }
@@ -131,16 +128,6 @@ class SharedWriteStream {
     }
 
   private:
-    /// The waits are allocated with new and delete, not Asio's per-thread
-    /// recycling: a wait holds the whole operation it ends (Beast's
-    /// handshake response write: about 430 bytes), and a block left in the
-    /// recycling cache goes to whatever the thread allocates next that fits,
-    /// most often a connection's pending read, which keeps it for the
-    /// connection's life (docs/architecture.md, memory per idle connection).
-    static std::pmr::polymorphic_allocator<> unrecycled() noexcept {
-        return std::pmr::polymorphic_allocator<>(std::pmr::new_delete_resource());
-    }
-
     template <typename ConstBufferSequence>
     void append(const ConstBufferSequence& data) {
         const auto size = asio::buffer_size(data);
