@@ -84,12 +84,6 @@ awaitable<void> keep_chatting(ChatClient& ann, ChatClient& bob, int rounds) {
     }
 }
 
-long metric_value(const std::string& metrics, const std::string& name) {
-    const auto at = metrics.find("\n" + name + " ");
-    BOOST_TEST_REQUIRE(at != std::string::npos, name << " missing in\n" << metrics);
-    return std::stol(metrics.substr(at + name.size() + 2));
-}
-
 /// Polls GET `target` until its status is `status`, up to `limit`: the only
 /// way to observe, from outside, that the server has given a place back.
 awaitable<bool> status_becomes(std::uint16_t port, std::string target, unsigned status,

@@ -236,10 +236,7 @@ awaitable<std::string> rooms_now(ChatClient& client) {
 /// The node's chat_events_sequenced_total.
 awaitable<std::uint64_t> events_sequenced(std::uint16_t port) {
     const auto metrics = (co_await http_request(port, "/metrics")).body;
-    const std::string name = "\nchat_events_sequenced_total ";
-    const auto at = metrics.find(name);
-    BOOST_TEST_REQUIRE(at != std::string::npos, "no chat_events_sequenced_total in\n" << metrics);
-    co_return std::stoull(metrics.substr(at + name.size()));
+    co_return static_cast<std::uint64_t>(metric_value(metrics, "chat_events_sequenced_total"));
 }
 
 /// Whether `key` holds `room` as a name of its own: not inside a longer word

@@ -6,6 +6,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/test/unit_test.hpp>
 
 namespace chat::test {
 
@@ -195,6 +196,29 @@ awaitable<HttpAnswer> http_request(std::uint16_t port, std::string target, std::
     co_return HttpAnswer{response.result_int(), response.body(),
                          std::string(response[http::field::content_type]),
                          std::string(response[http::field::content_length])};
+}
+
+long metric_value(const std::string& metrics, const std::string& name) {
+    const auto at = metrics.find("\n" + name + " ");
+    BOOST_TEST_REQUIRE(at != std::string::npos, name << " missing in\n" << metrics);
+    return std::stol(metrics.substr(at + name.size() + 2));
+}
+
+awaitable<bool> metric_reaches(std::uint16_t port, std::string name, long value,
+                               std::chrono::steady_clock::duration limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (;;) {
+        const auto metrics = (co_await http_request(port, "/metrics")).body;
+        if (metric_value(metrics, name) >= value) {
+            co_return true;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            co_return false;
+        }
+        timer.expires_after(std::chrono::milliseconds(10));
+        co_await timer.async_wait(asio::use_awaitable);
+    }
 }
 
 }  // namespace chat::test

@@ -96,4 +96,13 @@ awaitable<HttpAnswer> http_request(std::uint16_t port, std::string target,
                                    std::string_view method = "GET",
                                    std::string_view upgrade_key = {});
 
+/// The value of the series `name` (labels included, if any) in a /metrics
+/// body; fails the test when it is missing.
+long metric_value(const std::string& metrics, const std::string& name);
+/// Polls the server's /metrics until the series `name` is at least `value`,
+/// up to `limit`: how a test sees from outside what the server tells no
+/// client (messages written to its store, connections it has let go).
+awaitable<bool> metric_reaches(std::uint16_t port, std::string name, long value,
+                               std::chrono::steady_clock::duration limit = default_timeout);
+
 }  // namespace chat::test
