@@ -456,7 +456,7 @@ BOOST_AUTO_TEST_CASE(a_node_taken_for_dead_restarts_its_own_clients_when_its_roo
             co_await ann.send(in_room("message", "solo", "still here"));
             const auto still = co_await next(ann, "message", "solo");
             BOOST_TEST(still.content() == "still here");
-            auto again = co_await log_in(cluster.port(2), "cid");
+            auto again = co_await log_in_after_restart(cluster.port(2), "cid");
             const auto back = co_await join(again, "solo");
             BOOST_TEST(back.welcome.epoch() == made.welcome.epoch());
             BOOST_TEST(back.welcome.id() == 2u);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,25 @@ inline awaitable<ChatClient> log_in(std::uint16_t port, std::string name) {
     auto client = co_await connect_to(port);
     co_await client.login(name);
     co_return client;
+}
+
+/// log_in() right after the node closed its clients with 1012 (rule 15), as
+/// a client does: one fault can make a node restart its connections twice
+/// in a few milliseconds (the others' announcement of its users gone, then
+/// the sequencer's new state), and a client back between the two is closed
+/// with 1012 again. Tries up to three times; any other failure is thrown.
+inline awaitable<ChatClient> log_in_after_restart(std::uint16_t port, std::string name) {
+    for (int attempt = 1;; ++attempt) {
+        auto client = co_await connect_to(port);
+        try {
+            co_await client.login(name);
+            co_return client;
+        } catch (const std::runtime_error&) {
+            if (client.close_code() != 1012 || attempt == 3) {
+                throw;
+            }
+        }
+    }
 }
 
 }  // namespace chat::test
