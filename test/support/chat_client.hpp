@@ -101,7 +101,7 @@ awaitable<HttpAnswer> http_request(std::uint16_t port, std::string target,
 long metric_value(const std::string& metrics, const std::string& name);
 /// Polls the server's /metrics until the series `name` is at least `value`,
 /// up to `limit`: how a test sees from outside what the server tells no
-/// client (messages written to its store, connections it has let go).
+/// client (messages written to its store).
 awaitable<bool> metric_reaches(std::uint16_t port, std::string name, long value,
                                std::chrono::steady_clock::duration limit = default_timeout);
 

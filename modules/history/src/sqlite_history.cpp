@@ -260,7 +260,8 @@ void SqliteHistory::run() {
             }
             // A transaction every few milliseconds rather than one per message:
             // a commit costs far more than a row. A crash loses at most this
-            // much more (the contract allows the last 100 ms).
+            // much more (docs/protocol.md, rule 12: what was not yet written
+            // may be lost, and the next start takes a new epoch).
             wake_.wait_for(lock, gather_time,
                            [this] { return stopping_ || tasks_.size() >= gather_count; });
             taken.swap(tasks_);

@@ -99,10 +99,13 @@ class SharedWriteStream {
         return asio::async_initiate<WaitToken, void(error_code)>(
             [this](auto handler) {
                 const auto executor = asio::get_associated_executor(handler, get_executor());
+                const auto allocator = asio::get_associated_allocator(handler);
                 auto written = [handler = std::move(handler)](error_code ec, std::size_t) mutable {
                     std::move(handler)(ec);
                 };
-                this->wait(asio::bind_executor(executor, std::move(written)), 0);
+                this->wait(asio::bind_allocator(allocator,
+                                                asio::bind_executor(executor, std::move(written))),
+                           0);
             },
             token);
     }
