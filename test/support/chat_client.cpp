@@ -1,8 +1,10 @@
 #include "chat_client.hpp"
 
 #include <array>
+#include <chrono>
 #include <stdexcept>
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
