@@ -1,9 +1,15 @@
 #include "chat/history/store.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstdint>
 #include <string_view>
+#include <system_error>
 #include <unordered_map>
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -109,6 +115,20 @@ Store::Store(const fs::path& path, std::size_t keep, std::size_t forgotten_limit
                 fail("cannot create its folder: " + ec.message());
             }
         }
+        // Locked before SQLite opens it (a lock of its own kind: SQLite's
+        // are fcntl()'s, which flock() does not meet on Linux), and the
+        // descriptor stays open until after the database closes, so that
+        // closing it cannot drop SQLite's locks.
+        lock_.fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (lock_.fd < 0) {
+            fail("cannot open it: " + std::error_code(errno, std::system_category()).message());
+        }
+        if (::flock(lock_.fd, LOCK_EX | LOCK_NB) != 0) {
+            if (errno == EWOULDBLOCK) {
+                fail("in use by another process (another chat_app with this --history-db?)");
+            }
+            fail("cannot lock it: " + std::error_code(errno, std::system_category()).message());
+        }
         db_ = std::make_unique<SQLite::Database>(path.string(),
                                                  SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
         db_->setBusyTimeout(5000);
@@ -198,6 +218,12 @@ Store::Store(const fs::path& path, std::size_t keep, std::size_t forgotten_limit
 }
 
 Store::~Store() = default;
+
+Store::FileLock::~FileLock() {
+    if (fd >= 0) {
+        ::close(fd);  // and with it the lock
+    }
+}
 
 void Store::fail(const std::string& what) const {
     throw OpenError("history database " + path_.string() + ": " + what);

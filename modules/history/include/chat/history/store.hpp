@@ -61,7 +61,8 @@ class Store {
     /// their ids and epoch), forgets the rooms that have no kept messages (no
     /// one is in a room at a start: such a room no longer exists), and marks
     /// the file as in use. Throws OpenError naming the file if it is
-    /// unwritable, not a database, or of a newer schema version.
+    /// unwritable, not a database, of a newer schema version, or in use by
+    /// another process.
     /// At most `forgotten_limit` forgotten rooms' counts are remembered by
     /// name; older ones are folded into one floor that every new room counts
     /// on from.
@@ -134,8 +135,21 @@ class Store {
     std::int64_t room_key(std::string_view room, std::int64_t created_at);
     [[noreturn]] void fail(const std::string& what) const;
 
+    /// An exclusive flock() on the file for the store's life, so that a
+    /// second chat_app started on it by mistake stops instead of marking the
+    /// file in use under a new epoch and forgetting the running one's rooms.
+    /// Declared before db_: released after the database is closed.
+    struct FileLock {
+        int fd = -1;
+        FileLock() = default;
+        FileLock(const FileLock&) = delete;
+        FileLock& operator=(const FileLock&) = delete;
+        ~FileLock();
+    };
+
     std::filesystem::path path_;
     std::size_t keep_;
+    FileLock lock_;
     std::unique_ptr<SQLite::Database> db_;
     // The statements every batch or read uses, prepared once.
     std::unique_ptr<SQLite::Statement> find_key_;
