@@ -307,26 +307,18 @@ BOOST_AUTO_TEST_CASE(rule_12_after_kill_9_every_message_is_there_under_a_new_epo
 BOOST_AUTO_TEST_CASE(rule_12_a_second_server_on_the_same_file_stops_and_the_epoch_stays) {
     TempDir dir;
     const auto db = dir.path() / "chat.db";
-    ChatApp first(app_args(db));
-    const auto port = first.port();
-    std::string epoch;
-    run([&]() -> awaitable<void> {
-        ChatClient ann(co_await asio::this_coro::executor);
-        co_await ann.connect(port);
-        const auto welcome = co_await ann.login("ann");
-        epoch = welcome.epoch();
-        co_await say(ann, 2);
+    // While the first runs, a second is started by mistake on its file: it
+    // must not touch it (a new epoch written there would be the one the
+    // next start finds). `then` outlives the coroutine it returns.
+    const auto epoch = run_and_stop(db, 2, SIGTERM, [&db](std::uint16_t) -> awaitable<void> {
+        ChatApp second(app_args(db));
+        BOOST_TEST(second.wait_exit(std::chrono::seconds(10)) == 2);
+        const auto output = second.output();
+        BOOST_TEST(output.find("chat_app: history database " + db.string() +
+                               ": in use by another process") != std::string::npos,
+                   output);
+        co_return;
     });
-    // Started by mistake on the file in use: it must not touch it (a new
-    // epoch written there would be the one the next start finds).
-    ChatApp second(app_args(db));
-    BOOST_TEST(second.wait_exit(std::chrono::seconds(10)) == 2);
-    const auto output = second.output();
-    BOOST_TEST(output.find("chat_app: history database " + db.string() +
-                           ": in use by another process") != std::string::npos,
-               output);
-    first.signal(SIGTERM);
-    BOOST_TEST_REQUIRE(first.wait_exit(std::chrono::seconds(10)) == 0);
     run_again(db, [&](ChatClient& bob) -> awaitable<void> {
         const auto welcome = co_await bob.resume("bob", 1, epoch);
         BOOST_TEST(welcome.epoch() == epoch);  // the first's graceful stop kept it
