@@ -1,5 +1,7 @@
 #include "chat/hub/write_scheduler.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 
 #include "chat/hub/peer.hpp"
@@ -7,7 +9,30 @@
 namespace chat::hub {
 
 WriteScheduler::WriteScheduler(const asio::any_io_executor& hub, std::size_t awake_limit)
-    : awake_limit_(awake_limit == 0 ? 1 : awake_limit), idle_(hub) {}
+    : awake_limit_(std::clamp<std::size_t>(awake_limit, 1, max_places)), idle_(hub) {}
+
+std::uint64_t WriteScheduler::hold(const std::shared_ptr<Peer>& peer) {
+    std::size_t index = places_.size();
+    if (free_places_.empty()) {
+        places_.emplace_back();
+    } else {
+        index = free_places_.back();
+        free_places_.pop_back();
+    }
+    const auto id = (++last_turn_ << place_bits) | index;
+    places_[index] = Place{id, peer, Clock::now()};
+    return id;
+}
+
+bool WriteScheduler::leave(std::uint64_t id) {
+    const auto index = static_cast<std::size_t>(id & place_mask);
+    if (index >= places_.size() || places_[index].turn != id) {
+        return false;
+    }
+    places_[index] = Place{};
+    free_places_.push_back(index);
+    return true;
+}
 
 void WriteScheduler::start_turns() {
     if (owed_.empty()) {
@@ -32,14 +57,15 @@ void WriteScheduler::abandon() {
     std::lock_guard lock(mutex_);
     abandoned_ = true;
     line_.clear();
-    held_.clear();  // give_back() finds no turn to pass on
+    places_.clear();  // give_back() finds no turn to pass on
+    free_places_.clear();
     awake_ = 0;
 }
 
 void WriteScheduler::give_back(std::uint64_t id) {
     {
         std::lock_guard lock(mutex_);
-        if (held_.erase(id) == 0) {
+        if (!leave(id)) {
             return;  // taken back: its place was passed on then
         }
     }
@@ -75,8 +101,7 @@ void WriteScheduler::hand_out() {
             if (!next) {
                 continue;
             }
-            id = ++last_turn_;
-            held_.emplace(id, Holder{next, Clock::now()});
+            id = hold(next);
         }
         // The turn is the writer's before its ring: it may write and end the
         // turn before ring() returns. A writer that holds a turn already
@@ -97,7 +122,7 @@ void WriteScheduler::hand_out() {
             return;
         }
         std::lock_guard lock(mutex_);
-        if (held_.erase(id) == 0) {
+        if (!leave(id)) {
             return;  // taken back meanwhile (this thread stalled): its place was passed on then
         }
     }
@@ -109,15 +134,14 @@ std::vector<std::shared_ptr<Peer>> WriteScheduler::revoke_overdue(Clock::duratio
     {
         std::lock_guard lock(mutex_);
         const auto cutoff = Clock::now() - limit;
-        for (auto holder = held_.begin(); holder != held_.end();) {
-            if (holder->second.since > cutoff) {
-                ++holder;
+        for (auto& place : places_) {
+            if (place.turn == 0 || place.since > cutoff) {
                 continue;
             }
-            if (auto peer = holder->second.peer.lock()) {
+            if (auto peer = place.peer.lock()) {
                 overdue.push_back(std::move(peer));
             }
-            holder = held_.erase(holder);
+            leave(place.turn);
             ++freed;
         }
     }

@@ -1,4 +1,6 @@
 // Writers take turns: at most N awake, the others rung in order as places free up.
+#include <array>
+
 #include <boost/test/unit_test.hpp>
 
 #include <boost/asio/detached.hpp>
@@ -178,6 +180,42 @@ BOOST_AUTO_TEST_CASE(a_turn_kept_too_long_is_taken_back_and_its_writer_named) {
         BOOST_TEST(!scheduler->busy());
         stuck->end_turn();  // late: changes nothing
         BOOST_TEST(scheduler->awake() == 0u);
+    });
+}
+
+BOOST_AUTO_TEST_CASE(a_turn_taken_back_cannot_end_the_turn_now_in_its_place) {
+    test::run([]() -> awaitable<void> {
+        const auto executor = co_await asio::this_coro::executor;
+        const auto scheduler = std::make_shared<WriteScheduler>(executor, 1);
+        // Two writers that take their frames and keep their turns.
+        std::array<std::shared_ptr<Writer>, 2> stuck;
+        for (hub::PeerId id = 1; id <= 2; ++id) {
+            auto writer = std::make_shared<Writer>(id, executor, scheduler);
+            asio::co_spawn(
+                executor,
+                [writer]() -> awaitable<void> {
+                    co_await writer->frames().take(writer->batch);
+                    writer->woken = true;
+                },
+                asio::detached);
+            stuck.at(id - 1) = std::move(writer);
+        }
+        co_await asio::post(executor, asio::use_awaitable);  // both wait now
+        deliver(*scheduler, stuck[0]);
+        deliver(*scheduler, stuck[1]);
+        scheduler->start_turns();
+        auto overdue = co_await scheduler->until_idle(std::chrono::milliseconds(50));
+        BOOST_TEST_REQUIRE(overdue.size() == 1u);
+        BOOST_TEST(overdue.front()->id() == 1u);
+        co_await let_handlers_run();
+        BOOST_TEST_REQUIRE(stuck[1]->woken);  // the one place went on to the second
+        stuck[0]->end_turn();                 // late: the place is the second's now
+        BOOST_TEST(scheduler->busy());
+        BOOST_TEST(scheduler->awake() == 1u);
+        overdue = co_await scheduler->until_idle(std::chrono::milliseconds(50));
+        BOOST_TEST_REQUIRE(overdue.size() == 1u);  // still held, so still overdue
+        BOOST_TEST(overdue.front()->id() == 2u);
+        BOOST_TEST(!scheduler->busy());
     });
 }
 

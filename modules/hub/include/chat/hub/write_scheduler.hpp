@@ -8,7 +8,6 @@
 #include <deque>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/steady_timer.hpp>
@@ -76,10 +75,19 @@ class WriteScheduler : public std::enable_shared_from_this<WriteScheduler> {
   private:
     friend class Peer;
 
-    struct Holder {
+    /// A place: one writer awake, holding the turn given with it.
+    struct Place {
+        std::uint64_t turn = 0;  // the turn held in it; 0: free
         std::weak_ptr<Peer> peer;
         Clock::time_point since;
     };
+    /// A turn's id is a serial number above the index of its place: the
+    /// place is found without a search, and a turn taken back cannot end
+    /// another's (its place may hold a newer turn by then).
+    static constexpr unsigned place_bits = 20;
+    static constexpr std::uint64_t place_mask = (std::uint64_t{1} << place_bits) - 1;
+    /// The most places there can be: awake_limit is cut to it.
+    static constexpr std::size_t max_places = std::size_t{1} << place_bits;
 
     /// Turn `id` ended (Peer::end_turn()): its place goes to the next in line,
     /// unless it was taken back already.
@@ -88,13 +96,21 @@ class WriteScheduler : public std::enable_shared_from_this<WriteScheduler> {
     void hand_out();
     /// The place is free and nobody waits for it.
     void release_place(std::unique_lock<std::mutex>& lock);
+    /// `peer` is given a turn and a place to hold it in (under the lock).
+    std::uint64_t hold(const std::shared_ptr<Peer>& peer);
+    /// Turn `id` leaves its place; false if it held none (it was taken back).
+    /// Under the lock.
+    bool leave(std::uint64_t id);
     std::vector<std::shared_ptr<Peer>> revoke_overdue(Clock::duration limit);
 
     std::vector<std::shared_ptr<Peer>> owed_;  // the hub's strand only
 
     mutable std::mutex mutex_;
-    std::deque<std::weak_ptr<Peer>> line_;            // weak: a connection that ended is skipped
-    std::unordered_map<std::uint64_t, Holder> held_;  // turns given out, by id
+    std::deque<std::weak_ptr<Peer>> line_;  // weak: a connection that ended is skipped
+    // The turns given out. At most awake_limit, so these never grow past it:
+    // a turn allocates nothing (a map of turns allocated a node for each).
+    std::vector<Place> places_;
+    std::vector<std::size_t> free_places_;  // indexes in places_ that hold no turn
     std::uint64_t last_turn_ = 0;
     std::size_t awake_ = 0;
     bool abandoned_ = false;
