@@ -65,26 +65,26 @@ int main(int argc, char* argv[]) {
         chat::net::raise_file_limit();
         google::protobuf::SetLogHandler(protobuf_log);
 
-        chat::net::IoContexts io(options.server.threads);
+        chat::net::IoContexts contexts(options.server.threads);
         chat::metrics::Metrics metrics;
-        // Destroyed after the server and before io: it writes out every
+        // Destroyed after the server and before the contexts: it writes out every
         // message and records the clean stop that keeps the epoch (rule 12).
         // In a cluster, Redis keeps the history instead (rule 15).
         std::unique_ptr<chat::hub::History> history;
         std::unique_ptr<chat::cluster::RedisCluster> cluster;
         if (options.cluster) {
             metrics.node_id = options.cluster->node_id;
-            cluster = std::make_unique<chat::cluster::RedisCluster>(io.main().get_executor(),
+            cluster = std::make_unique<chat::cluster::RedisCluster>(contexts.main().get_executor(),
                                                                     *options.cluster, metrics);
         } else {
             history = chat::history::open(options.history, metrics);
         }
-        chat::session::Server server(io, options.server, metrics,
+        chat::session::Server server(contexts, options.server, metrics,
                                      cluster ? cluster->history() : *history, cluster.get());
 
         // The first SIGINT/SIGTERM shuts down gracefully; a second one during
         // the grace period ends the process at once, as Ctrl-C twice should.
-        boost::asio::signal_set signals(io.main(), SIGINT, SIGTERM);
+        boost::asio::signal_set signals(contexts.main(), SIGINT, SIGTERM);
         signals.async_wait([&](const boost::system::error_code& ec, int signal) {
             if (ec) {
                 return;
@@ -107,7 +107,7 @@ int main(int argc, char* argv[]) {
         // than serve on with a part dead.
         bool failed = false;
         try {
-            io.run();
+            contexts.run();
         } catch (const std::exception& error) {
             CHAT_LOG(error) << "fatal: " << error.what() << "; stopping (exit 1)";
             failed = true;

@@ -123,7 +123,8 @@ end
 -- Whether Redis holds the history this node is in, as far as it has seen it.
 -- Counters below what the node saw mean Redis lost state: a new epoch, now.
 local function same_room()
-  local now = redis.call('MGET', p .. 'epoch', p .. 'evseq', p .. 'msgid', p .. 'gseq', p .. 'clock')
+  local now = redis.call('MGET', p .. 'epoch', p .. 'evseq', p .. 'msgid', p .. 'gseq',
+    p .. 'clock')
   local epoch = now[1]
   clock_text = now[5] or '0'  -- read here, the message's stamp() needs no call of its own
   clock = tonumber(clock_text)
@@ -152,7 +153,9 @@ local forgotten_kept = 100000
 local function newest(room, count, keep, upto)
   local last = number(rkey(room, 'msgid'))
   local oldest = '-'
-  if last > tonumber(keep) then oldest = string.format('%.0f', last - tonumber(keep) + 1) .. '-1' end
+  if last > tonumber(keep) then
+    oldest = string.format('%.0f', last - tonumber(keep) + 1) .. '-1'
+  end
   return redis.call('XREVRANGE', rkey(room, 'messages'), upto, oldest, 'COUNT', count)
 end
 local function owner_of(room, name)
