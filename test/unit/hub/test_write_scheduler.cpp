@@ -1,6 +1,4 @@
 // Writers take turns: at most N awake, the others rung in order as places free up.
-#include <array>
-
 #include <boost/test/unit_test.hpp>
 
 #include <boost/asio/detached.hpp>
@@ -26,16 +24,22 @@ class Writer final : public hub::Peer {
     bool woken = false;
 };
 
-/// A writer already waiting for frames.
-awaitable<std::shared_ptr<Writer>> waiting_writer(
-    hub::PeerId id, const std::shared_ptr<WriteScheduler>& scheduler) {
+/// Whether a writer gives its turn back once it has its frames.
+enum class Turn { ended, kept };
+
+/// A writer already waiting for frames. One that keeps its turn is stuck (a bug).
+awaitable<std::shared_ptr<Writer>> waiting_writer(hub::PeerId id,
+                                                  const std::shared_ptr<WriteScheduler>& scheduler,
+                                                  Turn turn = Turn::ended) {
     const auto executor = co_await asio::this_coro::executor;
     auto writer = std::make_shared<Writer>(id, executor, scheduler);
     asio::co_spawn(
         executor,
-        [writer]() -> awaitable<void> {
+        [writer, turn]() -> awaitable<void> {
             co_await writer->frames().take(writer->batch);
-            writer->end_turn();  // written at once
+            if (turn == Turn::ended) {
+                writer->end_turn();  // written at once
+            }
             writer->woken = true;
         },
         asio::detached);
@@ -157,16 +161,7 @@ BOOST_AUTO_TEST_CASE(a_turn_kept_too_long_is_taken_back_and_its_writer_named) {
     test::run([]() -> awaitable<void> {
         const auto executor = co_await asio::this_coro::executor;
         const auto scheduler = std::make_shared<WriteScheduler>(executor, 1);
-        // A writer that takes its frames and never ends its turn (a bug).
-        const auto stuck = std::make_shared<Writer>(1, executor, scheduler);
-        asio::co_spawn(
-            executor,
-            [stuck]() -> awaitable<void> {
-                co_await stuck->frames().take(stuck->batch);
-                stuck->woken = true;
-            },
-            asio::detached);
-        co_await asio::post(executor, asio::use_awaitable);  // it waits now
+        const auto stuck = co_await waiting_writer(1, scheduler, Turn::kept);
         const auto next = co_await waiting_writer(2, scheduler);
         deliver(*scheduler, stuck);
         deliver(*scheduler, next);
@@ -187,29 +182,17 @@ BOOST_AUTO_TEST_CASE(a_turn_taken_back_cannot_end_the_turn_now_in_its_place) {
     test::run([]() -> awaitable<void> {
         const auto executor = co_await asio::this_coro::executor;
         const auto scheduler = std::make_shared<WriteScheduler>(executor, 1);
-        // Two writers that take their frames and keep their turns.
-        std::array<std::shared_ptr<Writer>, 2> stuck;
-        for (hub::PeerId id = 1; id <= 2; ++id) {
-            auto writer = std::make_shared<Writer>(id, executor, scheduler);
-            asio::co_spawn(
-                executor,
-                [writer]() -> awaitable<void> {
-                    co_await writer->frames().take(writer->batch);
-                    writer->woken = true;
-                },
-                asio::detached);
-            stuck.at(id - 1) = std::move(writer);
-        }
-        co_await asio::post(executor, asio::use_awaitable);  // both wait now
-        deliver(*scheduler, stuck[0]);
-        deliver(*scheduler, stuck[1]);
+        const auto first = co_await waiting_writer(1, scheduler, Turn::kept);
+        const auto second = co_await waiting_writer(2, scheduler, Turn::kept);
+        deliver(*scheduler, first);
+        deliver(*scheduler, second);
         scheduler->start_turns();
         auto overdue = co_await scheduler->until_idle(std::chrono::milliseconds(50));
         BOOST_TEST_REQUIRE(overdue.size() == 1u);
         BOOST_TEST(overdue.front()->id() == 1u);
         co_await let_handlers_run();
-        BOOST_TEST_REQUIRE(stuck[1]->woken);  // the one place went on to the second
-        stuck[0]->end_turn();                 // late: the place is the second's now
+        BOOST_TEST_REQUIRE(second->woken);  // the one place went on to it
+        first->end_turn();                  // late: the place is the second's now
         BOOST_TEST(scheduler->busy());
         BOOST_TEST(scheduler->awake() == 1u);
         overdue = co_await scheduler->until_idle(std::chrono::milliseconds(50));
