@@ -9,17 +9,29 @@
 namespace chat::hub {
 
 WriteScheduler::WriteScheduler(const asio::any_io_executor& hub, std::size_t awake_limit)
-    : awake_limit_(std::clamp<std::size_t>(awake_limit, 1, max_places)), idle_(hub) {}
+    : awake_limit_(std::clamp<std::size_t>(awake_limit, 1, max_places)), idle_(hub) {
+    // Made now, so that ending a turn (noexcept) allocates nothing; a limit
+    // above this grows the places once, as they are first used.
+    const auto places = std::min<std::size_t>(awake_limit_, 1024);
+    places_.reserve(places);
+    free_places_.reserve(places);
+}
 
 std::uint64_t WriteScheduler::hold(const std::shared_ptr<Peer>& peer) {
     std::size_t index = places_.size();
     if (free_places_.empty()) {
         places_.emplace_back();
+        free_places_.reserve(places_.size());  // leave() never allocates
     } else {
         index = free_places_.back();
         free_places_.pop_back();
     }
-    const auto id = (++last_turn_ << place_bits) | index;
+    // The serial wraps within its bits, never to 0: an id of 0 is no turn.
+    last_turn_ = (last_turn_ + 1) & serial_mask;
+    if (last_turn_ == 0) {
+        last_turn_ = 1;
+    }
+    const auto id = (last_turn_ << place_bits) | index;
     places_[index] = Place{id, peer, Clock::now()};
     return id;
 }

@@ -86,6 +86,7 @@ class WriteScheduler : public std::enable_shared_from_this<WriteScheduler> {
     /// another's (its place may hold a newer turn by then).
     static constexpr unsigned place_bits = 20;
     static constexpr std::uint64_t place_mask = (std::uint64_t{1} << place_bits) - 1;
+    static constexpr std::uint64_t serial_mask = ~std::uint64_t{0} >> place_bits;
     /// The most places there can be: awake_limit is cut to it.
     static constexpr std::size_t max_places = std::size_t{1} << place_bits;
 
@@ -108,7 +109,8 @@ class WriteScheduler : public std::enable_shared_from_this<WriteScheduler> {
     mutable std::mutex mutex_;
     std::deque<std::weak_ptr<Peer>> line_;  // weak: a connection that ended is skipped
     // The turns given out. At most awake_limit, so these never grow past it:
-    // a turn allocates nothing (a map of turns allocated a node for each).
+    // a turn allocates nothing once they exist (a map of turns allocated a
+    // node for each).
     std::vector<Place> places_;
     std::vector<std::size_t> free_places_;  // indexes in places_ that hold no turn
     std::uint64_t last_turn_ = 0;
