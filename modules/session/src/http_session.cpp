@@ -43,7 +43,7 @@ std::optional<http::status> refusal(const error_code& ec,
 /// Closing a socket with unread input resets the connection, and the client
 /// may lose the answer it was sent: after a refusal, read what the client is
 /// still sending (its body) for a moment before closing.
-awaitable<void> linger(beast::tcp_stream& stream) {
+awaitable<void> linger(HttpStream& stream) {
     constexpr std::size_t drain_limit = std::size_t{64} * 1024;
     constexpr std::chrono::milliseconds drain_time{500};
     error_code ignored;
@@ -60,7 +60,7 @@ awaitable<void> linger(beast::tcp_stream& stream) {
 }
 }  // namespace
 
-awaitable<void> run_http_session(std::shared_ptr<SharedState> state, beast::tcp_stream stream,
+awaitable<void> run_http_session(std::shared_ptr<SharedState> state, HttpStream stream,
                                  std::uint64_t id, std::optional<ConnectionLimits::Ticket> ticket) {
     // A local, not the parameter: a coroutine frame destroys its locals before
     // its parameters, so the place is given back while `state` (which owns the

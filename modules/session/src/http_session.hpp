@@ -3,10 +3,9 @@
 #include <memory>
 #include <optional>
 
-#include <boost/beast/core/tcp_stream.hpp>
-
 #include "chat/net/asio.hpp"
 #include "chat/session/connection_limits.hpp"
+#include "connection_types.hpp"
 
 namespace chat::session {
 
@@ -17,8 +16,7 @@ class SharedState;
 /// which hands the connection to a WsSession. Without `ticket` (its address has
 /// its share of connections) the first request is answered 503 and the
 /// connection closed.
-awaitable<void> run_http_session(std::shared_ptr<SharedState> state,
-                                 boost::beast::tcp_stream stream, std::uint64_t id,
-                                 std::optional<ConnectionLimits::Ticket> ticket);
+awaitable<void> run_http_session(std::shared_ptr<SharedState> state, HttpStream stream,
+                                 std::uint64_t id, std::optional<ConnectionLimits::Ticket> ticket);
 
 }  // namespace chat::session

@@ -3,7 +3,6 @@
 #include <system_error>
 
 #include <boost/asio/post.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 
 #include "chat/logging/log.hpp"
 #include "http_session.hpp"
@@ -151,10 +150,10 @@ awaitable<void> Server::accept_loop() {
                                     << config.max_connections_per_address << " connections";
         }
         const auto executor = socket.get_executor();
-        asio::co_spawn(executor,
-                       run_http_session(state_, boost::beast::tcp_stream(std::move(socket)), id,
-                                        std::move(ticket)),
-                       [](const std::exception_ptr& e) { log_exception("connection", e); });
+        asio::co_spawn(
+            executor,
+            run_http_session(state_, HttpStream(std::move(socket)), id, std::move(ticket)),
+            [](const std::exception_ptr& e) { log_exception("connection", e); });
     }
 }
 

@@ -35,9 +35,8 @@ struct ConsumerEnd {
 };
 }  // namespace
 
-WsSession::WsSession(std::shared_ptr<SharedState> state, asio::ip::tcp::socket socket,
-                     hub::PeerId id, ConnectionLimits::Ticket address_ticket,
-                     ConnectionLimits::Ticket chat_ticket)
+WsSession::WsSession(std::shared_ptr<SharedState> state, Socket socket, hub::PeerId id,
+                     ConnectionLimits::Ticket address_ticket, ConnectionLimits::Ticket chat_ticket)
     : Peer(id, socket.get_executor(), state->hub.writers(), state->config.queue_depth,
            state->config.queue_bytes),
       state_(std::move(state)),
@@ -393,7 +392,7 @@ void WsSession::arm_close_deadline() {
     });
 }
 
-asio::ip::tcp::socket& WsSession::socket() noexcept {
+Socket& WsSession::socket() noexcept {
     return ws_.next_layer().next_layer();
 }
 

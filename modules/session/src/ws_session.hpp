@@ -17,6 +17,7 @@
 #include "chat/session/frame_handler.hpp"
 #include "chat/session/router.hpp"
 #include "chat/session/shared_write_stream.hpp"
+#include "connection_types.hpp"
 
 namespace chat::session {
 
@@ -39,7 +40,7 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     /// the connection, and a tcp_stream would add its own state (and timers)
     /// to every connection and a layer to every read (docs/architecture.md,
     /// memory per idle connection).
-    WsSession(std::shared_ptr<SharedState> state, asio::ip::tcp::socket socket, hub::PeerId id,
+    WsSession(std::shared_ptr<SharedState> state, Socket socket, hub::PeerId id,
               ConnectionLimits::Ticket address_ticket, ConnectionLimits::Ticket chat_ticket);
     ~WsSession() override;
 
@@ -87,7 +88,7 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     void writer_ended(std::exception_ptr failure);
     void arm_close_deadline();  // on the strand
     void abort();               // on the strand: drop the TCP connection
-    asio::ip::tcp::socket& socket() noexcept;
+    Socket& socket() noexcept;
     /// The connection's strand: its io_context's executor, which one thread
     /// runs (docs/architecture.md, threads and strands; not a strand object
     /// of its own), and the one its
@@ -100,7 +101,7 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     // No permessage-deflate (the server never offers it): without its support
     // Beast keeps no compression state in every connection's stream
     // (docs/architecture.md, memory per idle connection).
-    boost::beast::websocket::stream<SharedWriteStream<asio::ip::tcp::socket>, false> ws_;
+    boost::beast::websocket::stream<SharedWriteStream<Socket>, false> ws_;
     std::unique_ptr<asio::steady_timer> close_deadline_;  // made when a close is asked for
     net::KeptWait writer_end_;                            // finish() waiting for the writer's end
     FrameHandler handler_;
