@@ -19,6 +19,16 @@ namespace chat::test {
 
 using namespace std::chrono_literals;
 
+/// The io_context executor inside `executor` (a test's coroutine's, on the
+/// io_context run() made), by its type, as connections' queues take it.
+inline asio::io_context::executor_type context_of(const asio::any_io_executor& executor) {
+    const auto* context = executor.target<asio::io_context::executor_type>();
+    if (context == nullptr) {
+        throw std::logic_error("not an io_context's executor");
+    }
+    return *context;
+}
+
 /// Runs `body()` (a callable returning awaitable<void>) to its end; rethrows its
 /// exception; throws if it has not finished within `limit`.
 template <typename Body>

@@ -11,6 +11,7 @@
 #include "chat/chat.pb.h"
 #include "chat/hub/peer.hpp"
 #include "chat/net/asio.hpp"
+#include "run.hpp"
 
 namespace chat::test {
 
@@ -20,7 +21,7 @@ class TestPeer final : public hub::Peer {
     /// Its writer takes turns of `scheduler` (the hub's writers()), if given.
     TestPeer(hub::PeerId id, asio::any_io_executor executor, std::size_t depth,
              std::shared_ptr<hub::WriteScheduler> scheduler = nullptr)
-        : Peer(id, std::move(executor), std::move(scheduler), depth) {}
+        : Peer(id, context_of(executor), std::move(scheduler), depth) {}
 
     void close(proto::CloseCode code) override;
 

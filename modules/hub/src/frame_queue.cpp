@@ -22,7 +22,7 @@ std::size_t bytes_of(std::span<const Frame> frames) {
 }
 }  // namespace
 
-FrameQueue::FrameQueue(asio::any_io_executor writer, std::size_t depth, std::size_t max_bytes)
+FrameQueue::FrameQueue(WriterExecutor writer, std::size_t depth, std::size_t max_bytes)
     : depth_(depth == 0 ? 1 : depth),
       max_bytes_(max_bytes == 0 ? 1 : max_bytes),
       writer_(std::move(writer)) {}

@@ -94,7 +94,7 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     /// of its own), and the one its
     /// queue's writer waits on (kept there once, not twice per connection:
     /// docs/architecture.md, memory per idle connection).
-    const asio::any_io_executor& strand() const noexcept { return frames().writer_executor(); }
+    const ConnectionExecutor& strand() const noexcept { return frames().writer_executor(); }
     void inject_fault(FaultPoint point) const;
 
     std::shared_ptr<SharedState> state_;

@@ -34,7 +34,7 @@ BOOST_AUTO_TEST_SUITE(frame_queue)
 
 BOOST_AUTO_TEST_CASE(pushes_beyond_the_depth_fail_until_the_writer_has_written) {
     test::run([]() -> awaitable<void> {
-        FrameQueue queue(co_await asio::this_coro::executor, 3);
+        FrameQueue queue(test::context_of(co_await asio::this_coro::executor), 3);
         const auto f = frame("x");
         BOOST_TEST((queue.try_push(f) == Push::ok));
         BOOST_TEST((queue.try_push(f) == Push::ok));
@@ -59,7 +59,7 @@ BOOST_AUTO_TEST_CASE(pushes_beyond_the_depth_fail_until_the_writer_has_written) 
 BOOST_AUTO_TEST_CASE(pushes_beyond_the_byte_bound_fail_until_the_writer_has_written) {
     test::run([]() -> awaitable<void> {
         hub::FrameClock clock;
-        FrameQueue queue(co_await asio::this_coro::executor, 256, 10);
+        FrameQueue queue(test::context_of(co_await asio::this_coro::executor), 256, 10);
         BOOST_TEST((queue.try_push(frame("12345")) == Push::ok));
         BOOST_TEST((queue.try_push(frame("1234")) == Push::ok));
         BOOST_TEST((queue.try_push(frame("xy")) == Push::full));  // 11 bytes
@@ -92,7 +92,7 @@ BOOST_AUTO_TEST_CASE(pushes_beyond_the_byte_bound_fail_until_the_writer_has_writ
 
 BOOST_AUTO_TEST_CASE(a_frame_larger_than_the_byte_bound_goes_into_an_empty_queue_only) {
     test::run([]() -> awaitable<void> {
-        FrameQueue queue(co_await asio::this_coro::executor, 256, 10);
+        FrameQueue queue(test::context_of(co_await asio::this_coro::executor), 256, 10);
         const auto large = frame(std::string(25, 'L'));
         BOOST_TEST((queue.try_push(frame("x")) == Push::ok));
         BOOST_TEST((queue.try_push(large) == Push::full));  // not empty
@@ -118,14 +118,14 @@ BOOST_AUTO_TEST_CASE(a_welcome_and_its_history_may_overshoot_the_byte_bound_unle
     test::run([]() -> awaitable<void> {
         const std::array welcome{frame("login"), frame(std::string(20, 'h'))};
         bool ring_owed = false;
-        FrameQueue queue(co_await asio::this_coro::executor, 256, 10);
+        FrameQueue queue(test::context_of(co_await asio::this_coro::executor), 256, 10);
         BOOST_TEST((queue.try_push(frame("hb")) == Push::ok));  // a heartbeat's answer
         BOOST_TEST((queue.try_push_held(welcome, ring_owed) == Push::ok));
         BOOST_TEST(queue.bytes() == 27u);
         BOOST_TEST((queue.try_push_held(welcome, ring_owed) == Push::full));
         BOOST_TEST((queue.try_push(frame("m")) == Push::full));
 
-        FrameQueue full(co_await asio::this_coro::executor, 256, 10);
+        FrameQueue full(test::context_of(co_await asio::this_coro::executor), 256, 10);
         BOOST_TEST((full.try_push(frame("0123456789")) == Push::ok));
         BOOST_TEST((full.try_push_held(welcome, ring_owed) == Push::full));
         BOOST_TEST(full.size() == 1u);  // none of them went in
@@ -134,7 +134,7 @@ BOOST_AUTO_TEST_CASE(a_welcome_and_its_history_may_overshoot_the_byte_bound_unle
 
 BOOST_AUTO_TEST_CASE(the_writer_gets_everything_queued_at_once_in_order) {
     test::run([]() -> awaitable<void> {
-        FrameQueue queue(co_await asio::this_coro::executor, 256);
+        FrameQueue queue(test::context_of(co_await asio::this_coro::executor), 256);
         for (int i = 0; i < 10; ++i) {
             queue.try_push(frame(std::to_string(i)));
         }
@@ -149,7 +149,7 @@ BOOST_AUTO_TEST_CASE(the_writer_gets_everything_queued_at_once_in_order) {
 
 BOOST_AUTO_TEST_CASE(a_waiting_writer_wakes_on_a_push_from_another_thread) {
     test::run([]() -> awaitable<void> {
-        FrameQueue queue(co_await asio::this_coro::executor, 256);
+        FrameQueue queue(test::context_of(co_await asio::this_coro::executor), 256);
         std::jthread producer([&] {
             for (int i = 0; i < 1000; ++i) {
                 while (queue.try_push(frame(std::to_string(i))) == Push::full) {
@@ -176,7 +176,7 @@ BOOST_AUTO_TEST_CASE(a_waiting_writer_wakes_on_a_push_from_another_thread) {
 
 BOOST_AUTO_TEST_CASE(closing_with_a_code_keeps_what_was_queued) {
     test::run([]() -> awaitable<void> {
-        FrameQueue queue(co_await asio::this_coro::executor, 8);
+        FrameQueue queue(test::context_of(co_await asio::this_coro::executor), 8);
         queue.try_push(frame("a"));
         queue.close(CloseCode::policy_violation);
         queue.close(CloseCode::normal);  // the first close decides
@@ -191,7 +191,7 @@ BOOST_AUTO_TEST_CASE(closing_with_a_code_keeps_what_was_queued) {
 
 BOOST_AUTO_TEST_CASE(closing_without_a_code_drops_what_was_queued) {
     test::run([]() -> awaitable<void> {
-        FrameQueue queue(co_await asio::this_coro::executor, 8);
+        FrameQueue queue(test::context_of(co_await asio::this_coro::executor), 8);
         queue.try_push(frame("a"));
         queue.close(std::nullopt);
         std::vector<Frame> batch;
@@ -205,7 +205,7 @@ BOOST_AUTO_TEST_CASE(closing_without_a_code_drops_what_was_queued) {
 BOOST_AUTO_TEST_CASE(stamped_frames_are_built_under_the_lock_with_the_clock) {
     test::run([]() -> awaitable<void> {
         hub::FrameClock clock;
-        FrameQueue queue(co_await asio::this_coro::executor, 1);
+        FrameQueue queue(test::context_of(co_await asio::this_coro::executor), 1);
         std::int64_t seen = 0;
         BOOST_TEST((queue.try_push_stamped(clock, [&](std::int64_t stamp) {
             seen = stamp;
@@ -249,7 +249,7 @@ struct WaitingWriter {
 
 BOOST_AUTO_TEST_CASE(a_deferred_push_owes_one_wake_and_a_half_full_queue_wakes_at_once) {
     test::run([]() -> awaitable<void> {
-        FrameQueue queue(co_await asio::this_coro::executor, 8);
+        FrameQueue queue(test::context_of(co_await asio::this_coro::executor), 8);
         const auto writer = co_await WaitingWriter::start(queue);
         bool ring_owed = false;
         BOOST_TEST((queue.try_push_held(frame("a"), ring_owed) == Push::ok));
@@ -267,7 +267,7 @@ BOOST_AUTO_TEST_CASE(a_deferred_push_owes_one_wake_and_a_half_full_queue_wakes_a
 
 BOOST_AUTO_TEST_CASE(half_the_bytes_wake_the_writer_at_once) {
     test::run([]() -> awaitable<void> {
-        FrameQueue queue(co_await asio::this_coro::executor, 256, 100);
+        FrameQueue queue(test::context_of(co_await asio::this_coro::executor), 256, 100);
         const auto writer = co_await WaitingWriter::start(queue);
         bool ring_owed = false;
         BOOST_TEST((queue.try_push_held(frame(std::string(30, 'a')), ring_owed) == Push::ok));
@@ -282,7 +282,7 @@ BOOST_AUTO_TEST_CASE(half_the_bytes_wake_the_writer_at_once) {
 
 BOOST_AUTO_TEST_CASE(the_owed_wake_wakes_the_writer) {
     test::run([]() -> awaitable<void> {
-        FrameQueue queue(co_await asio::this_coro::executor, 256);
+        FrameQueue queue(test::context_of(co_await asio::this_coro::executor), 256);
         const auto writer = co_await WaitingWriter::start(queue);
         bool ring_owed = false;
         queue.try_push_held(frame("a"), ring_owed);
@@ -294,7 +294,7 @@ BOOST_AUTO_TEST_CASE(the_owed_wake_wakes_the_writer) {
 
 BOOST_AUTO_TEST_CASE(a_writer_back_with_a_turn_owed_waits_for_it_and_loses_nothing) {
     test::run([]() -> awaitable<void> {
-        FrameQueue queue(co_await asio::this_coro::executor, 256);
+        FrameQueue queue(test::context_of(co_await asio::this_coro::executor), 256);
         bool ring_owed = false;
         for (int i = 0; i < 40; ++i) {  // a writer still writing: more than it keeps when idle
             queue.try_push_held(frame(std::to_string(i)), ring_owed);
@@ -337,7 +337,7 @@ BOOST_AUTO_TEST_CASE(one_queue_fed_by_the_hub_and_its_session_sees_no_stamp_go_b
     constexpr int frames_each = 100'000;
     test::run([]() -> awaitable<void> {
         hub::FrameClock clock;
-        FrameQueue queue(co_await asio::this_coro::executor, 2 * frames_each + 1);
+        FrameQueue queue(test::context_of(co_await asio::this_coro::executor), 2 * frames_each + 1);
         std::atomic<int> refused{0};  // Boost.Test's macros are for the main thread
         {
             std::jthread hub_thread([&] {

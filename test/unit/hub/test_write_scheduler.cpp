@@ -18,7 +18,7 @@ class Writer final : public hub::Peer {
   public:
     Writer(hub::PeerId id, const asio::any_io_executor& executor,
            std::shared_ptr<WriteScheduler> scheduler)
-        : Peer(id, executor, std::move(scheduler), 64) {}
+        : Peer(id, test::context_of(executor), std::move(scheduler), 64) {}
     void close(proto::CloseCode code) override { frames().close(code); }
     std::vector<hub::Frame> batch;
     bool woken = false;

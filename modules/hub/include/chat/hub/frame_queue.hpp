@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
+
 #include "chat/hub/commands.hpp"
 #include "chat/hub/frame_clock.hpp"
 #include "chat/net/asio.hpp"
@@ -36,9 +38,13 @@ class FrameQueue {
     /// Rule 9's default bound in bytes: 8 MiB.
     static constexpr std::size_t default_max_bytes = std::size_t{8} << 20;
 
+    /// Where the consumer waits: its session's io_context, by type (a
+    /// type-erased executor is 56 bytes more of every connection, and each
+    /// wake-up posted through it goes through its erasure).
+    using WriterExecutor = asio::io_context::executor_type;
+
     /// `writer` is the executor the consumer waits on (its session's thread's).
-    FrameQueue(asio::any_io_executor writer, std::size_t depth,
-               std::size_t max_bytes = default_max_bytes);
+    FrameQueue(WriterExecutor writer, std::size_t depth, std::size_t max_bytes = default_max_bytes);
     FrameQueue(const FrameQueue&) = delete;
     FrameQueue& operator=(const FrameQueue&) = delete;
 
@@ -99,7 +105,7 @@ class FrameQueue {
     /// Their bytes.
     std::size_t bytes() const;
     /// The executor the consumer runs on (its session's thread's).
-    const asio::any_io_executor& writer_executor() const noexcept { return writer_; }
+    const WriterExecutor& writer_executor() const noexcept { return writer_; }
 
     /// What the writer is to do after writing the frames it was handed.
     struct Batch {
@@ -151,7 +157,7 @@ class FrameQueue {
     // std::deque per connection: docs/architecture.md, memory per idle
     // connection). Never cancelled (docs/architecture.md, trap 2).
     net::KeptWait waiter_;
-    const asio::any_io_executor writer_;  // where waiter_ is resumed
+    const WriterExecutor writer_;  // where waiter_ is resumed
 };
 
 }  // namespace chat::hub

@@ -50,8 +50,9 @@ class Peer {
     /// Its queue holds `queue_depth` frames and `queue_bytes` bytes at most
     /// (rule 9); its turns come from `scheduler` (the hub's writers(); none:
     /// it is rung without turns).
-    Peer(PeerId id, const asio::any_io_executor& writer, std::shared_ptr<WriteScheduler> scheduler,
-         std::size_t queue_depth, std::size_t queue_bytes = FrameQueue::default_max_bytes)
+    Peer(PeerId id, const FrameQueue::WriterExecutor& writer,
+         std::shared_ptr<WriteScheduler> scheduler, std::size_t queue_depth,
+         std::size_t queue_bytes = FrameQueue::default_max_bytes)
         : id_(id), frames_(writer, queue_depth, queue_bytes), scheduler_(std::move(scheduler)) {}
 
   private:

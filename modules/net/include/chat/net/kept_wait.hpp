@@ -37,7 +37,8 @@ class KeptWait {
     void swap(KeptWait& other) noexcept { handler_.swap(other.handler_); }
 
     /// Resumes the kept wait through `executor`; nothing if none is kept.
-    void end(const asio::any_io_executor& executor) {
+    template <typename Executor>
+    void end(const Executor& executor) {
         if (!handler_) {
             return;
         }
