@@ -19,7 +19,7 @@ namespace chat::test {
 class TestPeer final : public hub::Peer {
   public:
     /// Its writer takes turns of `scheduler` (the hub's writers()), if given.
-    TestPeer(hub::PeerId id, asio::any_io_executor executor, std::size_t depth,
+    TestPeer(hub::PeerId id, const asio::any_io_executor& executor, std::size_t depth,
              std::shared_ptr<hub::WriteScheduler> scheduler = nullptr)
         : Peer(id, context_of(executor), std::move(scheduler), depth) {}
 

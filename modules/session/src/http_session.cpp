@@ -47,7 +47,7 @@ awaitable<void> linger(HttpStream& stream) {
     constexpr std::size_t drain_limit = std::size_t{64} * 1024;
     constexpr std::chrono::milliseconds drain_time{500};
     error_code ignored;
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    stream.socket().shutdown(Socket::shutdown_send, ignored);
     stream.expires_after(drain_time);
     std::array<char, 4096> sink{};
     for (std::size_t drained = 0; drained < drain_limit;) {
@@ -145,7 +145,7 @@ awaitable<void> run_http_session(std::shared_ptr<SharedState> state, HttpStream 
         }
     }
     error_code ignored;
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    stream.socket().shutdown(Socket::shutdown_send, ignored);
 }
 
 }  // namespace chat::session

@@ -3,6 +3,8 @@
 #include <memory>
 #include <optional>
 
+#include <boost/beast/core/basic_stream.hpp>
+
 #include "chat/net/asio.hpp"
 #include "chat/session/connection_limits.hpp"
 #include "connection_types.hpp"
@@ -10,6 +12,9 @@
 namespace chat::session {
 
 class SharedState;
+
+/// A connection before its upgrade: Beast's stream bounds each HTTP exchange.
+using HttpStream = boost::beast::basic_stream<asio::ip::tcp, ConnectionExecutor>;
 
 /// Serves plain HTTP requests on one connection, one at a time, each bounded by
 /// the handshake timeout, until the client is done or asks for an upgrade to /ws,

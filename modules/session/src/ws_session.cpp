@@ -398,7 +398,7 @@ Socket& WsSession::socket() noexcept {
 
 void WsSession::abort() {
     error_code ignored;
-    socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket().shutdown(Socket::shutdown_both, ignored);
     socket().close(ignored);
 }
 
