@@ -83,7 +83,7 @@ awaitable<bool> WsSession::open(std::unique_ptr<Request> upgrade) {
         CHAT_LOG_CONN(warning, id()) << "cannot make the socket non-blocking: " << failed.message();
         co_return false;
     }
-    if (auto [ec] = co_await ws_.async_accept(*upgrade, use_nothrow); ec) {
+    if (auto [ec] = co_await ws_.async_accept(*upgrade, use_nothrow_here()); ec) {
         CHAT_LOG_CONN(debug, id()) << "WebSocket handshake failed: " << ec.message();
         co_return false;
     }
@@ -130,11 +130,11 @@ awaitable<void> WsSession::reader(std::unique_ptr<Request> upgrade) {
         beast::flat_buffer rest;
         std::optional<proto::CloseCode> close_code;
         for (;;) {
-            auto [ec, size] = co_await ws_.async_read_some(asio::buffer(head), use_nothrow);
+            auto [ec, size] = co_await ws_.async_read_some(asio::buffer(head), use_nothrow_here());
             std::string_view frame(head.data(), size);
             if (!ec && !ws_.is_message_done()) {
                 rest.commit(asio::buffer_copy(rest.prepare(size), asio::buffer(head.data(), size)));
-                auto [rest_ec, rest_size] = co_await ws_.async_read(rest, use_nothrow);
+                auto [rest_ec, rest_size] = co_await ws_.async_read(rest, use_nothrow_here());
                 ec = rest_ec;
                 frame = {static_cast<const char*>(rest.data().data()), rest.size()};
             }
@@ -327,7 +327,8 @@ awaitable<void> WsSession::writer() {
             if (!write_now(batch)) {
                 // The rest leaves when it can; meanwhile others take turns.
                 end_turn();
-                if (auto [ec] = co_await ws_.next_layer().async_wait_written(use_nothrow); ec) {
+                if (auto [ec] = co_await ws_.next_layer().async_wait_written(use_nothrow_here());
+                    ec) {
                     CHAT_LOG_CONN(debug, id()) << "write failed: " << ec.message();
                     abort();  // the socket is broken; dropping it wakes the reader at once
                     co_return;
@@ -341,7 +342,7 @@ awaitable<void> WsSession::writer() {
             if (next->close_code && ws_.is_open()) {
                 const websocket::close_reason reason(
                     static_cast<websocket::close_code>(*next->close_code));
-                if (auto [ec] = co_await ws_.async_close(reason, use_nothrow); ec) {
+                if (auto [ec] = co_await ws_.async_close(reason, use_nothrow_here()); ec) {
                     CHAT_LOG_CONN(debug, id()) << "close handshake failed: " << ec.message();
                     abort();
                 }

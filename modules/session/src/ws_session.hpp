@@ -6,6 +6,7 @@
 #include <optional>
 #include <span>
 
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/websocket/stream.hpp>
@@ -95,6 +96,12 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     /// queue's writer waits on (kept there once, not twice per connection:
     /// docs/architecture.md, memory per idle connection).
     const ConnectionExecutor& strand() const noexcept { return frames().writer_executor(); }
+    /// use_nothrow, completing on strand(): the socket's executor is of that
+    /// type too, so Asio hands a completed operation straight to the
+    /// coroutine. (Bound to the coroutine's type-erased executor, each
+    /// completion would count work on the io_context and go through a
+    /// posted function: an acknowledging client costs a read a delivery.)
+    auto use_nothrow_here() const { return asio::bind_executor(strand(), use_nothrow); }
     void inject_fault(FaultPoint point) const;
 
     std::shared_ptr<SharedState> state_;
