@@ -96,11 +96,10 @@ class WsSession final : public hub::Peer, public std::enable_shared_from_this<Ws
     /// queue's writer waits on (kept there once, not twice per connection:
     /// docs/architecture.md, memory per idle connection).
     const ConnectionExecutor& strand() const noexcept { return frames().writer_executor(); }
-    /// use_nothrow, completing on strand(): the socket's executor is of that
-    /// type too, so Asio hands a completed operation straight to the
-    /// coroutine. (Bound to the coroutine's type-erased executor, each
-    /// completion would count work on the io_context and go through a
-    /// posted function: an acknowledging client costs a read a delivery.)
+    /// use_nothrow, completing on strand(), the socket's executor type, which
+    /// Asio runs in place. (Through the coroutine's type-erased executor each
+    /// completion was wrapped in a function object allocated for the type
+    /// erasure; a client that acknowledges costs a read a delivery.)
     auto use_nothrow_here() const { return asio::bind_executor(strand(), use_nothrow); }
     void inject_fault(FaultPoint point) const;
 
